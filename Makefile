@@ -1,0 +1,72 @@
+# The README's commands. `make demo` and `make test` install what they need on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+BLUEPRINTS := layers/pipewarden/pipewarden/blueprints/*.yaml
+PIP_FLAGS := -q --disable-pip-version-check
+# sam build needs the Lambda runtime's Python (3.13) on PATH; pyenv machines keep it aside.
+PY313 := $(shell command -v python3.13 2>/dev/null || (v=$$(pyenv versions --bare 2>/dev/null | grep '^3\.13' | tail -1); [ -n "$$v" ] && echo "$$(pyenv root)/versions/$$v/bin/python3.13"))
+
+.PHONY: demo test install lint typecheck validate build unit integration bench local lock clean
+
+demo: install ## run pipewarden's main job in the local sandbox, narrated
+	$(BIN)/python -m sandbox.demo
+
+test: install $(SAM_VENV)/.installed lint typecheck validate build ## everything CI runs
+	$(BIN)/pytest
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements/dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) -r requirements/dev.lock
+	$(BIN)/pip install $(PIP_FLAGS) --no-deps -e .
+	touch $@
+
+$(SAM_VENV)/.installed: requirements/sam.lock
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/sam.lock
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+validate: install $(SAM_VENV)/.installed ## sam validate --lint on the controller, cfn-lint on the blueprints
+	$(SAM) validate --lint
+	$(BIN)/cfn-lint $(BLUEPRINTS)
+
+build: $(SAM_VENV)/.installed ## sam build for the real runtime (python3.13, arm64)
+	@if [ -n "$(PY313)" ]; then \
+		PATH="$$(dirname $(PY313)):$$PATH" $(SAM) build; \
+	else \
+		echo "sam build skipped: python3.13 is not on this machine (the layer test is skipped too)"; \
+	fi
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install
+	$(BIN)/pytest tests/integration
+
+bench: install ## print cold-start, reconcile and resync figures
+	$(BIN)/python bench/enroll.py
+
+local: install ## keep a sandbox with the controller running on port 4599
+	$(BIN)/pipewarden local --port 4599
+
+lock: ## re-pin every dependency after editing requirements/*.in
+	rm -rf $(VENV) $(SAM_VENV)
+	$(PYTHON) -m venv $(VENV) && $(BIN)/pip install $(PIP_FLAGS) -r requirements/dev.in
+	(echo "# Exact versions of the development environment (make install). Regenerate: make lock"; $(BIN)/pip freeze --exclude-editable) > requirements/dev.lock
+	$(PYTHON) -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/sam.in
+	(echo "# aws-sam-cli in its own environment: it pins old boto3/click. Regenerate: make lock"; $(SAM_VENV)/bin/pip freeze) > requirements/sam.lock
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The `pipewarden` command: run the sandbox, enroll and unenroll repositories, show status."""

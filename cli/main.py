@@ -1,0 +1,229 @@
+"""`pipewarden`: run the local sandbox, enroll/unenroll repositories by tag, and show what is enrolled.
+
+Against AWS it uses the default credential chain; against the sandbox pass --endpoint-url.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from pipewarden.contract import COMPUTE_TYPES, NOTIFY_MODES, RETRY_MODES, ContractViolation, parse_settings
+from pipewarden.naming import stack_name
+
+
+def _client(args: argparse.Namespace, service: str) -> Any:
+    import boto3
+
+    kwargs: dict[str, Any] = {}
+    if args.endpoint_url:
+        kwargs["endpoint_url"] = args.endpoint_url
+    if args.region:
+        kwargs["region_name"] = args.region
+    return boto3.client(service, **kwargs)  # type: ignore[call-overload]
+
+
+def _repository_arn(args: argparse.Namespace, repository: str) -> str:
+    meta = _client(args, "codecommit").get_repository(repositoryName=repository)["repositoryMetadata"]
+    return str(meta["Arn"])
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from sandbox.runtime import Sandbox
+
+    parameters = {"AllowedEcsTargets": args.allowed_targets} if args.allowed_targets else {}
+    sandbox = Sandbox(
+        port=args.port, parameters=parameters, log_level=args.log_level, resync_every=args.resync_every
+    )
+    sandbox.start()
+
+    def show(event: dict[str, Any]) -> None:
+        detail = event.get("detail", {})
+        why = detail.get("reason") or detail.get("status") or ""
+        print(f"  event: {event['detail-type']}: {detail.get('repository', '')} {why}".rstrip(), flush=True)
+
+    sandbox.bus.add_rule("pipewarden-local-printer", {"source": ["pipewarden"]}, show, retries=0)
+    print(sandbox.url, flush=True)
+    print(
+        f"pipewarden sandbox ready (account 123456789012, us-east-1). Use any AWS client with\n"
+        f"  --endpoint-url {sandbox.url}  and dummy credentials, e.g.\n"
+        f"  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION=us-east-1 "
+        f"aws --endpoint-url {sandbox.url} codecommit list-repositories\n"
+        f"Ctrl-C stops it.",
+        flush=True,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    sandbox.stop()
+    return 0
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    prefix = args.tag_prefix
+    values = {
+        "enabled": "true",
+        "ecs-cluster": args.cluster,
+        "ecs-service": args.service,
+        "container": args.container,
+        "ecr-repository": args.ecr_repository,
+        "branch": args.branch,
+        "buildspec": args.buildspec,
+        "compute": args.compute,
+        "retry": args.retry,
+        "max-retries": None if args.max_retries is None else str(args.max_retries),
+        "notify": args.notify,
+        "keep-executions": None if args.keep_executions is None else str(args.keep_executions),
+    }
+    tags = {f"{prefix}:{k}": v for k, v in values.items() if v is not None}
+    try:
+        parse_settings(args.repository, tags, prefix)
+    except ContractViolation as violation:
+        print(f"pipewarden: not tagged, {violation}", file=sys.stderr)
+        return 2
+    _client(args, "codecommit").tag_resource(resourceArn=_repository_arn(args, args.repository), tags=tags)
+    print(f"tagged {args.repository}; pipewarden will converge pipeline {stack_name(args.repository)}")
+    return 0
+
+
+def cmd_unenroll(args: argparse.Namespace) -> int:
+    codecommit = _client(args, "codecommit")
+    arn = _repository_arn(args, args.repository)
+    keys = [
+        k
+        for k in codecommit.list_tags_for_resource(resourceArn=arn).get("tags", {})
+        if k.startswith(f"{args.tag_prefix}:")
+    ]
+    if keys:
+        codecommit.untag_resource(resourceArn=arn, tagKeys=keys)
+    print(
+        f"removed {len(keys)} {args.tag_prefix}:* tags from {args.repository}; its pipeline will be torn down"
+    )
+    return 0
+
+
+def collect_status(args: argparse.Namespace) -> list[dict[str, Any]]:
+    prefix = args.tag_prefix
+    rows: dict[str, dict[str, Any]] = {}
+    tagging = _client(args, "resourcegroupstaggingapi")
+    for page in tagging.get_paginator("get_resources").paginate(
+        ResourceTypeFilters=["codecommit:repository"],
+        TagFilters=[{"Key": f"{prefix}:enabled"}],
+        ResourcesPerPage=100,
+    ):
+        for item in page["ResourceTagMappingList"]:
+            name = item["ResourceARN"].split(":", 5)[-1]
+            tags = {t["Key"]: t["Value"] for t in item["Tags"]}
+            rows[name] = {
+                "repository": name,
+                "enabled": tags.get(f"{prefix}:enabled", ""),
+                "stack_status": "-",
+            }
+    cfn = _client(args, "cloudformation")
+    for page in cfn.get_paginator("describe_stacks").paginate():
+        for stack in page["Stacks"]:
+            tags = {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
+            if tags.get(f"{prefix}:managed-by") != "pipewarden":
+                continue
+            name = tags.get(f"{prefix}:repository", stack["StackName"])
+            row = rows.setdefault(name, {"repository": name, "enabled": ""})
+            row.update(stack_status=stack["StackStatus"], pipeline=stack["StackName"])
+    pipelines = _client(args, "codepipeline")
+    for row in rows.values():
+        row.setdefault("pipeline", "")
+        row["last_execution"] = ""
+        if (
+            row["pipeline"]
+            and row["stack_status"].endswith("COMPLETE")
+            and "DELETE" not in row["stack_status"]
+        ):
+            try:
+                summaries = pipelines.list_pipeline_executions(pipelineName=row["pipeline"], maxResults=1)
+            except pipelines.exceptions.PipelineNotFoundException:
+                continue
+            runs = summaries.get("pipelineExecutionSummaries", [])
+            if runs:
+                row["last_execution"] = f"{runs[0]['status']} {runs[0]['pipelineExecutionId'][:8]}"
+    return sorted(rows.values(), key=lambda r: r["repository"])
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    rows = collect_status(args)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        print(f"no repository carries {args.tag_prefix}:enabled and no pipewarden stack exists")
+        return 0
+    columns = ("repository", "enabled", "stack_status", "pipeline", "last_execution")
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--endpoint-url", help="AWS endpoint, e.g. http://127.0.0.1:4599 for the sandbox")
+    common.add_argument("--region", help="AWS region (default: from the environment / profile)")
+    common.add_argument("--tag-prefix", default="pipewarden", help="tag key prefix (default: pipewarden)")
+
+    top = argparse.ArgumentParser(prog="pipewarden", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    local = sub.add_parser("local", help="run the sandbox with the controller deployed into it")
+    local.add_argument("--port", type=int, default=4599)
+    local.add_argument("--allowed-targets", help="AllowedEcsTargets parameter (default: the template's, '*')")
+    local.add_argument("--resync-every", type=float, default=None, help="run the resync every N seconds")
+    local.add_argument("--log-level", default="WARNING", help="handlers' log level (default: WARNING)")
+    local.set_defaults(run=cmd_local)
+
+    enroll = sub.add_parser("enroll", parents=[common], help="tag a repository so it gets a pipeline")
+    enroll.add_argument("repository")
+    enroll.add_argument("--cluster", required=True, help="ECS cluster to deploy to")
+    enroll.add_argument("--service", required=True, help="ECS service to update")
+    enroll.add_argument("--container", help="container name in imagedefinitions.json (default: repository)")
+    enroll.add_argument("--ecr-repository", help="ECR repository (default: repository name)")
+    enroll.add_argument("--branch", help="branch that triggers the pipeline (default: main)")
+    enroll.add_argument("--buildspec", help="buildspec path in the repository (default: managed buildspec)")
+    enroll.add_argument("--compute", choices=tuple(COMPUTE_TYPES))
+    enroll.add_argument("--retry", choices=RETRY_MODES)
+    enroll.add_argument("--max-retries", type=int)
+    enroll.add_argument("--notify", choices=NOTIFY_MODES)
+    enroll.add_argument("--keep-executions", type=int)
+    enroll.set_defaults(run=cmd_enroll)
+
+    unenroll = sub.add_parser("unenroll", parents=[common], help="remove the tags; the pipeline is torn down")
+    unenroll.add_argument("repository")
+    unenroll.set_defaults(run=cmd_unenroll)
+
+    status = sub.add_parser(
+        "status", parents=[common], help="enrolled repositories, stacks and last executions"
+    )
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(run=cmd_status)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except Exception as error:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(error, ClientError | BotoCoreError):
+            print(f"pipewarden: {error}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

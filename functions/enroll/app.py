@@ -1,0 +1,121 @@
+"""Enroll function: tag changes, CloudTrail calls, stack status changes and the resync schedule."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipewarden import triggers
+from pipewarden.aws import AwsError, client
+from pipewarden.config import ControllerConfig
+from pipewarden.emit import ENROLLMENT_FAILED, EVENT_REJECTED, Emitter
+from pipewarden.naming import stack_name
+from pipewarden.observability import logger, metrics
+from pipewarden.outcomes import on_stack_status
+from pipewarden.reconcile import Action, Clients, Decision, Reconciler
+from pipewarden.resync import resync
+
+_METRIC = {
+    Action.CREATE: "StacksCreated",
+    Action.UPDATE: "StacksUpdated",
+    Action.DELETE: "StacksDeleted",
+    Action.REPAIR: "StacksRepaired",
+    Action.REJECT: "EnrollmentsRejected",
+}
+
+
+@functools.cache
+def _config() -> ControllerConfig:
+    return ControllerConfig.from_env(os.environ)
+
+
+def _count(decisions: list[Decision]) -> None:
+    for decision in decisions:
+        logger.info(
+            "reconciled",
+            repository=decision.repository,
+            action=decision.action.value,
+            reason=decision.reason,
+        )
+        if decision.action in _METRIC:
+            metrics.add_metric(name=_METRIC[decision.action], unit=MetricUnit.Count, value=1)
+
+
+def _reconcile_each(reconciler: Reconciler, names: tuple[str, ...]) -> None:
+    """Converge each repository; a permanent failure is reported, a transient one raised at the end."""
+    transient: list[AwsError] = []
+    for name in names:
+        try:
+            reconciler.reconcile(name)
+        except AwsError as error:
+            logger.error("reconcile failed", repository=name, error=str(error), transient=error.transient)
+            if error.transient:
+                transient.append(error)
+                continue
+            metrics.add_metric(name="EnrollmentsFailed", unit=MetricUnit.Count, value=1)
+            reconciler.emitter.emit(
+                ENROLLMENT_FAILED,
+                {
+                    "repository": name,
+                    "stack": stack_name(name),
+                    "reason": str(error),
+                    "status": "NOT_STARTED",
+                },
+            )
+    if transient:
+        raise transient[0]
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    config = _config()
+    emitter = Emitter(lambda: client("events"), config.event_bus)
+    reconciler = Reconciler(config, Clients(), emitter)
+    try:
+        trigger = triggers.parse(event)
+    except triggers.InvalidEvent as error:
+        event_id = event.get("id", "") if isinstance(event, dict) else ""
+        logger.error("invalid event", reason=str(error), event_id=event_id)
+        logger.debug("invalid event body", event=event)
+        metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
+        emitter.emit(EVENT_REJECTED, {"function": "enroll", "reason": str(error), "event-id": event_id})
+        return {"status": "invalid", "reason": str(error)}
+
+    if isinstance(trigger, triggers.Resync):
+        report = resync(reconciler)
+        _count(reconciler.decisions)
+        logger.info(
+            "resync done",
+            cause=trigger.cause,
+            repositories=report.repositories,
+            stacks=report.stacks,
+            actions=report.actions,
+            errors=report.errors,
+        )
+        if report.transient:
+            raise report.transient[0]
+        return {"status": "resynced", "actions": report.actions, "errors": report.errors}
+
+    if isinstance(trigger, triggers.StackStatus):
+        outcome = on_stack_status(reconciler, trigger.stack_id, trigger.status, trigger.reason)
+        _count(reconciler.decisions)
+        if outcome is None:
+            logger.info("stack status ignored", stack_id=trigger.stack_id, status=trigger.status)
+            return {"status": "ignored"}
+        logger.info(
+            "stack outcome", repository=outcome.repository, status=outcome.status, event=outcome.event
+        )
+        return {"status": outcome.status, "repository": outcome.repository, "event": outcome.event}
+
+    _reconcile_each(reconciler, trigger.names)
+    _count(reconciler.decisions)
+    return {
+        "status": "reconciled",
+        "cause": trigger.cause,
+        "decisions": {d.repository: d.action.value for d in reconciler.decisions},
+    }

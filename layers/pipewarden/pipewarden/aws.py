@@ -1,0 +1,129 @@
+"""Lazily built AWS clients, and the translation of ClientError into the few outcomes handlers act on."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+
+class AwsError(Exception):
+    """An AWS call failed; `code` is AWS's error code, `operation` the API operation."""
+
+    transient = False
+
+    def __init__(self, code: str, message: str, operation: str = "") -> None:
+        super().__init__(f"{operation}: {code}: {message}" if operation else f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.operation = operation
+
+
+class NotFound(AwsError):
+    """The named resource does not exist (any more)."""
+
+
+class Conflict(AwsError):
+    """The resource exists already or is busy with another operation."""
+
+
+class Throttled(AwsError):
+    """AWS asked us to slow down, or failed on its side: retry later."""
+
+    transient = True
+
+
+class AccessDenied(AwsError):
+    """The function's role may not do this: a deployment problem, not worth retrying."""
+
+
+class Invalid(AwsError):
+    """AWS rejected the request as malformed or not allowed in the current state."""
+
+
+_THROTTLING = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "InternalServiceError",
+    "InternalServiceException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+}
+_NOT_FOUND = {
+    "RepositoryDoesNotExistException",
+    "PipelineNotFoundException",
+    "ResourceNotFoundException",
+    "ClusterNotFoundException",
+    "ServiceNotFoundException",
+    "NoSuchEntity",
+    "NoSuchBucket",
+    "StackNotFound",
+}
+_CONFLICT = {"AlreadyExistsException", "ConflictException", "ConcurrentModificationException"}
+_ACCESS = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException"}
+
+
+def translate(error: Exception) -> Exception:
+    """Turn a botocore error into an `AwsError` subclass; anything else is returned unchanged.
+
+    CloudFormation reports a missing stack, a stack that is busy and an update with nothing to
+    change all as `ValidationError`; the message tells them apart.
+    """
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ReadTimeoutError
+
+    if isinstance(error, ConnectionError | HTTPClientError | ReadTimeoutError):
+        return Throttled("ConnectionError", str(error))
+    if not isinstance(error, ClientError):
+        return error
+    details: Any = error.response.get("Error", {})
+    code = str(details.get("Code", "Unknown"))
+    message = str(details.get("Message", ""))
+    operation = error.operation_name
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if code in _THROTTLING or status >= 500:
+        return Throttled(code, message, operation)
+    if code in _NOT_FOUND or "does not exist" in message:
+        return NotFound(code, message, operation)
+    if code in _CONFLICT or " state and can not be updated" in message or "IN_PROGRESS state" in message:
+        return Conflict(code, message, operation)
+    if code in _ACCESS:
+        return AccessDenied(code, message, operation)
+    return Invalid(code, message, operation)
+
+
+def call(client: Any, operation: str, **kwargs: Any) -> Any:
+    """Call `client.<operation>(**kwargs)`, raising `AwsError` subclasses instead of botocore errors."""
+    try:
+        return getattr(client, operation)(**kwargs)
+    except Exception as error:
+        translated = translate(error)
+        if translated is error:
+            raise
+        raise translated from error
+
+
+@functools.cache
+def client(service: str) -> BaseClient:
+    """A client for `service`, built on first use and reused across warm invocations.
+
+    The endpoint, region and credentials come from the environment (AWS_ENDPOINT_URL included),
+    so the same code talks to AWS or to any AWS-compatible endpoint without knowing which.
+    """
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=30)
+    return boto3.client(service, config=config)  # type: ignore[call-overload,no-any-return]

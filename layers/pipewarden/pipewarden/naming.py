@@ -1,0 +1,32 @@
+"""Names derived from a repository: the stack, pipeline and build project all share one."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+# CodePipeline allows 100 characters, the tightest of the names that share this one.
+MAX_NAME = 100
+STACK_PREFIX = "pipewarden-"
+_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
+
+
+def stack_name(repository: str) -> str:
+    """`pipewarden-<repository>`, with characters outside [A-Za-z0-9-] turned into '-'.
+
+    A name that would be longer than 100 characters is cut and ends in a short hash of the
+    full repository name, so two long names with a common beginning stay distinct.
+    """
+    name = STACK_PREFIX + _UNSAFE.sub("-", repository)
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(repository.encode()).hexdigest()[:8]
+    return f"{name[: MAX_NAME - len(digest) - 1]}-{digest}"
+
+
+def repository_from_arn(arn: str) -> str:
+    """The repository name of a CodeCommit ARN (`arn:aws:codecommit:<region>:<account>:<name>`)."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "codecommit" or not parts[5]:
+        raise ValueError(f"not a CodeCommit repository ARN: {arn!r}")
+    return parts[5]

@@ -1,0 +1,56 @@
+"""A blueprint stack's real outcome, from CloudFormation's stack status events, as pipewarden events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipewarden import stacks
+from pipewarden.emit import ENROLLED, ENROLLMENT_FAILED, UNENROLLED
+from pipewarden.reconcile import Action, Decision, Reconciler
+
+
+@dataclass(frozen=True)
+class StackOutcome:
+    """What a status event meant for the repository behind the stack."""
+
+    repository: str
+    status: str
+    event: str
+    follow_up: Decision | None = None
+
+
+def on_stack_status(reconciler: Reconciler, stack_id: str, status: str, reason: str) -> StackOutcome | None:
+    """Emit Enrolled / Enrollment Failed / Unenrolled for a terminal status and converge again.
+
+    Only a deleted stack is reconciled right away (a repair deletes before it creates again).
+    A failed create or update is reported and left to the next tag change or resync, so a
+    blueprint that cannot be deployed is tried once per resync, not in a tight loop.
+    """
+    prefix = reconciler.config.tag_prefix
+    stack = stacks.describe(reconciler.clients.cloudformation, stack_id)
+    if stack is None or stack.tags.get(f"{prefix}:managed-by") != "pipewarden":
+        return None
+    repository = stack.tags.get(f"{prefix}:repository", "")
+    if not repository:
+        return None
+    detail = {
+        "repository": repository,
+        "stack": stack.name,
+        "stack-id": stack.stack_id,
+        "pipeline": stack.name,
+        "status": status,
+    }
+    if status in stacks.SUCCEEDED_OUTCOMES:
+        reconciler.emitter.emit(ENROLLED, detail, [stack.stack_id])
+        return StackOutcome(repository, status, ENROLLED)
+    if status in stacks.FAILED_OUTCOMES:
+        cause = stacks.first_failure_reason(reconciler.clients.cloudformation, stack.stack_id, reason)
+        reconciler.emitter.emit(ENROLLMENT_FAILED, dict(detail, reason=cause), [stack.stack_id])
+        return StackOutcome(repository, status, ENROLLMENT_FAILED)
+    if status == "DELETE_COMPLETE":
+        follow_up = reconciler.reconcile(repository)
+        if follow_up.action is Action.CREATE:
+            return StackOutcome(repository, status, "", follow_up)
+        reconciler.emitter.emit(UNENROLLED, detail, [stack.stack_id])
+        return StackOutcome(repository, status, UNENROLLED, follow_up)
+    return None

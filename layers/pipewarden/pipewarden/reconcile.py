@@ -1,0 +1,273 @@
+"""Desired (tags) vs actual (stack) -> create, update, delete, repair, reject, wait or nothing; then do it."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pipewarden import blueprint, stacks
+from pipewarden.aws import Conflict, NotFound, call, client
+from pipewarden.config import ControllerConfig
+from pipewarden.contract import ContractViolation, RepositorySettings, check_allowed, parse_settings
+from pipewarden.emit import (
+    ENROLLMENT_REJECTED,
+    ENROLLMENT_STARTED,
+    UNENROLLMENT_STARTED,
+    Emitter,
+)
+from pipewarden.naming import stack_name
+from pipewarden.stacks import StackView
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    REPAIR = "repair"
+    REJECT = "reject"
+    WAIT = "wait"
+    NOTHING = "nothing"
+
+
+WRITES = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE, Action.REPAIR})
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What the repository's tags ask for: settings, nothing (not enrolled), or a rejection."""
+
+    repository: str
+    settings: RepositorySettings | None = None
+    violation: ContractViolation | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do for one repository, and why (the reason is what logs and events say)."""
+
+    action: Action
+    repository: str
+    stack: str
+    reason: str
+    settings: RepositorySettings | None = None
+    violation: ContractViolation | None = None
+    changed: tuple[str, ...] = ()
+    stack_id: str = ""
+
+
+def desired_state(repository: str, tags: Mapping[str, str] | None, config: ControllerConfig) -> Desired:
+    """Validate the tags (None: the repository does not exist) against the contract and allow-list."""
+    if tags is None:
+        return Desired(repository)
+    try:
+        settings = parse_settings(repository, tags, config.tag_prefix)
+        if settings is not None:
+            check_allowed(settings, config.allowed_targets, config.tag_prefix)
+    except ContractViolation as violation:
+        return Desired(repository, violation=violation)
+    return Desired(repository, settings=settings)
+
+
+def decide(desired: Desired, stack: StackView | None, config: ControllerConfig) -> Decision:
+    """The one place that turns desired and actual state into an action. Pure: no AWS calls."""
+    repo = desired.repository
+    name = stack_name(repo)
+    prefix = config.tag_prefix
+    decision = functools.partial(
+        Decision, repository=repo, stack=name, settings=desired.settings, violation=desired.violation
+    )
+    if stack is not None and stack.status == "DELETE_COMPLETE":
+        stack = None
+    owner = stack.tags.get(f"{prefix}:repository") if stack else None
+    if stack is not None and owner is not None and owner != repo:
+        # Two repository names that differ only in characters outside [A-Za-z0-9-] map to one stack.
+        if desired.settings is None:
+            return decision(action=Action.NOTHING, reason=f"stack {name} belongs to repository {owner}")
+        clash = ContractViolation(
+            f"{prefix}:enabled", "true", f"the stack name {name} is taken by repository {owner}; rename one"
+        )
+        return decision(action=Action.REJECT, reason=str(clash), violation=clash)
+    if stack is None:
+        if desired.violation is not None:
+            return decision(action=Action.REJECT, reason=str(desired.violation))
+        if desired.settings is not None:
+            return decision(action=Action.CREATE, reason="enrolled repository has no pipeline")
+        return decision(action=Action.NOTHING, reason="not enrolled and no pipeline")
+    decision = functools.partial(decision, stack_id=stack.stack_id)
+    if stack.in_progress:
+        return decision(action=Action.WAIT, reason=f"stack is {stack.status}; next event or resync converges")
+    if desired.violation is not None:
+        return decision(
+            action=Action.REJECT, reason=f"{desired.violation}; the existing pipeline is left unchanged"
+        )
+    if desired.settings is None:
+        return decision(action=Action.DELETE, reason="repository is not enrolled (or no longer exists)")
+    if stack.status in stacks.BROKEN:
+        return decision(action=Action.REPAIR, reason=f"stack is {stack.status}: delete, then create again")
+    wanted = blueprint.parameters(desired.settings, config)
+    changed = [k for k in blueprint.TAG_DERIVED if stack.parameters.get(k) != wanted[k]]
+    if stack.tags.get(f"{prefix}:blueprint") != blueprint.stack_tags(repo, prefix)[f"{prefix}:blueprint"]:
+        changed.append("blueprint")
+    if changed:
+        return decision(action=Action.UPDATE, reason=f"changed: {', '.join(changed)}", changed=tuple(changed))
+    return decision(action=Action.NOTHING, reason="pipeline matches the tags")
+
+
+class Clients:
+    """The AWS clients the reconciler uses, each built on first use."""
+
+    def __init__(self, factory: Callable[[str], Any] = client) -> None:
+        self._factory = factory
+
+    @functools.cached_property
+    def codecommit(self) -> Any:
+        return self._factory("codecommit")
+
+    @functools.cached_property
+    def cloudformation(self) -> Any:
+        return self._factory("cloudformation")
+
+    @functools.cached_property
+    def ecs(self) -> Any:
+        return self._factory("ecs")
+
+    @functools.cached_property
+    def tagging(self) -> Any:
+        return self._factory("resourcegroupstaggingapi")
+
+    @functools.cached_property
+    def events(self) -> Any:
+        return self._factory("events")
+
+
+@dataclass
+class Reconciler:
+    """Reads state, decides and converges; every outcome is emitted through `emitter`."""
+
+    config: ControllerConfig
+    clients: Clients
+    emitter: Emitter
+    decisions: list[Decision] = field(default_factory=list)
+
+    def repository_tags(self, repository: str) -> tuple[str, Mapping[str, str] | None]:
+        """The repository's ARN and tags; tags None when the repository does not exist."""
+        try:
+            meta = call(self.clients.codecommit, "get_repository", repositoryName=repository)
+        except NotFound:
+            return "", None
+        arn = str(meta["repositoryMetadata"]["Arn"])
+        tags = call(self.clients.codecommit, "list_tags_for_resource", resourceArn=arn).get("tags", {})
+        return arn, tags
+
+    def reconcile(self, repository: str) -> Decision:
+        """Converge one repository: at most three reads when nothing has to change."""
+        arn, tags = self.repository_tags(repository)
+        stack = stacks.describe(self.clients.cloudformation, stack_name(repository))
+        return self.apply(decide(desired_state(repository, tags, self.config), stack, self.config), arn)
+
+    def apply(self, decision: Decision, repository_arn: str = "") -> Decision:
+        """Carry out a decision: start the stack operation, or report why nothing is done."""
+        cfn = self.clients.cloudformation
+        role = self.config.cloudformation_role_arn
+        detail: dict[str, Any] = {
+            "repository": decision.repository,
+            "stack": decision.stack,
+            "pipeline": decision.stack,
+            "action": decision.action.value,
+            "reason": decision.reason,
+        }
+        resources = [repository_arn]
+        settings = decision.settings
+        if decision.action in (Action.CREATE, Action.UPDATE) and settings is not None:
+            try:
+                pass_roles = self.service_roles(settings)
+            except ContractViolation as violation:
+                decision = Decision(
+                    Action.REJECT, decision.repository, decision.stack, str(violation), violation=violation
+                )
+                return self._reject(decision, detail, resources)
+            parameters = dict(blueprint.parameters(settings, self.config), PassRoleArns=pass_roles)
+            tags = blueprint.stack_tags(decision.repository, self.config.tag_prefix)
+            if decision.action is Action.CREATE:
+                try:
+                    stacks.create(cfn, decision.stack, blueprint.template_body(), parameters, tags, role)
+                except Conflict:
+                    return self._record(
+                        Decision(
+                            Action.WAIT, decision.repository, decision.stack, "created by a concurrent run"
+                        )
+                    )
+            elif not stacks.update(cfn, decision.stack, blueprint.template_body(), parameters, tags, role):
+                return self._record(
+                    Decision(Action.NOTHING, decision.repository, decision.stack, "no changes to apply")
+                )
+            detail["changed"] = list(decision.changed)
+            detail["settings"] = _settings_detail(settings)
+            self.emitter.emit(ENROLLMENT_STARTED, detail, resources)
+        elif decision.action in (Action.DELETE, Action.REPAIR):
+            stacks.delete(cfn, decision.stack_id or decision.stack, role)
+            kind = UNENROLLMENT_STARTED if decision.action is Action.DELETE else ENROLLMENT_STARTED
+            self.emitter.emit(kind, detail, resources)
+        elif decision.action is Action.REJECT:
+            return self._reject(decision, detail, resources)
+        return self._record(decision)
+
+    def _reject(self, decision: Decision, detail: dict[str, Any], resources: list[str]) -> Decision:
+        violation = decision.violation
+        assert violation is not None
+        detail.update(action="reject", reason=decision.reason, key=violation.key, value=violation.value)
+        self.emitter.emit(ENROLLMENT_REJECTED, detail, resources)
+        return self._record(decision)
+
+    def _record(self, decision: Decision) -> Decision:
+        self.decisions.append(decision)
+        return decision
+
+    def service_roles(self, settings: RepositorySettings) -> str:
+        """The ECS service's task and execution roles, the only roles the pipeline may pass.
+
+        Raises `ContractViolation` when the cluster or service does not exist: a pipeline that
+        can never deploy is not created.
+        """
+        prefix = self.config.tag_prefix
+        try:
+            response = call(
+                self.clients.ecs,
+                "describe_services",
+                cluster=settings.ecs_cluster,
+                services=[settings.ecs_service],
+            )
+        except NotFound as error:
+            raise ContractViolation(
+                f"{prefix}:ecs-cluster", settings.ecs_cluster, "cluster not found"
+            ) from error
+        services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
+        if not services:
+            raise ContractViolation(
+                f"{prefix}:ecs-service",
+                settings.ecs_service,
+                f"service not found in cluster {settings.ecs_cluster}",
+            )
+        task_definition = call(
+            self.clients.ecs, "describe_task_definition", taskDefinition=services[0]["taskDefinition"]
+        )["taskDefinition"]
+        roles = {task_definition.get("taskRoleArn"), task_definition.get("executionRoleArn")}
+        return ",".join(sorted(r for r in roles if r))
+
+
+def _settings_detail(settings: RepositorySettings) -> dict[str, Any]:
+    return {
+        "branch": settings.branch,
+        "ecs-cluster": settings.ecs_cluster,
+        "ecs-service": settings.ecs_service,
+        "container": settings.container,
+        "ecr-repository": settings.ecr_repository,
+        "compute": settings.compute,
+        "retry": settings.retry,
+        "max-retries": settings.max_retries,
+        "notify": settings.notify,
+        "keep-executions": settings.keep_executions,
+    }

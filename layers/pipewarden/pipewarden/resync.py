@@ -1,0 +1,86 @@
+"""The scheduled resync: converge every enrolled repository and every managed stack in bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from pipewarden import stacks
+from pipewarden.aws import AwsError, call
+from pipewarden.naming import repository_from_arn
+from pipewarden.reconcile import Action, Reconciler, decide, desired_state
+from pipewarden.stacks import StackView
+
+
+@dataclass
+class ResyncReport:
+    """Counts of what one resync pass saw and did."""
+
+    repositories: int = 0
+    stacks: int = 0
+    actions: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    transient: list[AwsError] = field(default_factory=list)
+
+
+def tagged_repositories(reconciler: Reconciler) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """(name, ARN, tags) of every repository carrying the `enabled` key, 100 per tagging-API call."""
+    prefix = reconciler.config.tag_prefix
+    token = ""
+    while True:
+        response = call(
+            reconciler.clients.tagging,
+            "get_resources",
+            ResourceTypeFilters=["codecommit:repository"],
+            TagFilters=[{"Key": f"{prefix}:enabled"}],
+            ResourcesPerPage=100,
+            PaginationToken=token,
+        )
+        for item in response.get("ResourceTagMappingList", []):
+            arn = item["ResourceARN"]
+            tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
+            yield repository_from_arn(arn), arn, tags
+        token = response.get("PaginationToken", "")
+        if not token:
+            return
+
+
+def resync(reconciler: Reconciler) -> ResyncReport:
+    """One pass over everything: no per-repository reads, writes only where something differs.
+
+    A stack whose repository lost its `enabled` tag, or no longer exists, is not in the tagging
+    result and is deleted. One repository's failure does not stop the pass; transient failures
+    are collected so the caller can raise after the rest has been converged.
+    """
+    prefix = reconciler.config.tag_prefix
+    report = ResyncReport()
+    by_repository: dict[str, StackView] = {}
+    for stack in stacks.managed(reconciler.clients.cloudformation, prefix):
+        owner = stack.tags.get(f"{prefix}:repository")
+        if owner:
+            by_repository[owner] = stack
+    report.stacks = len(by_repository)
+
+    work: list[tuple[str, str, dict[str, str] | None]] = [
+        (name, arn, tags) for name, arn, tags in tagged_repositories(reconciler)
+    ]
+    report.repositories = len(work)
+    seen = {name for name, _, _ in work}
+    work.extend((name, "", None) for name in sorted(by_repository) if name not in seen)
+
+    for name, arn, tags in work:
+        decision = decide(
+            desired_state(name, tags, reconciler.config), by_repository.get(name), reconciler.config
+        )
+        try:
+            applied = reconciler.apply(decision, arn)
+        except AwsError as error:
+            report.errors.append(f"{name}: {error}")
+            if error.transient:
+                report.transient.append(error)
+            continue
+        report.actions[applied.action.value] = report.actions.get(applied.action.value, 0) + 1
+    return report
+
+
+__all__ = ["Action", "ResyncReport", "resync", "tagged_repositories"]

@@ -1,0 +1,139 @@
+"""CloudFormation access for blueprint stacks: read one or all, create, update, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipewarden.aws import Conflict, Invalid, NotFound, call
+
+IN_PROGRESS_SUFFIX = "_IN_PROGRESS"
+# A stack in one of these states cannot be updated, only deleted and created again.
+BROKEN = frozenset(
+    {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"}
+)
+FAILED_OUTCOMES = BROKEN | {"UPDATE_ROLLBACK_COMPLETE", "UPDATE_FAILED", "IMPORT_ROLLBACK_COMPLETE"}
+SUCCEEDED_OUTCOMES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})
+
+
+@dataclass(frozen=True)
+class StackView:
+    """What the reconciler needs to know of an existing stack."""
+
+    name: str
+    stack_id: str
+    status: str
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    status_reason: str = ""
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status.endswith(IN_PROGRESS_SUFFIX)
+
+    @classmethod
+    def from_api(cls, stack: Mapping[str, Any]) -> StackView:
+        return cls(
+            name=stack["StackName"],
+            stack_id=stack["StackId"],
+            status=stack["StackStatus"],
+            parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])},
+            tags={t["Key"]: t["Value"] for t in stack.get("Tags", [])},
+            status_reason=stack.get("StackStatusReason", ""),
+        )
+
+
+def describe(cfn: Any, name_or_id: str) -> StackView | None:
+    """The stack by name (live stacks only) or id (deleted ones too); None if there is none."""
+    try:
+        response = call(cfn, "describe_stacks", StackName=name_or_id)
+    except (NotFound, Invalid) as error:
+        if "does not exist" in error.message:
+            return None
+        raise
+    stacks = response.get("Stacks", [])
+    return StackView.from_api(stacks[0]) if stacks else None
+
+
+def managed(cfn: Any, prefix: str) -> Iterator[StackView]:
+    """Every live stack tagged as managed by pipewarden, page by page (one call per page)."""
+    token: str | None = None
+    while True:
+        kwargs = {"NextToken": token} if token else {}
+        response = call(cfn, "describe_stacks", **kwargs)
+        for stack in response.get("Stacks", []):
+            view = StackView.from_api(stack)
+            if view.tags.get(f"{prefix}:managed-by") == "pipewarden" and view.status != "DELETE_COMPLETE":
+                yield view
+        token = response.get("NextToken")
+        if not token:
+            return
+
+
+def _api_parameters(parameters: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())]
+
+
+def _api_tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def create(
+    cfn: Any, name: str, body: str, parameters: Mapping[str, str], tags: Mapping[str, str], role_arn: str
+) -> str:
+    """Start creating the stack; returns its id. The outcome arrives later as a status event."""
+    response = call(
+        cfn,
+        "create_stack",
+        StackName=name,
+        TemplateBody=body,
+        Parameters=_api_parameters(parameters),
+        Tags=_api_tags(tags),
+        RoleARN=role_arn,
+        Capabilities=["CAPABILITY_IAM"],
+        OnFailure="ROLLBACK",
+    )
+    return str(response["StackId"])
+
+
+def update(
+    cfn: Any, name: str, body: str, parameters: Mapping[str, str], tags: Mapping[str, str], role_arn: str
+) -> bool:
+    """Start updating the stack; False when CloudFormation finds nothing to change."""
+    try:
+        call(
+            cfn,
+            "update_stack",
+            StackName=name,
+            TemplateBody=body,
+            Parameters=_api_parameters(parameters),
+            Tags=_api_tags(tags),
+            RoleARN=role_arn,
+            Capabilities=["CAPABILITY_IAM"],
+        )
+    except Invalid as error:
+        if "No updates are to be performed" in error.message:
+            return False
+        raise
+    return True
+
+
+def delete(cfn: Any, name_or_id: str, role_arn: str) -> None:
+    """Start deleting the stack (deleting one that is gone already is not an error)."""
+    call(cfn, "delete_stack", StackName=name_or_id, RoleARN=role_arn)
+
+
+def first_failure_reason(cfn: Any, stack_id: str, fallback: str) -> str:
+    """CloudFormation's own words for why the stack failed: the first failed resource's reason."""
+    try:
+        response = call(cfn, "describe_stack_events", StackName=stack_id)
+    except (NotFound, Conflict, Invalid):
+        return fallback
+    failures = [
+        e
+        for e in response.get("StackEvents", [])
+        if str(e.get("ResourceStatus", "")).endswith("_FAILED") and e.get("ResourceStatusReason")
+    ]
+    # Events come newest first: the oldest failure is the cause, later ones are consequences.
+    return str(failures[-1]["ResourceStatusReason"]) if failures else fallback

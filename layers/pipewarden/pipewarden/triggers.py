@@ -1,0 +1,110 @@
+"""Events that reach the enroll function -> what to look at (repositories, a stack, or everything)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pipewarden.naming import repository_from_arn
+
+_REPOSITORY = re.compile(r"^[\w.-]{1,100}$")
+_TAG_CALLS = {"TagResource", "UntagResource"}
+_NAME_CALLS = {"CreateRepository", "DeleteRepository"}
+_TAGGING_CALLS = {"TagResources", "UntagResources"}
+
+
+class InvalidEvent(ValueError):
+    """The event is not one the enroll function understands; it is reported and dropped."""
+
+
+@dataclass(frozen=True)
+class Resync:
+    """Look at every enrolled repository and every managed stack."""
+
+    cause: str = "schedule"
+
+
+@dataclass(frozen=True)
+class Repositories:
+    """Look at these repositories (an event only says where to look, never what the tags are)."""
+
+    names: tuple[str, ...]
+    cause: str
+
+
+@dataclass(frozen=True)
+class StackStatus:
+    """A blueprint stack reached a new status."""
+
+    stack_id: str
+    status: str
+    reason: str
+
+
+Trigger = Resync | Repositories | StackStatus
+
+
+def _field(mapping: Mapping[str, Any], key: str, kind: type) -> Any:
+    value = mapping.get(key)
+    if not isinstance(value, kind):
+        raise InvalidEvent(f"field {key!r} is missing or not a {kind.__name__}")
+    return value
+
+
+def _repository(name: Any) -> str:
+    if not isinstance(name, str) or not _REPOSITORY.match(name):
+        raise InvalidEvent(f"{name!r} is not a CodeCommit repository name")
+    return name
+
+
+def _from_arns(arns: Any) -> tuple[str, ...]:
+    if not isinstance(arns, list):
+        raise InvalidEvent("resource ARNs are missing or not a list")
+    names = []
+    for arn in arns:
+        if isinstance(arn, str) and arn.startswith("arn:") and ":codecommit:" in arn:
+            try:
+                names.append(_repository(repository_from_arn(arn)))
+            except ValueError as error:
+                raise InvalidEvent(str(error)) from error
+    if not names:
+        raise InvalidEvent("no CodeCommit repository ARN in the event")
+    return tuple(dict.fromkeys(names))
+
+
+def parse(event: Any) -> Trigger:
+    """Classify an EventBridge event (or a manual `{"action": "resync"}` invocation).
+
+    Raises `InvalidEvent` with a reason for anything malformed or unexpected.
+    """
+    if not isinstance(event, Mapping):
+        raise InvalidEvent(f"event is a {type(event).__name__}, not an object")
+    if event.get("action") == "resync":
+        return Resync(cause="manual")
+    detail_type = event.get("detail-type")
+    if detail_type == "Scheduled Event":
+        return Resync()
+    detail = _field(event, "detail", Mapping)
+    if detail_type == "Tag Change on Resource":
+        return Repositories(_from_arns(event.get("resources")), cause="tag change")
+    if detail_type == "AWS API Call via CloudTrail":
+        name = _field(detail, "eventName", str)
+        params = detail.get("requestParameters")
+        if not isinstance(params, Mapping):
+            raise InvalidEvent(f"{name} event has no requestParameters")
+        if name in _TAG_CALLS:
+            return Repositories(_from_arns([params.get("resourceArn")]), cause=name)
+        if name in _NAME_CALLS:
+            return Repositories((_repository(params.get("repositoryName")),), cause=name)
+        if name in _TAGGING_CALLS:
+            return Repositories(_from_arns(params.get("resourceARNList")), cause=name)
+        raise InvalidEvent(f"CloudTrail event {name!r} is not one pipewarden acts on")
+    if detail_type == "CloudFormation Stack Status Change":
+        stack_id = _field(detail, "stack-id", str)
+        status_details = _field(detail, "status-details", Mapping)
+        status = _field(status_details, "status", str)
+        reason = status_details.get("status-reason") or ""
+        return StackStatus(stack_id, status, str(reason))
+    raise InvalidEvent(f"detail-type {detail_type!r} is not one pipewarden acts on")

@@ -1,0 +1,217 @@
+"""`make demo`: pipewarden's main job in the local sandbox, narrated step by step.
+
+Creates an ECS service and a CodeCommit repository, tags the repository and shows the pipeline
+pipewarden builds for it, changes a tag and shows the update, tries a cluster outside the
+allow-list and an invalid value and shows the rejections, then removes the tag and shows the
+teardown. Every step is checked; the demo exits non-zero if any did not check out.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from sandbox.runtime import ACCOUNT, REGION, Sandbox
+
+ALLOWED = "apps-*,shared/web-*"
+REPO = "storefront"
+PIPELINE = f"pipewarden-{REPO}"
+PREFIX = "pipewarden"
+
+
+class Demo:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.failures: list[str] = []
+        self.step_no = 0
+        self.seen_events = 0
+
+    def step(self, title: str) -> None:
+        self.step_no += 1
+        print(f"\n{self.step_no}. {title}")
+
+    def say(self, text: str) -> None:
+        print(f"   {text}")
+
+    def check(self, ok: bool, what: str) -> None:
+        print(f"   {'ok ' if ok else 'FAIL'} {what}")
+        if not ok:
+            self.failures.append(what)
+
+    def settle(self) -> float:
+        started = time.perf_counter()
+        self.check(self.sandbox.wait_idle(30), "every event was handled")
+        return time.perf_counter() - started
+
+    def new_events(self) -> list[dict[str, Any]]:
+        events = self.sandbox.events[self.seen_events :]
+        self.seen_events = len(self.sandbox.events)
+        for event in events:
+            detail = event["detail"]
+            why = detail.get("reason") or detail.get("status", "")
+            self.say(f"event  {event['detail-type']}: {why}")
+        return events
+
+
+def pipeline_or_none(sandbox: Sandbox, name: str) -> dict[str, Any] | None:
+    client = sandbox.client("codepipeline")
+    try:
+        return client.get_pipeline(name=name)["pipeline"]  # type: ignore[no-any-return]
+    except client.exceptions.PipelineNotFoundException:
+        return None
+
+
+def source_branch(pipeline: dict[str, Any]) -> str:
+    return str(pipeline["stages"][0]["actions"][0]["configuration"]["BranchName"])
+
+
+def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to bottom
+    sb = demo.sandbox
+    cc, ecs, iam, cfn = (
+        sb.client("codecommit"),
+        sb.client("ecs"),
+        sb.client("iam"),
+        sb.client("cloudformation"),
+    )
+    tags = {
+        f"{PREFIX}:enabled": "true",
+        f"{PREFIX}:ecs-cluster": "apps-prod",
+        f"{PREFIX}:ecs-service": "web",
+    }
+
+    demo.step(
+        "An application team's starting point: an ECR repository, an ECS service, a CodeCommit repository"
+    )
+    sb.client("ecr").create_repository(repositoryName=REPO)
+    ecs.create_cluster(clusterName="apps-prod")
+    ecs.register_task_definition(
+        family="web",
+        taskRoleArn=f"arn:aws:iam::{ACCOUNT}:role/web-task",
+        executionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/web-execution",
+        containerDefinitions=[{"name": REPO, "image": "nginx", "memory": 256}],
+    )
+    ecs.create_service(cluster="apps-prod", serviceName="web", taskDefinition="web", desiredCount=2)
+    arn = cc.create_repository(repositoryName=REPO)["repositoryMetadata"]["Arn"]
+    demo.say(f"repository {arn}")
+    demo.say(f"controller allow-list (AllowedEcsTargets): {ALLOWED}")
+    demo.settle()
+    demo.check(pipeline_or_none(sb, PIPELINE) is None, "no pipeline before the repository is tagged")
+
+    demo.step(f"Tag it: {', '.join(f'{k}={v}' for k, v in tags.items())}")
+    cc.tag_resource(resourceArn=arn, tags=tags)
+    took = demo.settle()
+    demo.new_events()
+    pipeline = pipeline_or_none(sb, PIPELINE)
+    demo.check(pipeline is not None, f"pipeline {PIPELINE} exists ({took:.2f} s after tagging)")
+    if pipeline is None:
+        return
+    stages = [s["name"] for s in pipeline["stages"]]
+    demo.say(f"pipeline type {pipeline.get('pipelineType')}, stages {' -> '.join(stages)}")
+    demo.check(
+        pipeline.get("pipelineType") == "V2" and stages == ["Source", "Build", "Deploy"],
+        "V2, Source -> Build -> Deploy",
+    )
+    deploy = pipeline["stages"][2]
+    demo.say(
+        f"deploy: ECS {deploy['actions'][0]['configuration']}, "
+        f"on failure: {deploy.get('onFailure', {}).get('result')}"
+    )
+    project = sb.client("codebuild").batch_get_projects(names=[PIPELINE])["projects"][0]
+    demo.say(
+        f"build: {project['environment']['image']}, privileged={project['environment']['privilegedMode']}"
+    )
+    demo.check(
+        "docker buildx build --platform" in project["source"]["buildspec"],
+        "managed buildspec builds with buildx",
+    )
+    roles = [
+        r for r in iam.list_roles(PathPrefix="/pipewarden/")["Roles"] if r["RoleName"].startswith(PIPELINE)
+    ]
+    bounded = all(iam.get_role(RoleName=r["RoleName"])["Role"].get("PermissionsBoundary") for r in roles)
+    demo.say(f"roles: {', '.join(r['RoleName'] for r in roles)}")
+    demo.check(len(roles) == 3 and bounded, "3 roles under /pipewarden/, each with the permissions boundary")
+    rule = next(r for r in sb.client("events").list_rules()["Rules"] if r["Name"].startswith(PIPELINE))
+    demo.check(
+        '"referenceName": ["main"]' in rule["EventPattern"],
+        "change detection rule watches branch main (no polling)",
+    )
+    demo.check(
+        bool(sb.pipewarden_events("Repository Enrolled")),
+        "Repository Enrolled followed the stack's CREATE_COMPLETE",
+    )
+
+    demo.step(f"Change a tag: {PREFIX}:branch=release")
+    cc.tag_resource(resourceArn=arn, tags={f"{PREFIX}:branch": "release"})
+    demo.settle()
+    demo.new_events()
+    updated = pipeline_or_none(sb, PIPELINE)
+    demo.check(
+        updated is not None and source_branch(updated) == "release",
+        "the pipeline's source branch is now release",
+    )
+
+    demo.step("Nothing changed, events arrive again: nothing is written")
+    before = cfn.describe_stacks(StackName=PIPELINE)["Stacks"][0]["StackStatus"]
+    sb.run_schedules()
+    demo.settle()
+    demo.check(not demo.new_events(), f"resync left the stack as it was ({before})")
+
+    demo.step(f"Another team tags {REPO}-payments for cluster payments-prod, outside the allow-list")
+    other = cc.create_repository(repositoryName=f"{REPO}-payments")["repositoryMetadata"]["Arn"]
+    cc.tag_resource(resourceArn=other, tags=dict(tags, **{f"{PREFIX}:ecs-cluster": "payments-prod"}))
+    demo.settle()
+    rejected = [e for e in demo.new_events() if e["detail-type"] == "Repository Enrollment Rejected"]
+    demo.check(
+        bool(rejected) and rejected[0]["detail"]["key"] == f"{PREFIX}:ecs-cluster",
+        "rejected, naming the bad key",
+    )
+    demo.check(pipeline_or_none(sb, f"pipewarden-{REPO}-payments") is None, "nothing was created for it")
+
+    demo.step(f"An invalid value on the enrolled repository: {PREFIX}:max-retries=9")
+    cc.tag_resource(resourceArn=arn, tags={f"{PREFIX}:max-retries": "9"})
+    demo.settle()
+    rejected = [e for e in demo.new_events() if e["detail-type"] == "Repository Enrollment Rejected"]
+    demo.check(bool(rejected), "rejected with the reason; the working pipeline is left as it was")
+    cc.untag_resource(resourceArn=arn, tagKeys=[f"{PREFIX}:max-retries"])
+    demo.settle()
+    demo.new_events()
+
+    demo.step(f"Remove {PREFIX}:enabled")
+    cc.untag_resource(resourceArn=arn, tagKeys=[f"{PREFIX}:enabled"])
+    demo.settle()
+    demo.new_events()
+    demo.check(pipeline_or_none(sb, PIPELINE) is None, "pipeline deleted")
+    left = [
+        r["RoleName"]
+        for r in iam.list_roles(PathPrefix="/pipewarden/")["Roles"]
+        if r["RoleName"].startswith(PIPELINE)
+    ]
+    projects = sb.client("codebuild").list_projects()["projects"]
+    demo.check(not left and PIPELINE not in projects, "its roles and build project are gone too")
+    demo.check(
+        bool(sb.pipewarden_events("Repository Unenrolled")), "Repository Unenrolled followed DELETE_COMPLETE"
+    )
+
+
+def main() -> int:
+    started = time.perf_counter()
+    print(
+        f"pipewarden demo: local sandbox (moto on 127.0.0.1, account {ACCOUNT}, {REGION}), controller deployed"
+    )
+    with Sandbox(parameters={"AllowedEcsTargets": ALLOWED}) as sandbox:
+        print(f"sandbox at {sandbox.url}")
+        demo = Demo(sandbox)
+        run(demo)
+        dead = sandbox.bus.dead_letters
+        demo.check(not dead, "no invocation failed or went to a dead-letter queue")
+    took = time.perf_counter() - started
+    if demo.failures:
+        print(f"\ndemo FAILED ({len(demo.failures)} checks): " + "; ".join(demo.failures))
+        return 1
+    print(f"\ndemo passed: every step checked out in {took:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""CloudFormation: real CodeBuild projects and pipelines behind stacks, rollback on failure, status events.
+
+moto 5.2.5 reports CREATE_COMPLETE for AWS::CodeBuild::Project and AWS::CodePipeline::Pipeline without
+creating anything, raises a resource failure out of CreateStack instead of rolling the stack back,
+and emits no `CloudFormation Stack Status Change` events. This module adds the two resource models
+(in moto's CloudFormationModel style) and a backend that behaves as CloudFormation does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation import parsing as cfn_parsing
+from moto.cloudformation.exceptions import ValidationError
+from moto.codebuild.models import codebuild_backends
+from moto.codepipeline.models import codepipeline_backends
+from moto.core.common_models import CloudFormationModel
+from moto.utilities.utils import get_partition
+
+from sandbox.moto_ext import publish
+from sandbox.moto_ext.urls import ServedLikeMoto
+
+_RENAMED = {"BuildSpec": "buildspec"}
+_OPAQUE = {"Configuration"}  # action configuration keys stay as CloudFormation spells them
+
+
+def api_shape(value: Any) -> Any:
+    """CloudFormation's PascalCase properties -> the API's camelCase request shape."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            name = _RENAMED.get(key, key[:1].lower() + key[1:])
+            out[name] = dict(item) if key in _OPAQUE and isinstance(item, dict) else api_shape(item)
+        return out
+    if isinstance(value, list):
+        return [api_shape(v) for v in value]
+    return value
+
+
+class BuildProject(CloudFormationModel):
+    """AWS::CodeBuild::Project backed by moto's CodeBuild backend."""
+
+    def __init__(self, name: str, arn: str) -> None:
+        self.name = name
+        self.arn = arn
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CodeBuild::Project"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Arn":
+            return self.arn
+        raise cfn_parsing.UnformattedGetAttTemplateException()
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @staticmethod
+    def _properties(cloudformation_json: dict[str, Any]) -> dict[str, Any]:
+        shaped = api_shape(cloudformation_json["Properties"])
+        return shaped if isinstance(shaped, dict) else {}
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> BuildProject:
+        props = cls._properties(cloudformation_json)
+        backend = codebuild_backends[account_id][region_name]
+        if resource_name in backend.codebuild_projects:
+            message = f"Resource of type 'AWS::CodeBuild::Project' with identifier '{resource_name}' exists."
+            raise ValidationError(resource_name, message)
+        metadata = backend.create_project(
+            project_name=resource_name,
+            description=props.get("description"),
+            project_source=props["source"],
+            artifacts=props["artifacts"],
+            environment=props["environment"],
+            service_role=props["serviceRole"],
+            tags=props.get("tags"),
+            cache=props.get("cache"),
+            timeout=props.get("timeoutInMinutes"),
+            queued_timeout=props.get("queuedTimeoutInMinutes"),
+            source_version=props.get("sourceVersion"),
+            logs_config=props.get("logsConfig"),
+            vpc_config=props.get("vpcConfig"),
+        )
+        return cls(resource_name, metadata["arn"])
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: BuildProject,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> BuildProject:
+        props = cls._properties(cloudformation_json)
+        project = codebuild_backends[account_id][region_name].codebuild_projects[original_resource.name]
+        for key in (
+            "description",
+            "source",
+            "artifacts",
+            "environment",
+            "serviceRole",
+            "cache",
+            "logsConfig",
+        ):
+            if key in props:
+                project.project_metadata[key] = props[key]
+        if "timeoutInMinutes" in props:
+            project.project_metadata["timeoutInMinutes"] = props["timeoutInMinutes"]
+        project.tags = props.get("tags")
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        codebuild_backends[account_id][region_name].delete_project(resource_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        codebuild_backends[account_id][region_name].delete_project(self.name)
+
+
+class Pipeline(CloudFormationModel):
+    """AWS::CodePipeline::Pipeline backed by moto's CodePipeline backend."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CodePipeline::Pipeline"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Version"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        raise cfn_parsing.UnformattedGetAttTemplateException()
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @staticmethod
+    def _declaration(
+        name: str, cloudformation_json: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        props = dict(cloudformation_json["Properties"])
+        tags = [{"key": t["Key"], "value": t["Value"]} for t in props.pop("Tags", [])]
+        for ignored in ("RestartExecutionOnUpdate", "DisableInboundStageTransitions", "Name"):
+            props.pop(ignored, None)
+        declaration = api_shape(props)
+        declaration["name"] = name
+        return declaration, tags
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Pipeline:
+        declaration, tags = cls._declaration(resource_name, cloudformation_json)
+        codepipeline_backends[account_id][region_name].create_pipeline(declaration, tags)
+        return cls(resource_name)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Pipeline,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Pipeline:
+        backend = codepipeline_backends[account_id][region_name]
+        declaration, tags = cls._declaration(original_resource.name, cloudformation_json)
+        backend.update_pipeline(declaration)
+        backend.pipelines[original_resource.name].tags = {t["key"]: t["value"] for t in tags}
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        codepipeline_backends[account_id][region_name].delete_pipeline(resource_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        codepipeline_backends[account_id][region_name].delete_pipeline(self.name)
+
+
+def _failed_resource(stack: Any) -> str:
+    created = set(getattr(stack.resource_map, "_parsed_resources", {}))
+    for logical_id in stack.template_dict.get("Resources", {}):
+        if logical_id not in created:
+            return str(logical_id)
+    return stack.name
+
+
+class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
+    """moto's backend, rolling back failed stacks and emitting status events as CloudFormation does."""
+
+    def _status(self, stack: Any, status: str, reason: str = "") -> None:
+        stack.status = status
+        stack.status_reason = reason or None
+        detail = {
+            "stack-id": stack.stack_id,
+            "status-details": {"status": status, "status-reason": reason},
+            "client-request-token": "",
+        }
+        event = publish.envelope(
+            "aws.cloudformation",
+            "CloudFormation Stack Status Change",
+            detail,
+            self.account_id,
+            self.region_name,
+            [stack.stack_id],
+        )
+        publish.emit(event)
+
+    def _resource_failed(self, stack: Any, logical_id: str, status: str, error: Exception) -> str:
+        message = getattr(error, "message", "") or str(error)
+        reason = f'Resource handler returned message: "{message}"'
+        resource_type = stack.template_dict.get("Resources", {}).get(logical_id, {}).get("Type", "")
+        stack.events.append(
+            cfn_models.Event(
+                stack_id=stack.stack_id,
+                stack_name=stack.name,
+                logical_resource_id=logical_id,
+                physical_resource_id="",
+                resource_type=resource_type,
+                resource_status=status,
+                resource_status_reason=reason,
+                resource_properties=None,
+            )
+        )
+        return reason
+
+    def create_stack(self, name: str, template: str, parameters: dict[str, Any], **kwargs: Any) -> Any:
+        before = set(self.stacks)
+        try:
+            stack = super().create_stack(name, template, parameters, **kwargs)
+        except Exception as error:
+            new = [stack_id for stack_id in self.stacks if stack_id not in before]
+            if not new:
+                raise  # rejected before a stack existed: the API call itself fails, as in AWS
+            stack = self.stacks[new[0]]
+            self._status(stack, "CREATE_IN_PROGRESS", "User Initiated")
+            logical_id = _failed_resource(stack)
+            self._resource_failed(stack, logical_id, "CREATE_FAILED", error)
+            reason = (
+                f"The following resource(s) failed to create: [{logical_id}]. Rollback requested by user."
+            )
+            stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+            self._status(stack, "ROLLBACK_IN_PROGRESS", reason)
+            with contextlib.suppress(Exception):  # rolling back a partial stack is best effort
+                stack.resource_map.delete()
+            stack._add_stack_event("ROLLBACK_COMPLETE")
+            self._status(stack, "ROLLBACK_COMPLETE", reason)
+            return stack
+        self._status(stack, "CREATE_IN_PROGRESS", "User Initiated")
+        self._status(stack, "CREATE_COMPLETE")
+        return stack
+
+    def update_stack(
+        self,
+        name: str,
+        template: str,
+        role_arn: str | None,
+        parameters: list[dict[str, Any]],
+        tags: dict[str, str] | None,
+    ) -> Any:
+        stack = self.get_stack(name)
+        if stack.status in ("ROLLBACK_COMPLETE", "CREATE_FAILED", "ROLLBACK_FAILED", "DELETE_FAILED"):
+            raise ValidationError(
+                name, f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated."
+            )
+        resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
+        if (
+            template == stack.template
+            and resolved == stack.parameters
+            and (tags is None or tags == stack.tags)
+        ):
+            raise ValidationError(name, "No updates are to be performed.")
+        previous = (stack.template, dict(stack.parameters), dict(stack.tags or {}))
+        try:
+            stack.update(template, role_arn, parameters=resolved, tags=tags)
+        except Exception as error:
+            self._status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
+            logical_id = _failed_resource(stack)
+            self._resource_failed(stack, logical_id, "UPDATE_FAILED", error)
+            stack.template, stack.parameters, stack.tags = previous
+            stack._parse_template()
+            stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+            self._status(
+                stack,
+                "UPDATE_ROLLBACK_COMPLETE",
+                f"The following resource(s) failed to update: [{logical_id}].",
+            )
+            return stack
+        self._status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
+        self._status(stack, "UPDATE_COMPLETE")
+        return stack
+
+    def delete_stack(self, name_or_stack_id: str) -> None:
+        live = [s for s in self.stacks.values() if name_or_stack_id in (s.name, s.stack_id)]
+        super().delete_stack(name_or_stack_id)
+        for stack in live:
+            self._status(stack, "DELETE_IN_PROGRESS", "User Initiated")
+            self._status(stack, "DELETE_COMPLETE")
+
+
+def install() -> None:
+    cfn_models.cloudformation_backends.backend = CloudFormationBackend
+    for cached in (cfn_parsing.get_model_list, cfn_parsing.get_model_map, cfn_parsing.get_name_type_map):
+        cached.cache_clear()
+
+
+__all__ = ["BuildProject", "CloudFormationBackend", "Pipeline", "api_shape", "get_partition", "install"]

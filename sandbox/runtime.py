@@ -1,0 +1,248 @@
+"""The sandbox itself: moto server on 127.0.0.1 + extensions + event bus + the controller deployed into it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sandbox import template as cfn_template
+from sandbox.bus import Event, EventBus
+from sandbox.lambdas import Function
+from sandbox.moto_ext import publish
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parent.parent
+RULE_EVENT_TYPES = ("EventBridgeRule", "CloudWatchEvent")
+_RATE_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+
+
+def rate_seconds(expression: str) -> float:
+    """Seconds between runs of `rate(N unit)`; cron expressions are not run by the sandbox."""
+    inner = expression.strip().removeprefix("rate(").removesuffix(")").split()
+    if len(inner) != 2 or not inner[0].isdigit() or inner[1] not in _RATE_UNITS:
+        raise ValueError(f"unsupported schedule expression {expression!r}")
+    return int(inner[0]) * _RATE_UNITS[inner[1]]
+
+
+class Sandbox:
+    """Local AWS with pipewarden deployed, reached at `url` like any AWS endpoint.
+
+    `parameters` overrides template parameters as `sam deploy --parameter-overrides` would.
+    `resync_every` (seconds) runs the scheduled resync on a timer; None leaves it to callers.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        parameters: Mapping[str, str] | None = None,
+        log_level: str = "WARNING",
+        resync_every: float | None = None,
+        root: Path = ROOT,
+    ) -> None:
+        self.port = port
+        self.parameters = dict(parameters or {})
+        self.log_level = log_level
+        self.resync_every = resync_every
+        self.root = root
+        self.bus = EventBus()
+        self.functions: dict[str, Function] = {}
+        self.schedules: list[tuple[Function, str]] = []
+        self.outputs: dict[str, str] = {}
+        self.events: list[Event] = []  # every event pipewarden emitted, in order
+        self.url = ""
+        self._server: Any = None
+        self._timer: threading.Timer | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> Sandbox:
+        from moto.server import ThreadedMotoServer
+
+        from sandbox import moto_ext
+
+        moto_ext.install()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # Powertools warns on every invocation without application metrics; metrics are off here.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        _, port = self._server.get_host_and_port()
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        os.environ.update(self.client_environment())
+        publish.subscribe(self.bus.put)
+        self.bus.start()
+        self.deploy()
+        if self.resync_every:
+            self._schedule_resync()
+        return self
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        publish.unsubscribe(self.bus.put)
+        self.bus.stop()
+        if self._server is not None:
+            self._server.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def client_environment(self) -> dict[str, str]:
+        """What any AWS SDK or the `aws` CLI needs to talk to this sandbox instead of AWS."""
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            # moto answers an operation it lacks with HTTP 500, which SDKs would retry at length.
+            "AWS_MAX_ATTEMPTS": "1",
+        }
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        return self.bus.wait_idle(timeout)
+
+    def pipewarden_events(self, detail_type: str | None = None) -> list[Event]:
+        return [e for e in self.events if detail_type is None or e["detail-type"] == detail_type]
+
+    # -- deploying the controller ----------------------------------------------------------------
+    def deploy(self) -> None:
+        """Create the controller stack's resources the functions rely on, then wire the functions."""
+        tpl = cfn_template.load(self.root / "template.yaml")
+        resources: dict[str, dict[str, str]] = {}
+        bucket = f"pipewarden-artifacts-{ACCOUNT}-{REGION}"
+        resources["ArtifactBucket"] = {"Ref": bucket, "Arn": f"arn:aws:s3:::{bucket}"}
+        for queue in ("RuleDeadLetterQueue", "EnrollFailureQueue"):
+            url = self.client("sqs").create_queue(QueueName=f"pipewarden-{queue}")["QueueUrl"]
+            resources[queue] = {"Ref": url, "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:pipewarden-{queue}"}
+        boundary_arn = f"arn:aws:iam::{ACCOUNT}:policy/pipewarden/pipewarden-boundary"
+        resources["PermissionsBoundary"] = {"Ref": boundary_arn}
+        role_arn = f"arn:aws:iam::{ACCOUNT}:role/pipewarden/pipewarden-cloudformation"
+        resources["CloudFormationExecutionRole"] = {"Ref": "pipewarden-cloudformation", "Arn": role_arn}
+        resources["PipewardenLayer"] = {"Ref": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:pipewarden:1"}
+        for name, spec in tpl["Resources"].items():
+            if spec["Type"] == "AWS::Serverless::Function":
+                resources[name] = {
+                    "Ref": f"pipewarden-{name}",
+                    "Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:pipewarden-{name}",
+                }
+        resolver = cfn_template.Resolver(tpl, self.parameters, resources, ACCOUNT, REGION)
+        self._create_bucket(bucket, resolver.resolve(tpl["Resources"]["ArtifactBucket"]["Properties"]))
+        self._create_boundary(resolver.resolve(tpl["Resources"]["PermissionsBoundary"]["Properties"]))
+        self._create_cloudformation_role(
+            resolver.resolve(tpl["Resources"]["CloudFormationExecutionRole"]["Properties"])
+        )
+        self.outputs = {k: str(resolver.resolve(v["Value"])) for k, v in tpl.get("Outputs", {}).items()}
+        self._wire_functions(tpl, resolver)
+        self.bus.add_rule(
+            "sandbox-record-pipewarden-events", {"source": ["pipewarden"]}, self.events.append, retries=0
+        )
+
+    def _create_bucket(self, bucket: str, props: dict[str, Any]) -> None:
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=bucket)
+        rules = [
+            {
+                "ApplyServerSideEncryptionByDefault": r["ServerSideEncryptionByDefault"],
+                "BucketKeyEnabled": r["BucketKeyEnabled"],
+            }
+            for r in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        ]
+        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules})
+        s3.put_public_access_block(
+            Bucket=bucket, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+        )
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=props["VersioningConfiguration"])
+
+    def _create_boundary(self, props: dict[str, Any]) -> None:
+        self.client("iam").create_policy(
+            PolicyName="pipewarden-boundary",
+            Path=props.get("Path", "/"),
+            PolicyDocument=json.dumps(props["PolicyDocument"]),
+            Description=props.get("Description", ""),
+        )
+
+    def _create_cloudformation_role(self, props: dict[str, Any]) -> None:
+        iam = self.client("iam")
+        iam.create_role(
+            RoleName="pipewarden-cloudformation",
+            Path=props.get("Path", "/"),
+            AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
+        )
+        for policy in props.get("Policies", []):
+            iam.put_role_policy(
+                RoleName="pipewarden-cloudformation",
+                PolicyName=policy["PolicyName"],
+                PolicyDocument=json.dumps(policy["PolicyDocument"]),
+            )
+
+    def _wire_functions(self, tpl: dict[str, Any], resolver: cfn_template.Resolver) -> None:
+        global_env = resolver.resolve(
+            tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+        )
+        for name, spec in tpl["Resources"].items():
+            if spec["Type"] != "AWS::Serverless::Function":
+                continue
+            props = spec["Properties"]
+            env = dict(global_env)
+            env.update(resolver.resolve(props.get("Environment", {}).get("Variables", {})))
+            env["POWERTOOLS_LOG_LEVEL"] = self.log_level
+            env["POWERTOOLS_METRICS_DISABLED"] = "true"
+            # Functions share this process, as they would share nothing in Lambda: only keys
+            # no two functions set differently may live in the process environment.
+            os.environ.update({k: str(v) for k, v in env.items()})
+            function = Function(name, self.root / props["CodeUri"], props["Handler"], ACCOUNT, REGION)
+            self.functions[name] = function
+            for event_name, event in props.get("Events", {}).items():
+                if event["Type"] in RULE_EVENT_TYPES:
+                    pattern = resolver.resolve(event["Properties"]["Pattern"])
+                    self.bus.add_rule(f"{name}-{event_name}", pattern, function.invoke)
+                elif event["Type"] == "Schedule":
+                    self.schedules.append((function, str(resolver.resolve(event["Properties"]["Schedule"]))))
+
+    def run_schedules(self) -> None:
+        """Queue one `Scheduled Event` for every scheduled function (a resync pass), as EventBridge would."""
+        for function, _ in self.schedules:
+            event = publish.envelope(
+                "aws.events",
+                "Scheduled Event",
+                {},
+                ACCOUNT,
+                REGION,
+                [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/pipewarden-{function.name}-schedule"],
+            )
+            self.bus.send(event, function.invoke, f"{function.name}-schedule")
+
+    def _schedule_resync(self) -> None:
+        def tick() -> None:
+            try:
+                self.run_schedules()
+            finally:
+                self._schedule_resync()
+
+        assert self.resync_every is not None
+        self._timer = threading.Timer(self.resync_every, tick)
+        self._timer.daemon = True
+        self._timer.start()
