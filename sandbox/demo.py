@@ -196,9 +196,7 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
 
 def main() -> int:
     started = time.perf_counter()
-    print(
-        f"pipewarden demo: local sandbox (moto on 127.0.0.1, account {ACCOUNT}, {REGION}), controller deployed"
-    )
+    print(f"pipewarden demo: a local sandbox (moto on 127.0.0.1, account {ACCOUNT}, {REGION})")
     with Sandbox(parameters={"AllowedEcsTargets": ALLOWED}) as sandbox:
         print(f"sandbox at {sandbox.url}")
         demo = Demo(sandbox)
