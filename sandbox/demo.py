@@ -47,10 +47,19 @@ class Demo:
     def new_events(self) -> list[dict[str, Any]]:
         events = self.sandbox.events[self.seen_events :]
         self.seen_events = len(self.sandbox.events)
+        shown: dict[tuple[str, str], int] = {}
         for event in events:
             detail = event["detail"]
+            fingerprint = detail.get("fingerprint")
+            if fingerprint and (event["detail-type"], fingerprint) in shown:
+                shown[(event["detail-type"], fingerprint)] += 1
+                continue
+            shown[(event["detail-type"], fingerprint or event["id"])] = 1
             why = detail.get("reason") or detail.get("status", "")
             self.say(f"event  {event['detail-type']}: {why}")
+        for (detail_type, _), count in shown.items():
+            if count > 1:
+                self.say(f"       ({detail_type} came {count} times: one per AWS event about the same tags)")
         return events
 
 

@@ -281,6 +281,10 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
             self._status(stack, "ROLLBACK_IN_PROGRESS", reason)
             with contextlib.suppress(Exception):  # rolling back a partial stack is best effort
                 stack.resource_map.delete()
+            # A rolled-back stack has no outputs; moto would otherwise evaluate them lazily and
+            # try to create the failed resource again on every DescribeStacks.
+            stack.template_dict["Outputs"] = {}
+            stack.output_map = stack._create_output_map()
             stack._add_stack_event("ROLLBACK_COMPLETE")
             self._status(stack, "ROLLBACK_COMPLETE", reason)
             return stack

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -218,7 +219,16 @@ class Reconciler:
     def _reject(self, decision: Decision, detail: dict[str, Any], resources: list[str]) -> Decision:
         violation = decision.violation
         assert violation is not None
-        detail.update(action="reject", reason=decision.reason, key=violation.key, value=violation.value)
+        # The same bad tag is seen once per event that points at the repository (CloudTrail and
+        # the tag-change event both do); the fingerprint lets subscribers report it once.
+        basis = f"{decision.repository}\0{violation.key}\0{violation.value}\0{violation.reason}"
+        detail.update(
+            action="reject",
+            reason=decision.reason,
+            key=violation.key,
+            value=violation.value,
+            fingerprint=hashlib.sha256(basis.encode()).hexdigest()[:16],
+        )
         self.emitter.emit(ENROLLMENT_REJECTED, detail, resources)
         return self._record(decision)
 

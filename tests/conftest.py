@@ -1,0 +1,114 @@
+"""The one place that owns the AWS fakes: the sandbox (moto over HTTP) and helpers that build on it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.runtime import ACCOUNT, REGION, Sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+ALLOWED = "apps-*,shared/web-*"
+
+
+def sample_event(name: str) -> dict[str, Any]:
+    """One of the JSON files in events/."""
+    return json.loads((EVENTS / name).read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """The controller deployed into a local sandbox, shared by the integration tests."""
+    with Sandbox(parameters={"AllowedEcsTargets": ALLOWED}) as running:
+        yield running
+
+
+@dataclass
+class World:
+    """Builds what an application team has (ECS service, repository) with names unique to a test."""
+
+    sandbox: Sandbox
+    suffix: str
+
+    def name(self, base: str) -> str:
+        return f"{base}-{self.suffix}"
+
+    def service(
+        self, cluster: str = "apps-prod", service: str = "web", roles: bool = True
+    ) -> tuple[str, str]:
+        ecs = self.sandbox.client("ecs")
+        ecs.create_cluster(clusterName=cluster)
+        family = self.name(service)
+        extra = (
+            {
+                "taskRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{family}-task",
+                "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{family}-execution",
+            }
+            if roles
+            else {}
+        )
+        ecs.register_task_definition(
+            family=family, containerDefinitions=[{"name": "app", "image": "nginx", "memory": 128}], **extra
+        )
+        ecs.create_service(cluster=cluster, serviceName=service, taskDefinition=family, desiredCount=1)
+        return cluster, service
+
+    def repository(self, base: str = "shop", tags: dict[str, str] | None = None) -> tuple[str, str]:
+        name = self.name(base)
+        codecommit = self.sandbox.client("codecommit")
+        kwargs = {"tags": tags} if tags else {}
+        arn = codecommit.create_repository(repositoryName=name, **kwargs)["repositoryMetadata"]["Arn"]
+        return name, arn
+
+    def enroll_tags(self, cluster: str = "apps-prod", service: str = "web", **extra: str) -> dict[str, str]:
+        tags = {
+            "pipewarden:enabled": "true",
+            "pipewarden:ecs-cluster": cluster,
+            "pipewarden:ecs-service": service,
+        }
+        tags.update({f"pipewarden:{k.replace('_', '-')}": v for k, v in extra.items()})
+        return tags
+
+    def tag(self, arn: str, tags: dict[str, str]) -> None:
+        self.sandbox.client("codecommit").tag_resource(resourceArn=arn, tags=tags)
+        assert self.sandbox.wait_idle(30)
+
+    def untag(self, arn: str, keys: list[str]) -> None:
+        self.sandbox.client("codecommit").untag_resource(resourceArn=arn, tagKeys=keys)
+        assert self.sandbox.wait_idle(30)
+
+    def pipeline(self, repository: str) -> dict[str, Any] | None:
+        client = self.sandbox.client("codepipeline")
+        try:
+            return client.get_pipeline(name=f"pipewarden-{repository}")["pipeline"]  # type: ignore[no-any-return]
+        except client.exceptions.PipelineNotFoundException:
+            return None
+
+    def stack(self, repository: str) -> dict[str, Any] | None:
+        client = self.sandbox.client("cloudformation")
+        try:
+            return client.describe_stacks(StackName=f"pipewarden-{repository}")["Stacks"][0]  # type: ignore[no-any-return]
+        except client.exceptions.ClientError:
+            return None
+
+    def events_for(self, repository: str, detail_type: str | None = None) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.sandbox.pipewarden_events(detail_type)
+            if e["detail"].get("repository") == repository
+        ]
+
+
+@pytest.fixture
+def world(sandbox: Sandbox) -> World:
+    return World(sandbox, uuid.uuid4().hex[:8])
+
+
+__all__ = ["ACCOUNT", "ALLOWED", "REGION", "World", "sample_event"]
