@@ -96,6 +96,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             stacks=report.stacks,
             actions=report.actions,
             errors=report.errors,
+            rejected=report.rejected,
         )
         if report.transient:
             raise report.transient[0]

@@ -20,6 +20,7 @@ class ResyncReport:
     stacks: int = 0
     actions: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
     transient: list[AwsError] = field(default_factory=list)
 
 
