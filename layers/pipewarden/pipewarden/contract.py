@@ -117,13 +117,19 @@ def parse_settings(repository: str, tags: Mapping[str, str], prefix: str) -> Rep
     cluster = required_name("ecs-cluster")
     service = required_name("ecs-service")
 
-    container = tag("container") or repository
+    # Defaults come from the repository name, which may hold characters these names do not.
+    container = tag("container") or re.sub(r"[^A-Za-z0-9_-]", "-", repository)[:255]
     if not _NAME.match(container):
         raise bad("container", "must be 1-255 letters, digits, '-' or '_'")
 
     ecr = tag("ecr-repository") or repository.lower()
     if not _ECR.match(ecr):
-        raise bad("ecr-repository", "is not a valid ECR repository name (lower case, digits, . _ - /)")
+        hint = (
+            ""
+            if tag("ecr-repository")
+            else f" (the default {ecr!r} comes from the repository name; set the tag)"
+        )
+        raise bad("ecr-repository", f"is not a valid ECR repository name (lower case, digits, . _ - /){hint}")
 
     branch = tag("branch") or "main"
     if (

@@ -1,0 +1,124 @@
+"""Error paths of the enroll handler that the sandbox cannot produce: throttling, access denied, PutEvents."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from pipewarden import aws
+from pipewarden.config import ControllerConfig
+from pipewarden.emit import Emitter
+from pipewarden.reconcile import Clients, Reconciler
+from tests.conftest import ROOT
+
+CONFIG = ControllerConfig("pipewarden", ("*",), "b", "arn:aws:iam::1:policy/b", "arn:aws:iam::1:role/r")
+
+
+def stubbed(service: str) -> tuple[Any, Stubber]:
+    client = boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return client, Stubber(client)
+
+
+@pytest.fixture
+def codecommit() -> Iterator[tuple[Any, Stubber]]:
+    client, stub = stubbed("codecommit")
+    with stub:
+        yield client, stub
+    stub.assert_no_pending_responses()
+
+
+@pytest.fixture
+def events() -> Iterator[tuple[Any, Stubber]]:
+    client, stub = stubbed("events")
+    with stub:
+        yield client, stub
+    stub.assert_no_pending_responses()
+
+
+def load_handler() -> Any:
+    spec = importlib.util.spec_from_file_location("enroll_app_under_test", ROOT / "functions/enroll/app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def reconciler_with(clients: dict[str, Any]) -> Reconciler:
+    built = Clients(lambda service: clients[service])
+    return Reconciler(CONFIG, built, Emitter(lambda: built.events, "default"))
+
+
+def test_throttling_is_raised_so_lambda_retries(
+    codecommit: tuple[Any, Stubber], events: tuple[Any, Stubber]
+) -> None:
+    client, stub = codecommit
+    stub.add_client_error("get_repository", "ThrottlingException", "Rate exceeded", 400)
+    app = load_handler()
+    with pytest.raises(aws.Throttled):
+        app._reconcile_each(reconciler_with({"codecommit": client, "events": events[0]}), ("shop",))
+
+
+def test_access_denied_is_reported_and_not_retried(
+    codecommit: tuple[Any, Stubber], events: tuple[Any, Stubber]
+) -> None:
+    client, stub = codecommit
+    stub.add_client_error("get_repository", "AccessDeniedException", "not allowed", 400)
+    ev_client, ev_stub = events
+    ev_stub.add_response(
+        "put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}, {"Entries": ANY}
+    )
+    app = load_handler()
+    app._reconcile_each(reconciler_with({"codecommit": client, "events": ev_client}), ("shop",))
+
+
+def test_one_throttled_repository_does_not_stop_the_others(events: tuple[Any, Stubber]) -> None:
+    # Given two repositories, the first throttled and the second gone
+    client, stub = stubbed("codecommit")
+    cfn, cfn_stub = stubbed("cloudformation")
+    stub.add_client_error("get_repository", "ThrottlingException", "slow down", 400)
+    stub.add_client_error("get_repository", "RepositoryDoesNotExistException", "gone", 400)
+    cfn_stub.add_client_error(
+        "describe_stacks", "ValidationError", "Stack with id pipewarden-b does not exist", 400
+    )
+    app = load_handler()
+    with stub, cfn_stub, pytest.raises(aws.Throttled):
+        app._reconcile_each(
+            reconciler_with({"codecommit": client, "cloudformation": cfn, "events": events[0]}), ("a", "b")
+        )
+    # Then the second was still looked at before the throttling was raised
+    stub.assert_no_pending_responses()
+    cfn_stub.assert_no_pending_responses()
+
+
+def test_rejected_put_events_entry_is_raised_as_transient(events: tuple[Any, Stubber]) -> None:
+    client, stub = events
+    stub.add_response(
+        "put_events",
+        {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}]},
+        {"Entries": ANY},
+    )
+    with pytest.raises(aws.Throttled, match="InternalFailure"):
+        Emitter(lambda: client, "default").emit("Repository Enrolled", {"repository": "shop"})
+
+
+def test_long_detail_strings_are_capped(events: tuple[Any, Stubber]) -> None:
+    client, stub = events
+    sent: list[dict[str, Any]] = []
+
+    def keep(params: dict[str, Any], **_: Any) -> None:
+        sent.append(params)
+
+    client.meta.events.register("provide-client-params.events.PutEvents", keep)
+    stub.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}, {"Entries": ANY})
+    emitter = Emitter(lambda: client, "default")
+    emitter.emit("Repository Enrollment Rejected", {"reason": "x" * 10_000, "nested": {"why": ["y" * 5000]}})
+    detail = json.loads(sent[0]["Entries"][0]["Detail"])
+    assert len(detail["reason"]) == 2000
+    assert len(detail["nested"]["why"][0]) == 2000
+    assert emitter.sent[0][0] == "Repository Enrollment Rejected"
