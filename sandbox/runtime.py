@@ -67,6 +67,9 @@ class Sandbox:
         from sandbox import moto_ext
 
         moto_ext.install()
+        from moto.core.base_backend import BackendDict
+
+        BackendDict.reset()  # moto's state is per process: a new sandbox starts from an empty account
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # Powertools warns on every invocation without application metrics; metrics are off here.
         warnings.filterwarnings("ignore", message="No application metrics to publish")

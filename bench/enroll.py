@@ -1,0 +1,145 @@
+"""Benchmarks of the enroll function: cold start, calls per reconcile, resync at 100 and 1,000 repositories.
+
+Prints figures and ratios against baselines measured in the same run; asserts nothing about time.
+Run: make bench   (or .venv/bin/python bench/enroll.py [--sizes 100,1000] [--repeat 7])
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYER = ROOT / "layers/pipewarden"
+
+BOTO3 = "import boto3"
+TIMER = "import time, sys\nt = time.perf_counter()\n{stmt}\nprint(time.perf_counter() - t)"
+
+
+def import_seconds(stmt: str, path: list[str]) -> float:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path), PYTHONDONTWRITEBYTECODE="")
+    out = subprocess.run(  # a fresh interpreter each time: what a Lambda cold start pays
+        [sys.executable, "-c", TIMER.format(stmt=stmt)], capture_output=True, text=True, check=True, env=env
+    )
+    return float(out.stdout.strip())
+
+
+def cold_start(repeat: int) -> None:
+    print("Cold start: importing each handler module vs `import boto3`, fresh interpreter, median of", repeat)
+    handlers = sorted((ROOT / "functions").glob("*/app.py"))
+    baseline: list[float] = []
+    timings: dict[str, list[float]] = {h.parent.name: [] for h in handlers}
+    import_seconds(BOTO3, [str(LAYER)])  # warm the file cache once for both sides
+    for _ in range(repeat):
+        baseline.append(import_seconds(BOTO3, [str(LAYER)]))
+        for handler in handlers:
+            stmt = "import app"
+            timings[handler.parent.name].append(import_seconds(stmt, [str(handler.parent), str(LAYER)]))
+    base = statistics.median(baseline)
+    print(f"  {'import boto3':<22} {base * 1000:8.1f} ms   1.00x  (baseline)")
+    for name, values in timings.items():
+        median = statistics.median(values)
+        print(f"  {'functions/' + name:<22} {median * 1000:8.1f} ms   {median / base:4.2f}x  (goal <= 1.30x)")
+
+
+def reconcile_calls() -> None:
+    from pipewarden.config import ControllerConfig
+    from pipewarden.emit import Emitter
+    from pipewarden.reconcile import Clients, Reconciler
+    from sandbox.calls import CallCounter
+    from sandbox.runtime import Sandbox
+
+    with Sandbox() as sandbox:
+        setup_service(sandbox)
+        arn = sandbox.client("codecommit").create_repository(repositoryName="bench-one")[
+            "repositoryMetadata"
+        ]["Arn"]
+        sandbox.client("codecommit").tag_resource(resourceArn=arn, tags=enroll_tags())
+        sandbox.wait_idle(60)
+        counter = CallCounter(sandbox)
+        config = ControllerConfig.from_env(os.environ)
+        clients = Clients(counter)
+        decision = Reconciler(config, clients, Emitter(lambda: clients.events, "default")).reconcile(
+            "bench-one"
+        )
+        print("\nOne repository's reconcile when nothing changed (goal: <= 3 calls, 0 writes)")
+        print(
+            f"  decision {decision.action.value}: {sum(counter.calls.values())} calls "
+            f"({counter.reads} reads, {counter.writes} writes): {dict(sorted(counter.calls.items()))}"
+        )
+
+
+def setup_service(sandbox: object) -> None:
+    ecs = sandbox.client("ecs")  # type: ignore[attr-defined]
+    ecs.create_cluster(clusterName="apps")
+    ecs.register_task_definition(
+        family="web",
+        executionRoleArn="arn:aws:iam::123456789012:role/web-execution",
+        containerDefinitions=[{"name": "web", "image": "nginx", "memory": 128}],
+    )
+    ecs.create_service(cluster="apps", serviceName="web", taskDefinition="web", desiredCount=1)
+
+
+def enroll_tags() -> dict[str, str]:
+    return {"pipewarden:enabled": "true", "pipewarden:ecs-cluster": "apps", "pipewarden:ecs-service": "web"}
+
+
+def resync_at(sizes: list[int]) -> None:
+    from pipewarden.config import ControllerConfig
+    from pipewarden.emit import Emitter
+    from pipewarden.reconcile import Clients, Reconciler
+    from pipewarden.resync import resync
+    from sandbox.calls import CallCounter
+    from sandbox.moto_ext import publish
+    from sandbox.runtime import Sandbox
+
+    print("\nResync with nothing changed (goal at 1,000 repositories: <= 30 read calls, 0 writes)")
+    print(
+        f"  {'repositories':>12} {'read calls':>10} {'writes':>6} {'wall time':>10} {'first pass (creates)':>21}"
+    )
+    for size in sizes:
+        with Sandbox() as sandbox:
+            setup_service(sandbox)
+            codecommit = sandbox.client("codecommit")
+            publish.unsubscribe(sandbox.bus.put)  # build the fleet without routing its events
+            for i in range(size):
+                codecommit.create_repository(repositoryName=f"bench-{i:04d}", tags=enroll_tags())
+            config = ControllerConfig.from_env(os.environ)
+
+            def reconciler(counter: CallCounter) -> Reconciler:
+                clients = Clients(counter)
+                return Reconciler(config, clients, Emitter(lambda: clients.events, "default"))
+
+            started = time.perf_counter()
+            first = resync(reconciler(CallCounter(sandbox)))
+            first_took = time.perf_counter() - started
+            assert first.actions.get("create") == size, first.actions
+            counter = CallCounter(sandbox)
+            started = time.perf_counter()
+            report = resync(reconciler(counter))
+            took = time.perf_counter() - started
+            assert report.actions == {"nothing": size}, report.actions
+            print(
+                f"  {size:>12} {counter.reads:>10} {counter.writes:>6} {took:>9.2f}s {first_took:>20.1f}s"
+                f"   {dict(sorted(counter.calls.items()))}"
+            )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", default="100,1000", help="fleet sizes for the resync figures")
+    parser.add_argument("--repeat", type=int, default=7, help="cold-start samples per module")
+    args = parser.parse_args()
+    cold_start(args.repeat)
+    reconcile_calls()
+    resync_at([int(s) for s in args.sizes.split(",")])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
