@@ -109,11 +109,11 @@ def resync_at(sizes: list[int]) -> None:
             publish.unsubscribe(sandbox.bus.put)  # build the fleet without routing its events
             for i in range(size):
                 codecommit.create_repository(repositoryName=f"bench-{i:04d}", tags=enroll_tags())
-            config = ControllerConfig.from_env(os.environ)
 
             def reconciler(counter: CallCounter) -> Reconciler:
                 clients = Clients(counter)
-                return Reconciler(config, clients, Emitter(lambda: clients.events, "default"))
+                config = ControllerConfig.from_env(os.environ)
+                return Reconciler(config, clients, Emitter(lambda: clients.events, config.event_bus))
 
             started = time.perf_counter()
             first = resync(reconciler(CallCounter(sandbox)))
