@@ -39,16 +39,43 @@ def api_shape(value: Any) -> Any:
     return value
 
 
-class BuildProject(CloudFormationModel):
-    """AWS::CodeBuild::Project backed by moto's CodeBuild backend."""
+class NamedResource:
+    """What both resource models share: the `Name` property is the physical id and the key to delete by.
 
-    def __init__(self, name: str, arn: str) -> None:
+    A mixin rather than a base class: moto discovers models as direct subclasses of CloudFormationModel.
+    """
+
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.arn = arn
 
     @staticmethod
     def cloudformation_name_type() -> str:
         return "Name"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @classmethod
+    def remove(cls, account_id: str, region_name: str, name: str) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        cls.remove(account_id, region_name, resource_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        self.remove(account_id, region_name, self.name)
+
+
+class BuildProject(NamedResource, CloudFormationModel):
+    """AWS::CodeBuild::Project backed by moto's CodeBuild backend."""
+
+    def __init__(self, name: str, arn: str) -> None:
+        super().__init__(name)
+        self.arn = arn
 
     @staticmethod
     def cloudformation_type() -> str:
@@ -62,10 +89,6 @@ class BuildProject(CloudFormationModel):
         if attribute_name == "Arn":
             return self.arn
         raise cfn_parsing.UnformattedGetAttTemplateException()
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
 
     @staticmethod
     def _properties(cloudformation_json: dict[str, Any]) -> dict[str, Any]:
@@ -131,24 +154,12 @@ class BuildProject(CloudFormationModel):
         return original_resource
 
     @classmethod
-    def delete_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
-    ) -> None:
-        codebuild_backends[account_id][region_name].delete_project(resource_name)
-
-    def delete(self, account_id: str, region_name: str) -> None:
-        codebuild_backends[account_id][region_name].delete_project(self.name)
+    def remove(cls, account_id: str, region_name: str, name: str) -> None:
+        codebuild_backends[account_id][region_name].delete_project(name)
 
 
-class Pipeline(CloudFormationModel):
+class Pipeline(NamedResource, CloudFormationModel):
     """AWS::CodePipeline::Pipeline backed by moto's CodePipeline backend."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
 
     @staticmethod
     def cloudformation_type() -> str:
@@ -160,10 +171,6 @@ class Pipeline(CloudFormationModel):
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         raise cfn_parsing.UnformattedGetAttTemplateException()
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
 
     @staticmethod
     def _declaration(
@@ -206,13 +213,8 @@ class Pipeline(CloudFormationModel):
         return original_resource
 
     @classmethod
-    def delete_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
-    ) -> None:
-        codepipeline_backends[account_id][region_name].delete_pipeline(resource_name)
-
-    def delete(self, account_id: str, region_name: str) -> None:
-        codepipeline_backends[account_id][region_name].delete_pipeline(self.name)
+    def remove(cls, account_id: str, region_name: str, name: str) -> None:
+        codepipeline_backends[account_id][region_name].delete_pipeline(name)
 
 
 def _failed_resource(stack: Any) -> str:

@@ -71,30 +71,25 @@ def managed(cfn: Any, prefix: str) -> Iterator[StackView]:
             return
 
 
-def _api_parameters(parameters: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())]
-
-
-def _api_tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+def _request(
+    name: str, body: str, parameters: Mapping[str, str], tags: Mapping[str, str], role_arn: str
+) -> dict[str, Any]:
+    return {
+        "StackName": name,
+        "TemplateBody": body,
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+        "RoleARN": role_arn,
+        "Capabilities": ["CAPABILITY_IAM"],
+    }
 
 
 def create(
     cfn: Any, name: str, body: str, parameters: Mapping[str, str], tags: Mapping[str, str], role_arn: str
 ) -> str:
     """Start creating the stack; returns its id. The outcome arrives later as a status event."""
-    response = call(
-        cfn,
-        "create_stack",
-        StackName=name,
-        TemplateBody=body,
-        Parameters=_api_parameters(parameters),
-        Tags=_api_tags(tags),
-        RoleARN=role_arn,
-        Capabilities=["CAPABILITY_IAM"],
-        OnFailure="ROLLBACK",
-    )
-    return str(response["StackId"])
+    request = _request(name, body, parameters, tags, role_arn)
+    return str(call(cfn, "create_stack", OnFailure="ROLLBACK", **request)["StackId"])
 
 
 def update(
@@ -102,16 +97,7 @@ def update(
 ) -> bool:
     """Start updating the stack; False when CloudFormation finds nothing to change."""
     try:
-        call(
-            cfn,
-            "update_stack",
-            StackName=name,
-            TemplateBody=body,
-            Parameters=_api_parameters(parameters),
-            Tags=_api_tags(tags),
-            RoleARN=role_arn,
-            Capabilities=["CAPABILITY_IAM"],
-        )
+        call(cfn, "update_stack", **_request(name, body, parameters, tags, role_arn))
     except Invalid as error:
         if "No updates are to be performed" in error.message:
             return False
