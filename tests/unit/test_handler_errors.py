@@ -21,7 +21,9 @@ CONFIG = ControllerConfig("pipewarden", ("*",), "b", "arn:aws:iam::1:policy/b", 
 
 
 def stubbed(service: str) -> tuple[Any, Stubber]:
-    client = boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    client = boto3.client(  # type: ignore[call-overload]
+        service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     return client, Stubber(client)
 
 
