@@ -8,7 +8,8 @@ SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 BLUEPRINTS := layers/pipewarden/pipewarden/blueprints/*.yaml
 PIP_FLAGS := -q --disable-pip-version-check
 # sam build needs the Lambda runtime's Python (3.13) on PATH; pyenv machines keep it aside.
-PY313 := $(shell command -v python3.13 2>/dev/null || (v=$$(pyenv versions --bare 2>/dev/null | grep '^3\.13' | tail -1); [ -n "$$v" ] && echo "$$(pyenv root)/versions/$$v/bin/python3.13"))
+PY313 := $(shell for c in "$$(command -v python3.13)" "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13; do \
+	[ -x "$$c" ] && "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo "$$c"; break; }; done)
 
 .PHONY: demo test install lint typecheck validate build unit integration bench local lock clean
 
