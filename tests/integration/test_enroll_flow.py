@@ -179,14 +179,31 @@ def test_cluster_service_allow_list_entry_allows_only_matching_services(world: W
     assert world.pipeline(denied) is None
 
 
-def test_service_that_does_not_exist_is_rejected(world: World) -> None:
-    world.service()
+def test_pipeline_for_a_service_that_does_not_exist_yet_waits_for_its_roles(world: World) -> None:
+    # Given a repository tagged for a service nobody has created yet
     repo, arn = world.repository()
-    world.tag(arn, world.enroll_tags(service="nope"))
-    assert world.stack(repo) is None
-    detail = world.events_for(repo, "Repository Enrollment Rejected")[0]["detail"]
-    assert detail["key"] == "pipewarden:ecs-service"
-    assert "not found" in detail["reason"]
+    world.tag(arn, world.enroll_tags(cluster="apps-later", service="web"))
+    # Then it gets its pipeline, with a warning, and may pass no role
+    assert world.pipeline(repo) is not None
+    stack = world.stack(repo)
+    assert stack is not None
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert params["PassRoleArns"] == ""
+    started = world.events_for(repo, "Repository Enrollment Started")[0]["detail"]
+    assert "not found" in started["warnings"][0]
+    # When a resync finds it still missing, nothing is written
+    world.sandbox.run_schedules()
+    assert world.sandbox.wait_idle(30)
+    assert len(world.events_for(repo, "Repository Enrollment Started")) == 1
+    # When the service exists, the next resync gives the pipeline its roles
+    world.service(cluster="apps-later", service="web")
+    world.sandbox.run_schedules()
+    assert world.sandbox.wait_idle(30)
+    stack = world.stack(repo)
+    assert stack is not None
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert params["PassRoleArns"].endswith(f"role/{world.name('web')}-task")
+    assert "pipewarden:awaiting-service" not in {t["Key"] for t in stack["Tags"]}
 
 
 def test_invalid_value_on_an_enrolled_repository_leaves_its_pipeline_unchanged(world: World) -> None:

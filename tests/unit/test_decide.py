@@ -132,3 +132,17 @@ def test_stack_of_another_repository_with_the_same_name_is_never_touched() -> No
     other = stack(owner="sh.op")
     assert action(TAGS, other) is Action.REJECT
     assert action(None, other) is Action.NOTHING
+
+
+def test_stack_waiting_for_its_ecs_service_is_looked_at_again() -> None:
+    waiting = stack()
+    waiting = StackView(
+        waiting.name,
+        waiting.stack_id,
+        waiting.status,
+        waiting.parameters,
+        {**waiting.tags, "pipewarden:awaiting-service": "true"},
+    )
+    decision = decide(desired_state("shop", TAGS, CONFIG), waiting, CONFIG)
+    assert decision.action is Action.UPDATE
+    assert decision.changed == ("awaiting-service",)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -34,6 +34,9 @@ class Action(StrEnum):
 
 
 WRITES = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE, Action.REPAIR})
+# Stack tag (under the prefix) of a pipeline created before its ECS service existed: every
+# reconcile looks the service up again until its roles are known.
+AWAITING_SERVICE = "awaiting-service"
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,8 @@ def decide(desired: Desired, stack: StackView | None, config: ControllerConfig) 
     changed = [k for k in blueprint.TAG_DERIVED if stack.parameters.get(k) != wanted[k]]
     if stack.tags.get(f"{prefix}:blueprint") != blueprint.stack_tags(repo, prefix)[f"{prefix}:blueprint"]:
         changed.append("blueprint")
+    if stack.tags.get(f"{prefix}:{AWAITING_SERVICE}") == "true":
+        changed.append(AWAITING_SERVICE)
     if changed:
         return decision(action=Action.UPDATE, reason=f"changed: {', '.join(changed)}", changed=tuple(changed))
     return decision(action=Action.NOTHING, reason="pipeline matches the tags")
@@ -171,8 +176,6 @@ class Reconciler:
 
     def apply(self, decision: Decision, repository_arn: str = "") -> Decision:
         """Carry out a decision: start the stack operation, or report why nothing is done."""
-        cfn = self.clients.cloudformation
-        role = self.config.cloudformation_role_arn
         detail: dict[str, Any] = {
             "repository": decision.repository,
             "stack": decision.stack,
@@ -181,39 +184,50 @@ class Reconciler:
             "reason": decision.reason,
         }
         resources = [repository_arn]
-        settings = decision.settings
-        if decision.action in (Action.CREATE, Action.UPDATE) and settings is not None:
-            try:
-                pass_roles = self.service_roles(settings)
-            except ContractViolation as violation:
-                decision = Decision(
-                    Action.REJECT, decision.repository, decision.stack, str(violation), violation=violation
-                )
-                return self._reject(decision, detail, resources)
-            parameters = dict(blueprint.parameters(settings, self.config), PassRoleArns=pass_roles)
-            tags = blueprint.stack_tags(decision.repository, self.config.tag_prefix)
-            if decision.action is Action.CREATE:
-                try:
-                    stacks.create(cfn, decision.stack, blueprint.template_body(), parameters, tags, role)
-                except Conflict:
-                    return self._record(
-                        Decision(
-                            Action.WAIT, decision.repository, decision.stack, "created by a concurrent run"
-                        )
-                    )
-            elif not stacks.update(cfn, decision.stack, blueprint.template_body(), parameters, tags, role):
-                return self._record(
-                    Decision(Action.NOTHING, decision.repository, decision.stack, "no changes to apply")
-                )
-            detail["changed"] = list(decision.changed)
-            detail["settings"] = _settings_detail(settings)
-            self.emitter.emit(ENROLLMENT_STARTED, detail, resources)
-        elif decision.action in (Action.DELETE, Action.REPAIR):
-            stacks.delete(cfn, decision.stack_id or decision.stack, role)
+        if decision.action in (Action.CREATE, Action.UPDATE) and decision.settings is not None:
+            return self._write(decision, decision.settings, detail, resources)
+        if decision.action in (Action.DELETE, Action.REPAIR):
+            stacks.delete(
+                self.clients.cloudformation,
+                decision.stack_id or decision.stack,
+                self.config.cloudformation_role_arn,
+            )
             kind = UNENROLLMENT_STARTED if decision.action is Action.DELETE else ENROLLMENT_STARTED
             self.emitter.emit(kind, detail, resources)
         elif decision.action is Action.REJECT:
             return self._reject(decision, detail, resources)
+        return self._record(decision)
+
+    def _write(
+        self, decision: Decision, settings: RepositorySettings, detail: dict[str, Any], resources: list[str]
+    ) -> Decision:
+        """Create or update the stack with the parameters the tags and the ECS service give."""
+        cfn, role, prefix = (
+            self.clients.cloudformation,
+            self.config.cloudformation_role_arn,
+            self.config.tag_prefix,
+        )
+        pass_roles, missing = self.service_roles(settings)
+        if missing and decision.changed == (AWAITING_SERVICE,):
+            return self._record(replace(decision, action=Action.NOTHING, reason=f"still waiting: {missing}"))
+        parameters = dict(blueprint.parameters(settings, self.config), PassRoleArns=pass_roles)
+        tags = blueprint.stack_tags(decision.repository, prefix)
+        if missing:
+            tags[f"{prefix}:{AWAITING_SERVICE}"] = "true"
+            detail["warnings"] = [missing]
+        body = blueprint.template_body()
+        if decision.action is Action.CREATE:
+            try:
+                stacks.create(cfn, decision.stack, body, parameters, tags, role)
+            except Conflict:
+                return self._record(
+                    replace(decision, action=Action.WAIT, reason="created by a concurrent run")
+                )
+        elif not stacks.update(cfn, decision.stack, body, parameters, tags, role):
+            return self._record(replace(decision, action=Action.NOTHING, reason="no changes to apply"))
+        detail["changed"] = list(decision.changed)
+        detail["settings"] = _settings_detail(settings)
+        self.emitter.emit(ENROLLMENT_STARTED, detail, resources)
         return self._record(decision)
 
     def _reject(self, decision: Decision, detail: dict[str, Any], resources: list[str]) -> Decision:
@@ -236,13 +250,15 @@ class Reconciler:
         self.decisions.append(decision)
         return decision
 
-    def service_roles(self, settings: RepositorySettings) -> str:
-        """The ECS service's task and execution roles, the only roles the pipeline may pass.
+    def service_roles(self, settings: RepositorySettings) -> tuple[str, str]:
+        """The ECS service's task and execution roles (the only roles the pipeline may pass).
 
-        Raises `ContractViolation` when the cluster or service does not exist: a pipeline that
-        can never deploy is not created.
+        Returns the comma-separated role ARNs and, when the cluster or service does not exist
+        (yet), a warning instead: the pipeline is created all the same, may pass no role, and is
+        updated once the service exists.
         """
-        prefix = self.config.tag_prefix
+        where = f"ECS service {settings.ecs_service} in cluster {settings.ecs_cluster}"
+        missing = f"{where} not found: the Deploy stage fails until it exists"
         try:
             response = call(
                 self.clients.ecs,
@@ -250,22 +266,16 @@ class Reconciler:
                 cluster=settings.ecs_cluster,
                 services=[settings.ecs_service],
             )
-        except NotFound as error:
-            raise ContractViolation(
-                f"{prefix}:ecs-cluster", settings.ecs_cluster, "cluster not found"
-            ) from error
+        except NotFound:
+            return "", missing
         services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
         if not services:
-            raise ContractViolation(
-                f"{prefix}:ecs-service",
-                settings.ecs_service,
-                f"service not found in cluster {settings.ecs_cluster}",
-            )
+            return "", missing
         task_definition = call(
             self.clients.ecs, "describe_task_definition", taskDefinition=services[0]["taskDefinition"]
         )["taskDefinition"]
         roles = {task_definition.get("taskRoleArn"), task_definition.get("executionRoleArn")}
-        return ",".join(sorted(r for r in roles if r))
+        return ",".join(sorted(r for r in roles if r)), ""
 
 
 def _settings_detail(settings: RepositorySettings) -> dict[str, Any]:
