@@ -49,6 +49,8 @@ class EventBus:
 
     def __init__(self, retry_delay: float = 0.05) -> None:
         self.rules: list[Rule] = []
+        # Rules that live elsewhere (EventBridge rules created by stacks), read at each event.
+        self.rule_sources: list[Callable[[], list[Rule]]] = []
         self.dead_letters: list[DeadLetter] = []
         self.delivered = 0
         self.failed_attempts = 0
@@ -107,12 +109,20 @@ class EventBus:
                 return
             event, direct = item
             try:
-                for rule in [direct] if direct else [r for r in self.rules if r.matches(event)]:
+                rules = [direct] if direct else [r for r in self._all_rules() if r.matches(event)]
+                for rule in rules:
                     self._deliver(rule, event)
             finally:
                 with self._lock:
                     self._pending -= 1
                     self._lock.notify_all()
+
+    def call_soon(self, step: Callable[[], Any], name: str) -> None:
+        """Run `step` on the bus's thread after what is queued already (how the simulator advances)."""
+        self.send({"source": "sandbox"}, lambda _: step(), name, retries=0)
+
+    def _all_rules(self) -> list[Rule]:
+        return self.rules + [rule for source in self.rule_sources for rule in source()]
 
     def _deliver(self, rule: Rule, event: Event) -> None:
         for attempt in range(rule.retries + 1):

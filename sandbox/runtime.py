@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import threading
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sandbox import template as cfn_template
-from sandbox.bus import Event, EventBus
+from sandbox.bus import Event, EventBus, Rule
+from sandbox.executions import Simulator
 from sandbox.lambdas import Function
 from sandbox.moto_ext import publish
 
@@ -59,6 +62,10 @@ class Sandbox:
         self.url = ""
         self._server: Any = None
         self._timer: threading.Timer | None = None
+        self.simulator = Simulator(self.bus.call_soon, self.client)
+        self._pipeline_rules: dict[tuple[str, str, str], Rule] = {}
+        self._pollers: list[threading.Thread] = []
+        self._stopping = threading.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -80,6 +87,8 @@ class Sandbox:
         self.url = f"http://127.0.0.1:{port}"
         os.environ.update(self.client_environment())
         publish.subscribe(self.bus.put)
+        self.simulator.install()
+        self.bus.rule_sources.append(self.stack_rules)
         self.bus.start()
         self.deploy()
         if self.resync_every:
@@ -87,6 +96,9 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
+        for poller in self._pollers:
+            poller.join(timeout=5)
         if self._timer is not None:
             self._timer.cancel()
         publish.unsubscribe(self.bus.put)
@@ -224,6 +236,99 @@ class Sandbox:
                     self.bus.add_rule(f"{name}-{event_name}", pattern, function.invoke)
                 elif event["Type"] == "Schedule":
                     self.schedules.append((function, str(resolver.resolve(event["Properties"]["Schedule"]))))
+                elif event["Type"] == "SQS":
+                    arn = str(resolver.resolve(event["Properties"]["Queue"]))
+                    self._poll_queue(function, arn, int(event["Properties"].get("BatchSize", 10)))
+
+    def _poll_queue(self, function: Function, queue_arn: str, batch: int) -> None:
+        """An SQS event source mapping: receive, invoke the function, delete what it did not report failed."""
+        sqs = self.client("sqs")
+        url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+
+        def deliver(messages: list[dict[str, Any]]) -> None:
+            records = [sqs_record(m, queue_arn) for m in messages]
+            failed: set[str] = set()
+            try:
+                result = function.invoke({"Records": records})
+                failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+            except Exception:
+                failed = {m["MessageId"] for m in messages}  # the whole batch comes back after its timeout
+            done = [
+                {"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]}
+                for m in messages
+                if m["MessageId"] not in failed
+            ]
+            if done:
+                sqs.delete_message_batch(QueueUrl=url, Entries=done)
+
+        def poll() -> None:
+            while not self._stopping.wait(0.2):
+                try:
+                    messages = sqs.receive_message(
+                        QueueUrl=url,
+                        MaxNumberOfMessages=min(batch, 10),
+                        VisibilityTimeout=5,
+                        AttributeNames=["All"],
+                    ).get("Messages", [])
+                except Exception:  # noqa: S112 - the server is going away with the sandbox
+                    continue
+                if messages:
+                    self.bus.call_soon(functools.partial(deliver, messages), f"{function.name}-sqs")
+
+        thread = threading.Thread(target=poll, name=f"sqs-{function.name}", daemon=True)
+        thread.start()
+        self._pollers.append(thread)
+
+    def stack_rules(self) -> list[Rule]:
+        """EventBridge rules that stacks created (a pipeline's change detection), as bus rules."""
+        from moto.codepipeline.models import codepipeline_backends
+        from moto.events.models import events_backends
+
+        rules = []
+        for rule in list(events_backends[ACCOUNT][REGION].event_buses["default"].rules.values()):
+            if rule.state != "ENABLED" or not rule.event_pattern.get_pattern():
+                continue
+            for target in rule.targets:
+                if ":codepipeline:" not in target["Arn"]:
+                    continue
+                key = (rule.name, target["Arn"], json.dumps(rule.event_pattern.get_pattern(), sort_keys=True))
+                if key not in self._pipeline_rules:
+                    pipeline = target["Arn"].rsplit(":", 1)[1]
+                    trigger = {"triggerType": "CloudWatchEvent", "triggerDetail": rule.arn}
+
+                    def start(_: Event, pipeline: str = pipeline, trigger: dict[str, str] = trigger) -> None:
+                        codepipeline_backends[ACCOUNT][REGION].start_pipeline_execution(
+                            pipeline, None, trigger=trigger
+                        )
+
+                    self._pipeline_rules[key] = Rule(rule.name, rule.event_pattern.get_pattern(), start)
+                rules.append(self._pipeline_rules[key])
+        return rules
+
+    def wait_for_execution(
+        self, pipeline: str, execution_id: str | None = None, timeout: float = 60.0
+    ) -> dict[str, Any]:
+        """Block until the execution (the latest, if none given) has ended; return GetPipelineExecution's."""
+        client = self.client("codepipeline")
+        deadline = time.monotonic() + timeout
+        while True:
+            self.wait_idle(timeout)
+            if execution_id is None:
+                runs = client.list_pipeline_executions(pipelineName=pipeline, maxResults=1)[
+                    "pipelineExecutionSummaries"
+                ]
+                found = runs[0]["pipelineExecutionId"] if runs else None
+            else:
+                found = execution_id
+            if found:
+                execution = client.get_pipeline_execution(pipelineName=pipeline, pipelineExecutionId=found)[
+                    "pipelineExecution"
+                ]
+                if execution["status"] not in ("InProgress", "Stopping"):
+                    return execution  # type: ignore[no-any-return]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution of {pipeline} still running after {timeout} s")
+            time.sleep(0.1)
 
     def run_schedules(self) -> None:
         """Queue one `Scheduled Event` for every scheduled function (a resync pass), as EventBridge would."""
@@ -249,3 +354,18 @@ class Sandbox:
         self._timer = threading.Timer(self.resync_every, tick)
         self._timer.daemon = True
         self._timer.start()
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """An SQS message as Lambda's event source mapping hands it to the function."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import datetime
+import hashlib
 import json
 from typing import Any
 
 from moto.codecommit import models as cc_models
 from moto.codecommit import responses as cc_responses
 from moto.codecommit.exceptions import RepositoryDoesNotExistException
+from moto.core.exceptions import JsonRESTError
 from moto.core.resource_tagging import TaggableResourcesMixin, TaggedResource
+from moto.moto_api._internal import mock_random
 
 from sandbox.moto_ext import publish
 from sandbox.moto_ext.urls import ServedLikeMoto
@@ -22,6 +27,8 @@ class CodeCommitBackend(ServedLikeMoto, cc_models.CodeCommitBackend, TaggableRes
     def __init__(self, region_name: str, account_id: str) -> None:
         super().__init__(region_name, account_id)
         self.tags: dict[str, dict[str, str]] = {}
+        self.branches: dict[str, dict[str, str]] = {}  # repository -> branch -> commit id
+        self.commits: dict[str, dict[str, Any]] = {}  # commit id -> GetCommit's commit
 
     def _name_from_arn(self, arn: str) -> str:
         name = arn.split(":", 5)[-1]
@@ -58,6 +65,96 @@ class CodeCommitBackend(ServedLikeMoto, cc_models.CodeCommitBackend, TaggableRes
                 )
             )
         return repository_id
+
+    def put_file(
+        self,
+        repository_name: str,
+        branch_name: str,
+        file_path: str,
+        content: bytes,
+        parent_commit_id: str | None,
+        message: str,
+        name: str,
+        email: str,
+    ) -> dict[str, str]:
+        """Commit one file to a branch, as PutFile does, and emit the reference change event."""
+        if repository_name not in self.repositories:
+            raise RepositoryDoesNotExistException(repository_name)
+        branches = self.branches.setdefault(repository_name, {})
+        old = branches.get(branch_name)
+        if old and parent_commit_id != old:
+            code = (
+                "ParentCommitIdRequiredException"
+                if not parent_commit_id
+                else "ParentCommitIdOutdatedException"
+            )
+            raise JsonRESTError(
+                code, f"The parent commit ID is {'required' if not parent_commit_id else 'not the tip'}."
+            )
+        commit_id = hashlib.sha1(
+            f"{old}{file_path}{content!r}{message}{mock_random.uuid4()}".encode()
+        ).hexdigest()
+        now = datetime.datetime.now(datetime.UTC)
+        person = {
+            "name": name or "sandbox",
+            "email": email or "sandbox@example.com",
+            "date": f"{int(now.timestamp())} +0000",
+        }
+        self.commits[commit_id] = {
+            "commitId": commit_id,
+            "treeId": hashlib.sha1(commit_id.encode()).hexdigest(),
+            "parents": [old] if old else [],
+            "message": message or "",
+            "author": person,
+            "committer": person,
+            "additionalData": "",
+            "files": {file_path: len(content)},
+        }
+        branches[branch_name] = commit_id
+        repo = self.repositories[repository_name].repository_metadata
+        detail: dict[str, Any] = {
+            "callerUserArn": f"arn:aws:iam::{self.account_id}:user/sandbox",
+            "commitId": commit_id,
+            "event": "referenceUpdated" if old else "referenceCreated",
+            "referenceFullName": f"refs/heads/{branch_name}",
+            "referenceName": branch_name,
+            "referenceType": "branch",
+            "repositoryId": repo["repositoryId"],
+            "repositoryName": repository_name,
+        }
+        if old:
+            detail["oldCommitId"] = old
+        publish.emit(
+            publish.envelope(
+                "aws.codecommit",
+                "CodeCommit Repository State Change",
+                detail,
+                self.account_id,
+                self.region_name,
+                [repo["Arn"]],
+            )
+        )
+        return {
+            "commitId": commit_id,
+            "blobId": hashlib.sha1(content).hexdigest(),
+            "treeId": self.commits[commit_id]["treeId"],
+        }
+
+    def get_branch(self, repository_name: str, branch_name: str) -> dict[str, str]:
+        commit = self.branches.get(repository_name, {}).get(branch_name)
+        if repository_name not in self.repositories:
+            raise RepositoryDoesNotExistException(repository_name)
+        if commit is None:
+            raise JsonRESTError("BranchDoesNotExistException", f"Branch {branch_name} does not exist.")
+        return {"branchName": branch_name, "commitId": commit}
+
+    def get_commit(self, repository_name: str, commit_id: str) -> dict[str, Any]:
+        if repository_name not in self.repositories:
+            raise RepositoryDoesNotExistException(repository_name)
+        commit = self.commits.get(commit_id)
+        if commit is None:
+            raise JsonRESTError("CommitIdDoesNotExistException", f"Commit {commit_id} does not exist.")
+        return {k: v for k, v in commit.items() if k != "files"}
 
     def list_repositories(self) -> list[dict[str, str]]:
         return [
@@ -152,6 +249,31 @@ class CodeCommitResponse:
         tags = self.codecommit_backend.list_tags_for_resource(self._get_param("resourceArn"))
         return json.dumps({"tags": tags})
 
+    def put_file(self) -> str:
+        result = self.codecommit_backend.put_file(
+            self._get_param("repositoryName"),
+            self._get_param("branchName"),
+            self._get_param("filePath"),
+            base64.b64decode(self._get_param("fileContent") or ""),
+            self._get_param("parentCommitId"),
+            self._get_param("commitMessage") or "",
+            self._get_param("name") or "",
+            self._get_param("email") or "",
+        )
+        return json.dumps(result)
+
+    def get_branch(self) -> str:
+        branch = self.codecommit_backend.get_branch(
+            self._get_param("repositoryName"), self._get_param("branchName")
+        )
+        return json.dumps({"branch": branch})
+
+    def get_commit(self) -> str:
+        commit = self.codecommit_backend.get_commit(
+            self._get_param("repositoryName"), self._get_param("commitId")
+        )
+        return json.dumps({"commit": commit})
+
 
 def install() -> None:
     cc_models.codecommit_backends.backend = CodeCommitBackend
@@ -161,5 +283,8 @@ def install() -> None:
         "tag_resource",
         "untag_resource",
         "list_tags_for_resource",
+        "put_file",
+        "get_branch",
+        "get_commit",
     ):
         setattr(cc_responses.CodeCommitResponse, name, getattr(CodeCommitResponse, name))
