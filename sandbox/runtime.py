@@ -149,9 +149,23 @@ class Sandbox:
         resources: dict[str, dict[str, str]] = {}
         bucket = f"pipewarden-artifacts-{ACCOUNT}-{REGION}"
         resources["ArtifactBucket"] = {"Ref": bucket, "Arn": f"arn:aws:s3:::{bucket}"}
-        for queue in ("RuleDeadLetterQueue", "EnrollFailureQueue"):
-            url = self.client("sqs").create_queue(QueueName=f"pipewarden-{queue}")["QueueUrl"]
-            resources[queue] = {"Ref": url, "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:pipewarden-{queue}"}
+        for name, spec in tpl["Resources"].items():
+            physical = f"pipewarden-{name}"
+            if spec["Type"] == "AWS::SQS::Queue":
+                url = self.client("sqs").create_queue(QueueName=physical)["QueueUrl"]
+                resources[name] = {"Ref": url, "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{physical}"}
+            elif spec["Type"] == "AWS::DynamoDB::Table":
+                props = spec["Properties"]
+                self.client("dynamodb").create_table(
+                    TableName=physical,
+                    AttributeDefinitions=props["AttributeDefinitions"],
+                    KeySchema=props["KeySchema"],
+                    BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+                )
+                resources[name] = {
+                    "Ref": physical,
+                    "Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{physical}",
+                }
         boundary_arn = f"arn:aws:iam::{ACCOUNT}:policy/pipewarden/pipewarden-boundary"
         resources["PermissionsBoundary"] = {"Ref": boundary_arn}
         role_arn = f"arn:aws:iam::{ACCOUNT}:role/pipewarden/pipewarden-cloudformation"

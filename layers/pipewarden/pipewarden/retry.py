@@ -1,0 +1,382 @@
+"""The retry flow: stage failed -> classify -> decide -> queue; decision due -> check again -> retry."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pipewarden import classify
+from pipewarden.aws import AwsError, NotFound, call, client
+from pipewarden.classify import Classification
+from pipewarden.contract import MAX_RETRIES_RANGE, RETRY_MODES
+from pipewarden.emit import Emitter
+from pipewarden.retry_policy import SCHEDULED, SKIPPED, Backoff, RetryDecision, decide
+
+STARTED = "Stage Retry Started"
+LOG_TAIL = 40
+MAX_REQUEUES = 5
+DECISION_TTL_DAYS = 30
+
+
+class InvalidMessage(ValueError):
+    """A stage event or queued decision that cannot be acted on."""
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    tag_prefix: str
+    queue_url: str
+    decisions_table: str
+    backoff: Backoff
+    event_bus: str = "default"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RetryConfig:
+        def seconds(name: str, default: int) -> int:
+            value = env.get(name, str(default)).strip()
+            if not value.isdigit() or not 0 < int(value) <= 900:
+                raise ValueError(f"{name}={value!r} must be 1 to 900 seconds (an SQS delay)")
+            return int(value)
+
+        queue = env.get("RETRY_QUEUE_URL", "").strip()
+        if not queue:
+            raise ValueError("environment variable RETRY_QUEUE_URL is required")
+        return cls(
+            tag_prefix=env.get("TAG_PREFIX", "pipewarden").strip() or "pipewarden",
+            queue_url=queue,
+            decisions_table=env.get("DECISIONS_TABLE", "").strip(),
+            backoff=Backoff(
+                base=seconds("RETRY_BASE_SECONDS", 30),
+                cap=seconds("RETRY_CAP_SECONDS", 600),
+                rate_limit=seconds("RATE_LIMIT_WAIT_SECONDS", 900),
+            ),
+            event_bus=env.get("EVENT_BUS_NAME", "default").strip() or "default",
+        )
+
+
+@dataclass(frozen=True)
+class StageFailure:
+    """Which stage of which execution failed (all an event may tell us)."""
+
+    pipeline: str
+    execution_id: str
+    stage: str
+
+
+@dataclass(frozen=True)
+class DueRetry:
+    """A queued decision: retry this stage as attempt `attempt`, unless things changed meanwhile."""
+
+    pipeline: str
+    execution_id: str
+    stage: str
+    attempt: int
+    classification: str
+    requeues: int = 0
+
+    @classmethod
+    def from_body(cls, body: str) -> DueRetry:
+        try:
+            data = json.loads(body)
+            return cls(
+                pipeline=_text(data["pipeline"]),
+                execution_id=_text(data["execution_id"]),
+                stage=_text(data["stage"]),
+                attempt=int(data["attempt"]),
+                classification=str(data.get("classification", "")),
+                requeues=int(data.get("requeues", 0)),
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise InvalidMessage(f"queued retry is malformed: {error}") from error
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise InvalidMessage(f"{value!r} is not a name or id")
+    return value
+
+
+def parse_stage_failure(event: Any) -> StageFailure:
+    """The pipeline, execution and stage of a `CodePipeline Stage Execution State Change` FAILED event."""
+    detail = event.get("detail") if isinstance(event, Mapping) else None
+    if not isinstance(detail, Mapping):
+        raise InvalidMessage("event has no detail object")
+    if detail.get("state") != "FAILED":
+        raise InvalidMessage(f"stage state is {detail.get('state')!r}, not FAILED")
+    return StageFailure(
+        _text(detail.get("pipeline")), _text(detail.get("execution-id")), _text(detail.get("stage"))
+    )
+
+
+class RetryClients:
+    """The AWS clients of the retry flow, each built on first use."""
+
+    def __init__(self, factory: Callable[[str], Any] = client) -> None:
+        self._factory = factory
+
+    @functools.cached_property
+    def codepipeline(self) -> Any:
+        return self._factory("codepipeline")
+
+    @functools.cached_property
+    def codebuild(self) -> Any:
+        return self._factory("codebuild")
+
+    @functools.cached_property
+    def logs(self) -> Any:
+        return self._factory("logs")
+
+    @functools.cached_property
+    def sqs(self) -> Any:
+        return self._factory("sqs")
+
+    @functools.cached_property
+    def dynamodb(self) -> Any:
+        return self._factory("dynamodb")
+
+    @functools.cached_property
+    def events(self) -> Any:
+        return self._factory("events")
+
+
+@dataclass
+class Retrier:
+    config: RetryConfig
+    clients: RetryClients
+    emitter: Emitter
+    rand: Callable[[], float] = random.random
+
+    # -- a stage failed ----------------------------------------------------------------------------
+    def on_failure(self, failure: StageFailure) -> RetryDecision | None:
+        """Classify the failed actions and schedule a retry or say why not. None: not opted in."""
+        settings = self.pipeline_settings(failure.pipeline)
+        if settings is None:
+            return None
+        mode, max_retries = settings
+        if isinstance(max_retries, str):
+            return self._report(failure, RetryDecision(False, SKIPPED, max_retries), None)
+        stale = self.stale_reason(failure)
+        if stale:
+            return self._report(failure, RetryDecision(False, SKIPPED, stale), None)
+        runs = self.stage_runs(failure)
+        failed = {name: attempts for name, attempts in runs.items() if attempts[-1]["status"] == "Failed"}
+        verdicts = [self.classify(attempts[-1]) for attempts in failed.values()]
+        verdict = classify.combine(verdicts)
+        retries_done = max((len(attempts) - 1 for attempts in runs.values()), default=0)
+        decision = decide(verdict, mode, retries_done, max_retries, self.config.backoff, self.rand)
+        if decision.retry:
+            self._queue(
+                DueRetry(
+                    failure.pipeline, failure.execution_id, failure.stage, decision.attempt, verdict.kind
+                ),
+                decision.delay,
+            )
+        return self._report(failure, decision, verdict, retries_done=retries_done, max_retries=max_retries)
+
+    # -- a queued decision is due ------------------------------------------------------------------
+    def on_due(self, due: DueRetry) -> RetryDecision:
+        """Retry the stage if it is still this execution's failure and not retried already."""
+        failure = StageFailure(due.pipeline, due.execution_id, due.stage)
+        stale = self.stale_reason(failure)
+        if stale:
+            return self._report(failure, RetryDecision(False, SKIPPED, stale, due.attempt), None)
+        retries_done = max((len(a) - 1 for a in self.stage_runs(failure).values()), default=0)
+        if retries_done >= due.attempt:
+            reason = f"attempt {due.attempt} was made already (a duplicate decision)"
+            return self._report(failure, RetryDecision(False, SKIPPED, reason, due.attempt), None)
+        try:
+            call(
+                self.clients.codepipeline,
+                "retry_stage_execution",
+                pipelineName=due.pipeline,
+                stageName=due.stage,
+                pipelineExecutionId=due.execution_id,
+                retryMode="FAILED_ACTIONS",
+            )
+        except AwsError as error:
+            if error.code == "ConflictException" and due.requeues < MAX_REQUEUES:
+                delay = self.config.backoff.delay(due.requeues, False, self.rand)
+                self._queue(DueRetry(**{**asdict(due), "requeues": due.requeues + 1}), delay)
+                return RetryDecision(
+                    False, "Requeued", f"pipeline busy, trying again in {delay} s", due.attempt, delay
+                )
+            if error.code in (
+                "NotLatestPipelineExecutionException",
+                "StageNotRetryableException",
+                "ConflictException",
+            ) or isinstance(error, NotFound):
+                return self._report(
+                    failure,
+                    RetryDecision(False, SKIPPED, f"{error.code}: {error.message}", due.attempt),
+                    None,
+                )
+            raise
+        return self._report(
+            failure,
+            RetryDecision(
+                True, STARTED, f"retry {due.attempt} started ({due.classification} failure)", due.attempt
+            ),
+            None,
+        )
+
+    # -- reading AWS's record --------------------------------------------------------------------------
+    def pipeline_settings(self, pipeline: str) -> tuple[str, int | str] | None:
+        """(mode, max retries) from the pipeline's tags; None when the pipeline did not opt in.
+
+        An invalid max-retries comes back as the reason string, so the failure is reported.
+        """
+        prefix = self.config.tag_prefix
+        try:
+            meta = call(self.clients.codepipeline, "get_pipeline", name=pipeline)["metadata"]
+        except NotFound:
+            return None
+        tags = call(self.clients.codepipeline, "list_tags_for_resource", resourceArn=meta["pipelineArn"]).get(
+            "tags", []
+        )
+        values = {t["key"]: t["value"] for t in tags}
+        mode = values.get(f"{prefix}:retry", "").strip().lower()
+        if mode not in RETRY_MODES:
+            return None
+        raw = values.get(f"{prefix}:max-retries", "2").strip()
+        if not raw.isdigit() or int(raw) not in MAX_RETRIES_RANGE:
+            return mode, f"{prefix}:max-retries={raw!r} is not a whole number from 0 to 5: not retried"
+        return mode, int(raw)
+
+    def stale_reason(self, failure: StageFailure) -> str:
+        """Why this failure is no longer the stage's current one ('' if it still is)."""
+        try:
+            state = call(self.clients.codepipeline, "get_pipeline_state", name=failure.pipeline)
+        except NotFound:
+            return "the pipeline no longer exists"
+        stage = next((s for s in state.get("stageStates", []) if s.get("stageName") == failure.stage), None)
+        if stage is None:
+            return f"the pipeline has no stage {failure.stage} any more"
+        latest = stage.get("latestExecution") or {}
+        if latest.get("pipelineExecutionId") != failure.execution_id:
+            return f"a newer execution ({latest.get('pipelineExecutionId', 'none')}) ran the stage since"
+        if latest.get("status") != "Failed":
+            return f"the stage is {latest.get('status', 'unknown')} now"
+        return ""
+
+    def stage_runs(self, failure: StageFailure) -> dict[str, list[dict[str, Any]]]:
+        """Every attempt of every action of the stage in this execution, oldest first, by action name."""
+        runs: dict[str, list[dict[str, Any]]] = {}
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"nextToken": token} if token else {}
+            page = call(
+                self.clients.codepipeline,
+                "list_action_executions",
+                pipelineName=failure.pipeline,
+                filter={"pipelineExecutionId": failure.execution_id},
+                maxResults=100,
+                **kwargs,
+            )
+            for detail in page.get("actionExecutionDetails", []):
+                if detail.get("stageName") == failure.stage:
+                    runs.setdefault(detail["actionName"], []).append(detail)
+            token = page.get("nextToken")
+            if not token:
+                break
+        for attempts in runs.values():
+            attempts.sort(key=lambda d: str(d.get("startTime", "")))
+        return runs
+
+    def classify(self, detail: Mapping[str, Any]) -> Classification:
+        provider = detail.get("input", {}).get("actionTypeId", {}).get("provider", "")
+        result = detail.get("output", {}).get("executionResult", {})
+        if provider != "CodeBuild":
+            return classify.classify_error(provider, result.get("errorDetails"))
+        build_id = result.get("externalExecutionId")
+        if not build_id:
+            return classify.classify_error(provider, result.get("errorDetails"))
+        builds = call(self.clients.codebuild, "batch_get_builds", ids=[build_id]).get("builds", [])
+        build = builds[0] if builds else None
+        verdict = classify.classify_build(build)
+        if (
+            build
+            and verdict.kind == classify.DETERMINISTIC
+            and verdict.evidence.get("code") == "COMMAND_EXECUTION_ERROR"
+        ):
+            # The phase alone cannot tell a test failure from a network error: read the log's end.
+            verdict = classify.classify_build(build, self.log_tail(build))
+        return verdict
+
+    def log_tail(self, build: Mapping[str, Any]) -> list[str]:
+        logs = build.get("logs") or {}
+        if not logs.get("groupName") or not logs.get("streamName"):
+            return []
+        try:
+            events = call(
+                self.clients.logs,
+                "get_log_events",
+                logGroupName=logs["groupName"],
+                logStreamName=logs["streamName"],
+                limit=LOG_TAIL,
+                startFromHead=False,
+            ).get("events", [])
+        except NotFound:
+            return []
+        return [str(e.get("message", "")) for e in events]
+
+    # -- acting and reporting ----------------------------------------------------------------------------
+    def _queue(self, due: DueRetry, delay: int) -> None:
+        call(
+            self.clients.sqs,
+            "send_message",
+            QueueUrl=self.config.queue_url,
+            MessageBody=json.dumps(asdict(due)),
+            DelaySeconds=max(0, min(delay, 900)),
+        )
+
+    def _report(
+        self,
+        failure: StageFailure,
+        decision: RetryDecision,
+        verdict: Classification | None,
+        retries_done: int | None = None,
+        max_retries: int | None = None,
+    ) -> RetryDecision:
+        detail: dict[str, Any] = {
+            "pipeline": failure.pipeline,
+            "execution-id": failure.execution_id,
+            "stage": failure.stage,
+            "reason": decision.reason,
+        }
+        if decision.attempt:
+            detail["attempt"] = decision.attempt
+        if decision.event == SCHEDULED:
+            detail["delay-seconds"] = decision.delay
+        if max_retries is not None:
+            detail["max-retries"] = max_retries
+            detail["retries-done"] = retries_done
+        if verdict is not None:
+            detail["classification"] = verdict.kind
+            detail["evidence"] = dict(verdict.evidence)
+        self.emitter.emit(decision.event, detail)
+        self._record(failure, decision, verdict)
+        return decision
+
+    def _record(self, failure: StageFailure, decision: RetryDecision, verdict: Classification | None) -> None:
+        """Keep the decision where `pipewarden retries` can list it (for people; never counted)."""
+        if not self.config.decisions_table:
+            return
+        moment = datetime.datetime.now(datetime.UTC)
+        expires = moment + datetime.timedelta(days=DECISION_TTL_DAYS)
+        item = {
+            "pipeline": {"S": failure.pipeline},
+            "decided": {"S": f"{moment.isoformat()}#{failure.execution_id}#{failure.stage}#{decision.event}"},
+            "execution": {"S": failure.execution_id},
+            "stage": {"S": failure.stage},
+            "event": {"S": decision.event},
+            "reason": {"S": decision.reason[:1000]},
+            "attempt": {"N": str(decision.attempt)},
+            "classification": {"S": verdict.kind if verdict else ""},
+            "expires": {"N": str(int(expires.timestamp()))},
+        }
+        call(self.clients.dynamodb, "put_item", TableName=self.config.decisions_table, Item=item)
