@@ -37,6 +37,10 @@ def cmd_local(args: argparse.Namespace) -> int:
     from sandbox.runtime import Sandbox
 
     parameters = {"AllowedEcsTargets": args.allowed_targets} if args.allowed_targets else {}
+    if args.backoff_seconds:
+        # Retries wait seconds here, not the minutes the deployed defaults wait.
+        wait = str(args.backoff_seconds)
+        parameters.update(RetryBaseSeconds="1", RetryCapSeconds=wait, RateLimitWaitSeconds=wait)
     sandbox = Sandbox(
         port=args.port, parameters=parameters, log_level=args.log_level, resync_every=args.resync_every
     )
@@ -45,7 +49,8 @@ def cmd_local(args: argparse.Namespace) -> int:
     def show(event: dict[str, Any]) -> None:
         detail = event.get("detail", {})
         why = detail.get("reason") or detail.get("status") or ""
-        print(f"  event: {event['detail-type']}: {detail.get('repository', '')} {why}".rstrip(), flush=True)
+        what = detail.get("repository") or detail.get("pipeline") or ""
+        print(f"  event: {event['detail-type']}: {what} {why}".rstrip(), flush=True)
 
     sandbox.bus.add_rule("pipewarden-local-printer", {"source": ["pipewarden"]}, show, retries=0)
     print(sandbox.url, flush=True)
@@ -169,6 +174,94 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+PRESETS: dict[str, dict[str, Any]] = {
+    "rate-limit": {
+        "phase": "BUILD",
+        "log": [
+            "ERROR: failed to solve: node:22-alpine: failed to resolve source metadata",
+            "  429 Too Many Requests - toomanyrequests: You have reached your pull rate limit.",
+        ],
+    },
+    "connection-reset": {"phase": "PRE_BUILD", "log": ["npm ERR! network read ECONNRESET"]},
+    "test-failure": {
+        "phase": "BUILD",
+        "log": [
+            "FAIL src/cart.test.js",
+            "  cart > totals > adds tax",
+            "Tests: 1 failed, 41 passed, 42 total",
+        ],
+    },
+}
+
+
+def cmd_script(args: argparse.Namespace) -> int:
+    import urllib.request
+
+    outcome: dict[str, Any] = dict(PRESETS.get(args.preset, {}))
+    if args.succeed:
+        outcome = {"fail": False}
+    for key in ("phase", "code", "message"):
+        if getattr(args, key):
+            outcome[key] = getattr(args, key)
+    if args.log:
+        outcome["log"] = args.log
+    body = json.dumps({"pipeline": args.pipeline, "action": args.action, "outcomes": [outcome] * args.times})
+    request = urllib.request.Request(  # noqa: S310 - the sandbox's own endpoint, given by the user
+        f"{args.endpoint_url.rstrip('/')}/_sandbox/scripts",
+        data=body.encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        answer = json.loads(response.read())
+    what = "succeed" if args.succeed else f"fail ({args.preset or outcome.get('phase', 'BUILD')})"
+    print(f"the next {answer['queued']} run(s) of {args.action} in {args.pipeline} will {what}")
+    return 0
+
+
+def decisions_table(args: argparse.Namespace, dynamodb: Any) -> str:
+    if args.table:
+        return str(args.table)
+    tables = [t for t in dynamodb.list_tables().get("TableNames", []) if "RetryDecisionsTable" in t]
+    if len(tables) != 1:
+        raise SystemExit(f"pipewarden: found {len(tables)} retry decision tables; name one with --table")
+    return str(tables[0])
+
+
+def cmd_retries(args: argparse.Namespace) -> int:
+    dynamodb = _client(args, "dynamodb")
+    items = dynamodb.query(
+        TableName=decisions_table(args, dynamodb),
+        KeyConditionExpression="pipeline = :p",
+        ExpressionAttributeValues={":p": {"S": args.pipeline}},
+        ScanIndexForward=False,
+        Limit=args.limit,
+    ).get("Items", [])
+    rows = [
+        {
+            "time": item["decided"]["S"].split("#", 1)[0][:19].replace("T", " "),
+            "execution": item["execution"]["S"][:8],
+            "stage": item["stage"]["S"],
+            "decision": item["event"]["S"],
+            "attempt": item["attempt"]["N"] if item["attempt"]["N"] != "0" else "",
+            "reason": item["reason"]["S"],
+        }
+        for item in items
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no retry decisions recorded for {args.pipeline}")
+        return 0
+    columns = ("time", "execution", "stage", "decision", "attempt", "reason")
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns[:-1]}
+    print("  ".join(c.upper().ljust(widths.get(c, 0)) for c in columns))
+    for row in reversed(rows):
+        print("  ".join(row[c].ljust(widths.get(c, 0)) for c in columns))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--endpoint-url", help="AWS endpoint, e.g. http://127.0.0.1:4599 for the sandbox")
@@ -183,6 +276,9 @@ def parser() -> argparse.ArgumentParser:
     local.add_argument("--allowed-targets", help="AllowedEcsTargets parameter (default: the template's, '*')")
     local.add_argument("--resync-every", type=float, default=None, help="run the resync every N seconds")
     local.add_argument("--log-level", default="WARNING", help="handlers' log level (default: WARNING)")
+    local.add_argument(
+        "--backoff-seconds", type=int, default=5, help="longest retry wait in the sandbox (0: the template's)"
+    )
     local.set_defaults(run=cmd_local)
 
     enroll = sub.add_parser("enroll", parents=[common], help="tag a repository so it gets a pipeline")
@@ -209,6 +305,28 @@ def parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=cmd_status)
+
+    retries = sub.add_parser("retries", parents=[common], help="recent retry decisions for a pipeline")
+    retries.add_argument("pipeline")
+    retries.add_argument("--limit", type=int, default=20)
+    retries.add_argument(
+        "--table", help="retry decisions table (default: the one whose name has RetryDecisionsTable)"
+    )
+    retries.add_argument("--json", action="store_true")
+    retries.set_defaults(run=cmd_retries)
+
+    script = sub.add_parser("script", help="sandbox only: script how the next runs of an action end")
+    script.add_argument("pipeline")
+    script.add_argument("action", help="action name, e.g. Build or Deploy")
+    script.add_argument("--endpoint-url", required=True, help="the sandbox, e.g. http://127.0.0.1:4599")
+    script.add_argument("--preset", choices=tuple(PRESETS), help="a realistic failure")
+    script.add_argument("--succeed", action="store_true", help="the run succeeds")
+    script.add_argument("--phase", help="failing CodeBuild phase (default BUILD)")
+    script.add_argument("--code", help="phase status code (default COMMAND_EXECUTION_ERROR)")
+    script.add_argument("--message", help="error message")
+    script.add_argument("--log", action="append", help="a build log line (repeatable)")
+    script.add_argument("--times", type=int, default=1, help="how many runs end this way")
+    script.set_defaults(run=cmd_script)
     return top
 
 

@@ -15,9 +15,10 @@ from typing import Any
 
 from sandbox import template as cfn_template
 from sandbox.bus import Event, EventBus, Rule
-from sandbox.executions import Simulator
+from sandbox.executions import Outcome, Simulator
 from sandbox.lambdas import Function
 from sandbox.moto_ext import publish
+from sandbox.server import SandboxServer
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -69,8 +70,6 @@ class Sandbox:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Sandbox:
-        from moto.server import ThreadedMotoServer
-
         from sandbox import moto_ext
 
         moto_ext.install()
@@ -80,7 +79,7 @@ class Sandbox:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # Powertools warns on every invocation without application metrics; metrics are off here.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server = SandboxServer("127.0.0.1", self.port, {"scripts": self._add_scripts})
         self._server.start()
         _, port = self._server.get_host_and_port()
         self.port = port
@@ -292,6 +291,11 @@ class Sandbox:
         thread = threading.Thread(target=poll, name=f"sqs-{function.name}", daemon=True)
         thread.start()
         self._pollers.append(thread)
+
+    def _add_scripts(self, request: dict[str, Any]) -> dict[str, Any]:
+        outcomes = [Outcome.from_json(o) for o in request["outcomes"]]
+        self.simulator.scripts.add(str(request["pipeline"]), str(request["action"]), outcomes)
+        return {"pipeline": request["pipeline"], "action": request["action"], "queued": len(outcomes)}
 
     def stack_rules(self) -> list[Rule]:
         """EventBridge rules that stacks created (a pipeline's change detection), as bus rules."""

@@ -1,0 +1,56 @@
+"""The sandbox's HTTP server: moto's, plus a small sandbox-only API under /_sandbox/.
+
+POST /_sandbox/scripts  {"pipeline": P, "action": A, "outcomes": [{"fail": true, "phase": "BUILD",
+"code": "COMMAND_EXECUTION_ERROR", "log": ["..."], "message": "..."}, ...]} queues how the next runs of
+that action end. Only the sandbox answers this path; AWS has no such thing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+PREFIX = "/_sandbox/"
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def with_sandbox_api(app: Any, handlers: dict[str, Handler]) -> Callable[..., Iterable[bytes]]:
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(PREFIX):
+            return app(environ, start_response)
+        handler = handlers.get(path[len(PREFIX) :].strip("/"))
+        status, body = "404 Not Found", {"error": f"no sandbox API at {path}"}
+        if handler is not None and environ.get("REQUEST_METHOD") == "POST":
+            try:
+                size = int(environ.get("CONTENT_LENGTH") or 0)
+                request = json.loads(environ["wsgi.input"].read(size) or b"{}")
+                status, body = "200 OK", handler(request)
+            except (ValueError, KeyError, TypeError) as error:
+                status, body = "400 Bad Request", {"error": str(error)}
+        payload = json.dumps(body).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    return wsgi
+
+
+class SandboxServer(ThreadedMotoServer):
+    """ThreadedMotoServer whose app also answers the sandbox API."""
+
+    def __init__(self, ip_address: str, port: int, handlers: dict[str, Handler]) -> None:
+        super().__init__(ip_address=ip_address, port=port, verbose=False)
+        self._handlers = handlers
+
+    def _server_entry(self) -> None:
+        app = with_sandbox_api(DomainDispatcherApplication(create_backend_app), self._handlers)
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
