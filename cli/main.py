@@ -262,6 +262,21 @@ def cmd_retries(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_script(sub: Any) -> None:
+    script = sub.add_parser("script", help="sandbox only: script how the next runs of an action end")
+    script.add_argument("pipeline")
+    script.add_argument("action", help="action name, e.g. Build or Deploy")
+    script.add_argument("--endpoint-url", required=True, help="the sandbox, e.g. http://127.0.0.1:4599")
+    script.add_argument("--preset", choices=tuple(PRESETS), help="a realistic failure")
+    script.add_argument("--succeed", action="store_true", help="the run succeeds")
+    script.add_argument("--phase", help="failing CodeBuild phase (default BUILD)")
+    script.add_argument("--code", help="phase status code (default COMMAND_EXECUTION_ERROR)")
+    script.add_argument("--message", help="error message")
+    script.add_argument("--log", action="append", help="a build log line (repeatable)")
+    script.add_argument("--times", type=int, default=1, help="how many runs end this way")
+    script.set_defaults(run=cmd_script)
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--endpoint-url", help="AWS endpoint, e.g. http://127.0.0.1:4599 for the sandbox")
@@ -315,18 +330,7 @@ def parser() -> argparse.ArgumentParser:
     retries.add_argument("--json", action="store_true")
     retries.set_defaults(run=cmd_retries)
 
-    script = sub.add_parser("script", help="sandbox only: script how the next runs of an action end")
-    script.add_argument("pipeline")
-    script.add_argument("action", help="action name, e.g. Build or Deploy")
-    script.add_argument("--endpoint-url", required=True, help="the sandbox, e.g. http://127.0.0.1:4599")
-    script.add_argument("--preset", choices=tuple(PRESETS), help="a realistic failure")
-    script.add_argument("--succeed", action="store_true", help="the run succeeds")
-    script.add_argument("--phase", help="failing CodeBuild phase (default BUILD)")
-    script.add_argument("--code", help="phase status code (default COMMAND_EXECUTION_ERROR)")
-    script.add_argument("--message", help="error message")
-    script.add_argument("--log", action="append", help="a build log line (repeatable)")
-    script.add_argument("--times", type=int, default=1, help="how many runs end this way")
-    script.set_defaults(run=cmd_script)
+    add_script(sub)
     return top
 
 
