@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ def sample_event(name: str) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
     """The controller deployed into a local sandbox, shared by the integration tests."""
-    with Sandbox(parameters={"AllowedEcsTargets": ALLOWED}) as running:
+    fast_retries = {"RetryBaseSeconds": "1", "RetryCapSeconds": "1", "RateLimitWaitSeconds": "1"}
+    with Sandbox(parameters={"AllowedEcsTargets": ALLOWED, **fast_retries}) as running:
         yield running
 
 
@@ -97,6 +99,51 @@ class World:
             return client.describe_stacks(StackName=f"pipewarden-{repository}")["Stacks"][0]  # type: ignore[no-any-return]
         except client.exceptions.ClientError:
             return None
+
+    def push(self, repository: str, text: str = "change", branch: str = "main") -> str:
+        """Commit a file to the branch (with the right parent), as a developer's push would."""
+        codecommit = self.sandbox.client("codecommit")
+        try:
+            parent = codecommit.get_branch(repositoryName=repository, branchName=branch)["branch"]["commitId"]
+        except codecommit.exceptions.ClientError:
+            parent = None
+        kwargs = {"parentCommitId": parent} if parent else {}
+        return codecommit.put_file(  # type: ignore[no-any-return]
+            repositoryName=repository,
+            branchName=branch,
+            fileContent=text.encode(),
+            filePath="app.txt",
+            commitMessage=text,
+            **kwargs,
+        )["commitId"]
+
+    def eventually(self, check: Any, timeout: float = 30.0) -> Any:
+        """Wait (events handled, delays passed) until `check()` returns something truthy."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.sandbox.wait_idle(timeout)
+            result = check()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"gave up waiting after {timeout} s")
+            time.sleep(0.1)
+
+    def executions(self, pipeline: str) -> list[dict[str, Any]]:
+        client = self.sandbox.client("codepipeline")
+        return client.list_pipeline_executions(pipelineName=pipeline)["pipelineExecutionSummaries"]  # type: ignore[no-any-return]
+
+    def action_runs(self, pipeline: str, execution_id: str, action: str) -> list[dict[str, Any]]:
+        client = self.sandbox.client("codepipeline")
+        details = client.list_action_executions(
+            pipelineName=pipeline, filter={"pipelineExecutionId": execution_id}
+        )
+        return [d for d in details["actionExecutionDetails"] if d["actionName"] == action]
+
+    def pipeline_events(self, pipeline: str, detail_type: str | None = None) -> list[dict[str, Any]]:
+        return [
+            e for e in self.sandbox.pipewarden_events(detail_type) if e["detail"].get("pipeline") == pipeline
+        ]
 
     def events_for(self, repository: str, detail_type: str | None = None) -> list[dict[str, Any]]:
         return [

@@ -135,11 +135,37 @@ def test_artifact_bucket_is_encrypted_private_and_tls_only() -> None:
     )
 
 
-def test_every_rule_of_the_enroll_function_has_a_dead_letter_queue() -> None:
-    function = CONTROLLER["Resources"]["EnrollFunction"]["Properties"]
-    for name, event in function["Events"].items():
-        assert "DeadLetterConfig" in event["Properties"], name
+FUNCTIONS = [k for k, v in CONTROLLER["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_every_rule_has_a_dead_letter_queue_and_every_function_an_on_failure_queue(name: str) -> None:
+    function = CONTROLLER["Resources"][name]["Properties"]
+    for event_name, event in function["Events"].items():
+        if event["Type"] in ("EventBridgeRule", "Schedule"):
+            assert "DeadLetterConfig" in event["Properties"], event_name
     assert function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+
+
+def test_queues_hand_poison_messages_to_a_dead_letter_queue() -> None:
+    queue = CONTROLLER["Resources"]["RetryQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] <= 10
+
+
+def test_the_retry_function_can_only_retry_and_read() -> None:
+    policy = CONTROLLER["Resources"]["RetryFunction"]["Properties"]["Policies"]
+    actions = {
+        a
+        for _, s in statements({"Resources": {"f": {"Properties": {"P": policy}}}})
+        for a in as_list(s["Action"])
+    }
+    writes = {a for a in actions if not a.split(":")[1].startswith(("Get", "List", "BatchGet"))}
+    assert writes == {
+        "codepipeline:RetryStageExecution",
+        "sqs:SendMessage",
+        "dynamodb:PutItem",
+        "events:PutEvents",
+    }
 
 
 def test_the_runtime_is_python_3_13_on_arm64() -> None:

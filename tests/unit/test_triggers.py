@@ -29,8 +29,49 @@ def test_sample_events_name_what_to_look_at(sample: str, expected: triggers.Trig
     assert triggers.parse(sample_event(sample)) == expected
 
 
+RETRY_SAMPLES = {"codepipeline-stage-failed.json", "retry-due-sqs.json"}
+
+
 def test_every_sample_event_file_is_covered() -> None:
-    assert len(list(EVENTS.glob("*.json"))) == 11
+    enroll = {p.name for p in EVENTS.glob("*.json")} - RETRY_SAMPLES
+    assert len(enroll) == 11
+    assert {p.name for p in EVENTS.glob("*.json")} >= RETRY_SAMPLES
+
+
+def test_retry_samples_parse() -> None:
+    from pipewarden.retry import DueRetry, StageFailure, parse_stage_failure
+
+    failure = parse_stage_failure(sample_event("codepipeline-stage-failed.json"))
+    assert failure == StageFailure("pipewarden-storefront", "c54a5df4-5ea1-4d6a-9f5e-3b0b2c4b1a77", "Build")
+    due = DueRetry.from_body(sample_event("retry-due-sqs.json")["Records"][0]["body"])
+    assert (due.pipeline, due.stage, due.attempt, due.requeues) == ("pipewarden-storefront", "Build", 1, 0)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        {},
+        {"detail": {"state": "SUCCEEDED", "pipeline": "p", "execution-id": "e", "stage": "s"}},
+        {"detail": {"state": "FAILED"}},
+    ],
+)
+def test_malformed_stage_events_are_invalid(event: Any) -> None:
+    from pipewarden.retry import InvalidMessage, parse_stage_failure
+
+    with pytest.raises(InvalidMessage):
+        parse_stage_failure(event)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["", "[]", '{"pipeline": "p"}', '{"pipeline": "p", "execution_id": "e", "stage": "s", "attempt": "x"}'],
+)
+def test_malformed_queued_decisions_are_invalid(body: str) -> None:
+    from pipewarden.retry import DueRetry, InvalidMessage
+
+    with pytest.raises(InvalidMessage):
+        DueRetry.from_body(body)
 
 
 def test_stack_status_event() -> None:

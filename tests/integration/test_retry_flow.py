@@ -1,0 +1,165 @@
+"""The retry flow over HTTP against the sandbox: failures classified, retried after backoff, capped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sandbox.executions import Outcome
+from tests.conftest import World, sample_event
+
+pytestmark = pytest.mark.integration
+
+RATE_LIMIT = Outcome(
+    log=[
+        "ERROR: failed to solve: 429 Too Many Requests - toomanyrequests: You have reached your pull rate limit."
+    ]
+)
+RESET = Outcome(phase="PRE_BUILD", log=["npm ERR! network read ECONNRESET"])
+TEST_FAILURE = Outcome(log=["FAIL src/cart.test.js", "Tests: 1 failed, 41 passed, 42 total"])
+
+
+def enrolled(world: World, base: str = "shop", **tags: str) -> tuple[str, str]:
+    if base == "shop":
+        world.service()
+    repo, arn = world.repository(base)
+    world.tag(arn, world.enroll_tags(**tags))
+    return repo, f"pipewarden-{repo}"
+
+
+def latest(world: World, pipeline: str) -> dict[str, Any]:
+    return world.executions(pipeline)[0]
+
+
+def test_transient_build_failure_is_retried_after_backoff_and_succeeds(world: World) -> None:
+    repo, pipeline = enrolled(world)
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [RATE_LIMIT])
+    world.push(repo, "add checkout")
+    run = world.eventually(lambda: (r := latest(world, pipeline)) and r["status"] == "Succeeded" and r)
+    builds = world.action_runs(pipeline, run["pipelineExecutionId"], "Build")
+    assert [b["status"] for b in sorted(builds, key=lambda b: b["startTime"])] == ["Failed", "Succeeded"]
+    scheduled = world.pipeline_events(pipeline, "Stage Retry Scheduled")
+    assert len(scheduled) == 1
+    detail = scheduled[0]["detail"]
+    assert detail["classification"] == "transient"
+    assert detail["evidence"]["pattern"] == "docker-hub-rate-limit"
+    assert detail["attempt"] == 1 and detail["delay-seconds"] >= 1
+    assert len(world.pipeline_events(pipeline, "Stage Retry Started")) == 1
+
+
+def test_failing_test_is_not_retried_and_says_why(world: World) -> None:
+    repo, pipeline = enrolled(world)
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [TEST_FAILURE])
+    world.push(repo, "break the cart")
+    event = world.eventually(lambda: world.pipeline_events(pipeline, "Failure Not Retried"))[0]
+    assert event["detail"]["classification"] == "deterministic"
+    assert event["detail"]["evidence"]["phase"] == "BUILD"
+    assert "Phase complete: BUILD State: FAILED" in event["detail"]["evidence"]["line"]
+    run = latest(world, pipeline)
+    assert run["status"] == "Failed"
+    assert len(world.action_runs(pipeline, run["pipelineExecutionId"], "Build")) == 1
+    assert not world.pipeline_events(pipeline, "Stage Retry Scheduled")
+
+
+def test_a_stage_that_keeps_failing_stops_at_the_cap(world: World) -> None:
+    repo, pipeline = enrolled(world, max_retries="2")
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [RESET] * 6)
+    world.push(repo)
+    exhausted = world.eventually(lambda: world.pipeline_events(pipeline, "Retries Exhausted"))[0]
+    assert "gave up after 2 of 2 retries" in exhausted["detail"]["reason"]
+    run = latest(world, pipeline)
+    assert run["status"] == "Failed"
+    assert len(world.action_runs(pipeline, run["pipelineExecutionId"], "Build")) == 3
+    assert len(world.pipeline_events(pipeline, "Stage Retry Started")) == 2
+
+
+def test_unknown_failure_is_retried_once_in_transient_mode(world: World) -> None:
+    repo, pipeline = enrolled(world)
+    unknown = Outcome(code="JobFailed", message="Deployment failed: tasks failed to start")
+    world.sandbox.simulator.scripts.add(pipeline, "Deploy", [unknown, unknown])
+    world.push(repo)
+    world.eventually(lambda: world.pipeline_events(pipeline, "Failure Not Retried"))
+    run = latest(world, pipeline)
+    assert len(world.action_runs(pipeline, run["pipelineExecutionId"], "Deploy")) == 2
+    assert [
+        e["detail"]["classification"] for e in world.pipeline_events(pipeline, "Stage Retry Scheduled")
+    ] == ["unknown"]
+
+
+def test_retry_mode_all_retries_a_test_failure_and_off_never_retries(world: World) -> None:
+    repo, pipeline = enrolled(world, retry="all", max_retries="1")
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [TEST_FAILURE])
+    world.push(repo)
+    world.eventually(lambda: latest(world, pipeline)["status"] == "Succeeded")
+    off_repo, off_pipeline = enrolled(world, "quiet", retry="off")
+    world.sandbox.simulator.scripts.add(off_pipeline, "Build", [RESET])
+    world.push(off_repo)
+    skipped = world.eventually(lambda: world.pipeline_events(off_pipeline, "Stage Retry Skipped"))
+    assert "retries are off" in skipped[0]["detail"]["reason"]
+
+
+def stage_failed_event(pipeline: str, execution_id: str, stage: str = "Build") -> dict[str, Any]:
+    event = sample_event("codepipeline-stage-failed.json")
+    event["detail"].update({"pipeline": pipeline, "execution-id": execution_id, "stage": stage})
+    return event
+
+
+def test_the_same_failed_event_delivered_again_adds_no_retry(world: World) -> None:
+    repo, pipeline = enrolled(world)
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [RATE_LIMIT])
+    world.push(repo)
+    world.eventually(lambda: world.pipeline_events(pipeline, "Stage Retry Scheduled"))
+    execution_id = latest(world, pipeline)["pipelineExecutionId"]
+    # Given the FAILED event arrives twice more, before and after the retry ran
+    retry = world.sandbox.functions["RetryFunction"]
+    retry.invoke(stage_failed_event(pipeline, execution_id))
+    world.eventually(lambda: latest(world, pipeline)["status"] == "Succeeded")
+    retry.invoke(stage_failed_event(pipeline, execution_id))
+    world.sandbox.wait_idle()
+    world.eventually(lambda: len(world.pipeline_events(pipeline, "Stage Retry Skipped")) >= 2, timeout=10)
+    # Then the stage was retried exactly once
+    assert len(world.action_runs(pipeline, execution_id, "Build")) == 2
+    assert len(world.pipeline_events(pipeline, "Stage Retry Started")) == 1
+
+
+def test_a_retry_that_comes_due_after_a_newer_execution_is_skipped(world: World) -> None:
+    repo, pipeline = enrolled(world)
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [RATE_LIMIT])
+    world.push(repo, "first")
+    world.eventually(lambda: world.pipeline_events(pipeline, "Stage Retry Scheduled"))
+    first = latest(world, pipeline)["pipelineExecutionId"]
+    world.push(repo, "second")  # runs the Build stage again before the retry is due
+    skipped = world.eventually(lambda: world.pipeline_events(pipeline, "Stage Retry Skipped"))
+    assert "newer execution" in skipped[0]["detail"]["reason"]
+    runs = {r["pipelineExecutionId"]: r["status"] for r in world.executions(pipeline)}
+    assert runs[first] == "Failed"
+    assert len(world.action_runs(pipeline, first, "Build")) == 1
+
+
+def test_decisions_are_listed_for_people(world: World) -> None:
+    from cli.main import main
+
+    repo, pipeline = enrolled(world)
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [RATE_LIMIT])
+    world.push(repo)
+    world.eventually(lambda: latest(world, pipeline)["status"] == "Succeeded")
+    assert (
+        main(["retries", pipeline, "--endpoint-url", world.sandbox.url, "--region", "us-east-1", "--json"])
+        == 0
+    )
+
+
+def test_malformed_queued_decision_is_reported_and_dropped(world: World) -> None:
+    retry = world.sandbox.functions["RetryFunction"]
+    before = len(world.sandbox.pipewarden_events("Invalid Event Received"))
+    result = retry.invoke({"Records": [{"messageId": "m1", "body": "{not json"}]})
+    world.sandbox.wait_idle()
+    assert result == {"batchItemFailures": []}
+    assert len(world.sandbox.pipewarden_events("Invalid Event Received")) == before + 1
+
+
+def test_failed_event_for_an_unknown_pipeline_is_ignored(world: World) -> None:
+    retry = world.sandbox.functions["RetryFunction"]
+    result = retry.invoke(sample_event("codepipeline-stage-failed.json"))
+    assert result["status"] == "not enabled"
