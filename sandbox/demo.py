@@ -1,7 +1,9 @@
 """`make demo`: pipewarden's main job in the local sandbox, narrated step by step.
 
 Creates an ECS service and a CodeCommit repository, tags the repository and shows the pipeline
-pipewarden builds for it, changes a tag and shows the update, tries a cluster outside the
+pipewarden builds for it, pushes commits whose build fails transiently (retried after its backoff,
+then green) and with a failing test (not retried, with the reason), changes a tag and shows the
+update, tries a cluster outside the
 allow-list and an invalid value and shows the rejections, then removes the tag and shows the
 teardown. Every step is checked; the demo exits non-zero if any did not check out.
 """
@@ -10,8 +12,11 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
+from cli.main import main as cli_main
+from sandbox.executions import Outcome
 from sandbox.runtime import ACCOUNT, REGION, Sandbox
 
 ALLOWED = "apps-*,shared/web-*"
@@ -39,6 +44,18 @@ class Demo:
         if not ok:
             self.failures.append(what)
 
+    def until(self, check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+        """Wait for something that takes a backoff delay, not only event handling."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sandbox.wait_idle(timeout)
+            result = check()
+            if result:
+                return result
+            time.sleep(0.2)
+        self.check(False, f"waited {timeout:.0f} s for {what}")
+        return None
+
     def settle(self) -> float:
         started = time.perf_counter()
         self.check(self.sandbox.wait_idle(30), "every event was handled")
@@ -61,6 +78,53 @@ class Demo:
             if count > 1:
                 self.say(f"       ({detail_type} came {count} times: one per AWS event about the same tags)")
         return events
+
+
+RATE_LIMITED = Outcome(
+    log=[
+        "ERROR: failed to solve: node:22-alpine: failed to resolve source metadata",
+        "  429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit.",
+    ]
+)
+TEST_FAILURE = Outcome(
+    log=["FAIL src/cart.test.js", "  cart > totals > adds tax", "Tests: 1 failed, 41 passed, 42 total"]
+)
+
+
+def push(sandbox: Sandbox, message: str) -> str:
+    codecommit = sandbox.client("codecommit")
+    try:
+        parent = {
+            "parentCommitId": codecommit.get_branch(repositoryName=REPO, branchName="main")["branch"][
+                "commitId"
+            ]
+        }
+    except codecommit.exceptions.ClientError:
+        parent = {}
+    result = codecommit.put_file(
+        repositoryName=REPO,
+        branchName="main",
+        fileContent=message.encode(),
+        filePath="CHANGELOG",
+        commitMessage=message,
+        **parent,
+    )
+    return str(result["commitId"])
+
+
+def finished(sandbox: Sandbox, status: str) -> dict[str, Any] | None:
+    runs = sandbox.client("codepipeline").list_pipeline_executions(pipelineName=PIPELINE)[
+        "pipelineExecutionSummaries"
+    ]
+    return runs[0] if runs and runs[0]["status"] == status else None
+
+
+def build_attempts(sandbox: Sandbox, execution_id: str) -> list[str]:
+    details = sandbox.client("codepipeline").list_action_executions(
+        pipelineName=PIPELINE, filter={"pipelineExecutionId": execution_id}
+    )["actionExecutionDetails"]
+    builds = sorted((d for d in details if d["actionName"] == "Build"), key=lambda d: d["startTime"])
+    return [d["status"] for d in builds]
 
 
 def pipeline_or_none(sandbox: Sandbox, name: str) -> dict[str, Any] | None:
@@ -150,6 +214,33 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
         "Repository Enrolled followed the stack's CREATE_COMPLETE",
     )
 
+    demo.step("A developer pushes to main; the build hits Docker Hub's pull rate limit once")
+    sb.simulator.scripts.add(PIPELINE, "Build", [RATE_LIMITED])
+    first = push(sb, "add checkout page")
+    demo.say(
+        f"pushed commit {first[:12]}; scripted in the sandbox: the next Build fails with toomanyrequests"
+    )
+    run = demo.until(lambda: finished(sb, "Succeeded"), "the execution to succeed")
+    demo.new_events()
+    if run:
+        attempts = build_attempts(sb, run["pipelineExecutionId"])
+        demo.say(
+            f"execution {run['pipelineExecutionId'][:8]}: {run['status']}; Build: {' -> '.join(attempts)}"
+        )
+        demo.check(attempts == ["Failed", "Succeeded"], "retried once after its backoff, then succeeded")
+
+    demo.step("Another push breaks a unit test")
+    sb.simulator.scripts.add(PIPELINE, "Build", [TEST_FAILURE])
+    push(sb, "refactor cart totals")
+    demo.until(lambda: sb.pipewarden_events("Failure Not Retried"), "the failure to be classified")
+    demo.new_events()
+    run = finished(sb, "Failed")
+    demo.check(
+        bool(run) and build_attempts(sb, run["pipelineExecutionId"]) == ["Failed"], "failed once, not retried"
+    )
+    demo.say("recent decisions (pipewarden retries):")
+    cli_main(["retries", PIPELINE, "--endpoint-url", sb.url, "--region", REGION])
+
     demo.step(f"Change a tag: {PREFIX}:branch=release")
     cc.tag_resource(resourceArn=arn, tags={f"{PREFIX}:branch": "release"})
     demo.settle()
@@ -206,7 +297,9 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
 def main() -> int:
     started = time.perf_counter()
     print(f"pipewarden demo: a local sandbox (moto on 127.0.0.1, account {ACCOUNT}, {REGION})")
-    with Sandbox(parameters={"AllowedEcsTargets": ALLOWED}) as sandbox:
+    # Retries wait 1-3 s here instead of the deployed defaults (30 s to 15 min).
+    fast_retries = {"RetryBaseSeconds": "1", "RetryCapSeconds": "3", "RateLimitWaitSeconds": "3"}
+    with Sandbox(parameters={"AllowedEcsTargets": ALLOWED, **fast_retries}) as sandbox:
         print(f"sandbox at {sandbox.url}")
         demo = Demo(sandbox)
         run(demo)
