@@ -56,8 +56,9 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration
 
-bench: install ## print cold-start, reconcile and resync figures
+bench: install ## print the benchmark figures (enroll, then retry)
 	$(BIN)/python bench/enroll.py
+	$(BIN)/python bench/retry.py
 
 local: install ## keep a sandbox with the controller running on port 4599
 	$(BIN)/pipewarden local --port 4599

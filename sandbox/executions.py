@@ -14,6 +14,7 @@ import json
 import random
 import string
 import threading
+import time
 import zipfile
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -61,11 +62,20 @@ class Outcome:
 
 
 class Scripts:
-    """Outcomes queued per (pipeline, action); each run of the action takes the next one, if any."""
+    """Outcomes queued per (pipeline, action); each run of the action takes the next one, if any.
+
+    A window instead makes every run that starts within the next N seconds end the same way (a rate
+    limit that lasts a while, whatever the number of attempts).
+    """
 
     def __init__(self) -> None:
         self._queues: dict[tuple[str, str], deque[Outcome]] = {}
+        self._windows: dict[tuple[str, str], tuple[float, Outcome]] = {}
         self._lock = threading.Lock()
+
+    def add_window(self, pipeline: str, action: str, outcome: Outcome, seconds: float) -> None:
+        with self._lock:
+            self._windows[(pipeline, action)] = (time.monotonic() + seconds, outcome)
 
     def add(self, pipeline: str, action: str, outcomes: Sequence[Outcome]) -> None:
         with self._lock:
@@ -74,11 +84,15 @@ class Scripts:
     def take(self, pipeline: str, action: str) -> Outcome | None:
         with self._lock:
             queue = self._queues.get((pipeline, action))
-            return queue.popleft() if queue else None
+            if queue:
+                return queue.popleft()
+            until, outcome = self._windows.get((pipeline, action), (0.0, None))
+            return outcome if time.monotonic() < until else None
 
     def clear(self) -> None:
         with self._lock:
             self._queues.clear()
+            self._windows.clear()
 
 
 def _iso(moment: datetime.datetime) -> str:
