@@ -159,7 +159,19 @@ def test_malformed_queued_decision_is_reported_and_dropped(world: World) -> None
     assert len(world.sandbox.pipewarden_events("Invalid Event Received")) == before + 1
 
 
-def test_failed_event_for_an_unknown_pipeline_is_ignored(world: World) -> None:
+def test_failed_event_for_a_deleted_pipeline_is_skipped_with_the_reason(world: World) -> None:
     retry = world.sandbox.functions["RetryFunction"]
     result = retry.invoke(sample_event("codepipeline-stage-failed.json"))
-    assert result["status"] == "not enabled"
+    assert result == {"status": "Stage Retry Skipped", "reason": "the pipeline no longer exists"}
+
+
+def test_failed_stage_of_a_pipeline_that_did_not_opt_in_is_left_alone(world: World) -> None:
+    repo, pipeline = enrolled(world)
+    arn = f"arn:aws:codepipeline:us-east-1:123456789012:{pipeline}"
+    world.sandbox.client("codepipeline").untag_resource(resourceArn=arn, tagKeys=["pipewarden:retry"])
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [RESET])
+    world.push(repo)
+    world.eventually(lambda: latest(world, pipeline)["status"] == "Failed")
+    retry_events = [e for e in world.pipeline_events(pipeline) if not e["detail-type"].startswith("Repository")]
+    assert retry_events == []
+    assert len(world.action_runs(pipeline, latest(world, pipeline)["pipelineExecutionId"], "Build")) == 1

@@ -154,7 +154,10 @@ class Retrier:
     # -- a stage failed ----------------------------------------------------------------------------
     def on_failure(self, failure: StageFailure) -> RetryDecision | None:
         """Classify the failed actions and schedule a retry or say why not. None: not opted in."""
-        settings = self.pipeline_settings(failure.pipeline)
+        try:
+            settings = self.pipeline_settings(failure.pipeline)
+        except NotFound:
+            return self._report(failure, RetryDecision(False, SKIPPED, "the pipeline no longer exists"), None)
         if settings is None:
             return None
         mode, max_retries = settings
@@ -229,12 +232,10 @@ class Retrier:
         """(mode, max retries) from the pipeline's tags; None when the pipeline did not opt in.
 
         An invalid max-retries comes back as the reason string, so the failure is reported.
+        Raises NotFound when the pipeline does not exist (any more).
         """
         prefix = self.config.tag_prefix
-        try:
-            meta = call(self.clients.codepipeline, "get_pipeline", name=pipeline)["metadata"]
-        except NotFound:
-            return None
+        meta = call(self.clients.codepipeline, "get_pipeline", name=pipeline)["metadata"]
         tags = call(self.clients.codepipeline, "list_tags_for_resource", resourceArn=meta["pipelineArn"]).get(
             "tags", []
         )
