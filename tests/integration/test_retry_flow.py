@@ -172,6 +172,8 @@ def test_failed_stage_of_a_pipeline_that_did_not_opt_in_is_left_alone(world: Wor
     world.sandbox.simulator.scripts.add(pipeline, "Build", [RESET])
     world.push(repo)
     world.eventually(lambda: latest(world, pipeline)["status"] == "Failed")
-    retry_events = [e for e in world.pipeline_events(pipeline) if not e["detail-type"].startswith("Repository")]
+    retry_events = [
+        e for e in world.pipeline_events(pipeline) if not e["detail-type"].startswith("Repository")
+    ]
     assert retry_events == []
     assert len(world.action_runs(pipeline, latest(world, pipeline)["pipelineExecutionId"], "Build")) == 1
