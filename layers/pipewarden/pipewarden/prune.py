@@ -1,0 +1,345 @@
+"""Prune the artifact bucket: gather what executions need, stream the listing, delete the rest in batches."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipewarden.aws import AwsError, NotFound, call, client
+from pipewarden.emit import Emitter
+from pipewarden.prune_plan import (
+    ExecutionArtifacts,
+    PipelineArtifacts,
+    StoredObject,
+    keep_set,
+    prefix_of,
+    should_delete,
+)
+
+PRUNED = "Artifacts Pruned"
+BATCH = 1000  # DeleteObjects takes at most 1,000 keys a request
+STOP_MARGIN_SECONDS = 60.0
+DELETE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    bucket: str
+    tag_prefix: str = "pipewarden"
+    grace: datetime.timedelta = datetime.timedelta(hours=24)
+    event_bus: str = "default"
+    default_keep: int = 10
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PruneConfig:
+        bucket = env.get("ARTIFACT_BUCKET", "").strip()
+        if not bucket:
+            raise ValueError("environment variable ARTIFACT_BUCKET is required")
+        hours = env.get("PRUNE_GRACE_HOURS", "24").strip()
+        if not hours.replace(".", "", 1).isdigit():
+            raise ValueError(f"PRUNE_GRACE_HOURS={hours!r} is not a number of hours")
+        return cls(
+            bucket=bucket,
+            tag_prefix=env.get("TAG_PREFIX", "pipewarden").strip() or "pipewarden",
+            grace=datetime.timedelta(hours=float(hours)),
+            event_bus=env.get("EVENT_BUS_NAME", "default").strip() or "default",
+        )
+
+
+class PruneClients:
+    def __init__(self, factory: Callable[[str], Any] = client) -> None:
+        self._factory = factory
+
+    @functools.cached_property
+    def codepipeline(self) -> Any:
+        return self._factory("codepipeline")
+
+    @functools.cached_property
+    def tagging(self) -> Any:
+        return self._factory("resourcegroupstaggingapi")
+
+    @functools.cached_property
+    def s3(self) -> Any:
+        return self._factory("s3")
+
+    @functools.cached_property
+    def events(self) -> Any:
+        return self._factory("events")
+
+
+@dataclass
+class Tally:
+    objects_kept: int = 0
+    bytes_kept: int = 0
+    objects_deleted: int = 0
+    bytes_deleted: int = 0
+
+
+@dataclass
+class PruneReport:
+    """What one run saw and did, per key prefix (a pipeline, or pipelines sharing 20 characters)."""
+
+    bucket: str
+    scope: str
+    dry_run: bool
+    prefixes: dict[str, Tally] = field(default_factory=dict)
+    to_delete: list[str] = field(default_factory=list)  # the first keys (dry runs list them)
+    errors: list[str] = field(default_factory=list)
+    complete: bool = True
+    list_calls: int = 0
+    delete_calls: int = 0
+    duration: float = 0.0
+
+    def total(self) -> Tally:
+        out = Tally()
+        for tally in self.prefixes.values():
+            out.objects_kept += tally.objects_kept
+            out.bytes_kept += tally.bytes_kept
+            out.objects_deleted += tally.objects_deleted
+            out.bytes_deleted += tally.bytes_deleted
+        return out
+
+
+@dataclass
+class Pruner:
+    config: PruneConfig
+    clients: PruneClients
+    emitter: Emitter | None = None
+    time_left: Callable[[], float] = lambda: float("inf")
+    dry_run: bool = False
+    now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)
+    listed_keys: int = 1000
+
+    # -- what the executions need ---------------------------------------------------------------
+    def managed_pipelines(self) -> dict[str, int]:
+        """Pipelines that carry a keep-executions tag (pipewarden's), with that setting."""
+        key = f"{self.config.tag_prefix}:keep-executions"
+        found: dict[str, int] = {}
+        token = ""
+        while True:
+            page = call(
+                self.clients.tagging,
+                "get_resources",
+                ResourceTypeFilters=["codepipeline:pipeline"],
+                TagFilters=[{"Key": key}],
+                ResourcesPerPage=100,
+                PaginationToken=token,
+            )
+            for item in page.get("ResourceTagMappingList", []):
+                value = next((t["Value"] for t in item.get("Tags", []) if t["Key"] == key), "")
+                keep = int(value) if value.isdigit() and int(value) > 0 else self.config.default_keep
+                found[item["ResourceARN"].split(":", 5)[-1]] = keep
+            token = page.get("PaginationToken", "")
+            if not token:
+                return found
+
+    def pipeline_artifacts(self, name: str, keep: int) -> PipelineArtifacts | None:
+        """Executions (newest first) with the keys their actions read and wrote; None: pipeline gone."""
+        codepipeline = self.clients.codepipeline
+        try:
+            summaries = list(
+                _pages(
+                    codepipeline, "list_pipeline_executions", "pipelineExecutionSummaries", pipelineName=name
+                )
+            )
+            actions = list(
+                _pages(codepipeline, "list_action_executions", "actionExecutionDetails", pipelineName=name)
+            )
+            state = call(codepipeline, "get_pipeline_state", name=name)
+        except NotFound:
+            return None
+        keys: dict[str, dict[str, set[str]]] = {}
+        latest: dict[str, dict[tuple[str, str], tuple[str, str]]] = {}
+        for detail in actions:
+            execution = detail["pipelineExecutionId"]
+            stage = detail["stageName"]
+            found = keys.setdefault(execution, {}).setdefault(stage, set())
+            for artifact in detail.get("input", {}).get("inputArtifacts", []) + detail.get("output", {}).get(
+                "outputArtifacts", []
+            ):
+                location = artifact.get("s3location") or {}
+                if location.get("bucket") == self.config.bucket and location.get("key"):
+                    found.add(location["key"])
+            moment = str(detail.get("lastUpdateTime", detail.get("startTime", "")))
+            previous = latest.setdefault(execution, {}).get((stage, detail["actionName"]))
+            if previous is None or moment >= previous[0]:
+                latest[execution][(stage, detail["actionName"])] = (moment, detail.get("status", ""))
+        executions = []
+        for summary in summaries:
+            execution_id = summary["pipelineExecutionId"]
+            stage_status: dict[str, str] = {}
+            for (stage, _), (_, status) in latest.get(execution_id, {}).items():
+                if stage_status.get(stage) in (None, "Succeeded"):
+                    stage_status[stage] = status
+            executions.append(
+                ExecutionArtifacts(
+                    execution_id,
+                    summary.get("status", ""),
+                    {stage: frozenset(found) for stage, found in keys.get(execution_id, {}).items()},
+                    stage_status,
+                )
+            )
+        retryable = frozenset(
+            s["latestExecution"]["pipelineExecutionId"]
+            for s in state.get("stageStates", [])
+            if (s.get("latestExecution") or {}).get("status") == "Failed"
+        )
+        return PipelineArtifacts(name, keep, tuple(executions), retryable)
+
+    # -- the run -------------------------------------------------------------------------------------
+    def run(self, only: str | None = None) -> PruneReport:
+        """Prune the whole bucket, or only the key prefix of pipeline `only` (and pipelines sharing it)."""
+        started = time.monotonic()
+        report = PruneReport(self.config.bucket, only or "all", self.dry_run)
+        pipelines = self.managed_pipelines()
+        prefixes: list[str] = [""]
+        if only is not None:
+            prefixes = [f"{only[:20]}/"]
+            pipelines = {name: keep for name, keep in pipelines.items() if name[:20] == only[:20]}
+        records = [
+            r for r in (self.pipeline_artifacts(n, k) for n, k in sorted(pipelines.items())) if r is not None
+        ]
+        keep = keep_set(records)
+        for record in records:
+            report.prefixes.setdefault(record.prefix, Tally())
+        batch: list[tuple[StoredObject, str]] = []
+        now = self.now()
+        try:
+            for prefix in prefixes:
+                for stored in self._listing(prefix, report):
+                    tally = report.prefixes.setdefault(prefix_of(stored.key), Tally())
+                    if should_delete(stored, keep, now, self.config.grace):
+                        tally.objects_deleted += 1
+                        tally.bytes_deleted += stored.size
+                        if len(report.to_delete) < 1000:
+                            report.to_delete.append(
+                                stored.key
+                                + (
+                                    ""
+                                    if stored.is_latest and not stored.delete_marker
+                                    else f" (version {stored.version_id})"
+                                )
+                            )
+                        batch.append((stored, prefix_of(stored.key)))
+                        if len(batch) == BATCH:
+                            self._delete(batch, report)
+                            batch = []
+                    else:
+                        tally.objects_kept += 1
+                        tally.bytes_kept += stored.size
+                    if self.time_left() < STOP_MARGIN_SECONDS:
+                        report.complete = False
+                        break
+                if not report.complete:
+                    break
+        except NotFound as error:
+            report.errors.append(f"bucket {self.config.bucket}: {error.message or error.code}")
+            report.complete = False
+        self._delete(batch, report)
+        report.duration = time.monotonic() - started
+        if self.emitter is not None:
+            total = report.total()
+            self.emitter.emit(
+                PRUNED,
+                {
+                    "bucket": report.bucket,
+                    "scope": report.scope,
+                    "dry-run": report.dry_run,
+                    "objects-deleted": total.objects_deleted,
+                    "bytes-deleted": total.bytes_deleted,
+                    "objects-kept": total.objects_kept,
+                    "bytes-kept": total.bytes_kept,
+                    "duration-seconds": round(report.duration, 3),
+                    "complete": report.complete,
+                    "errors": report.errors[:20],
+                    "pipelines": sorted(pipelines),
+                },
+            )
+        return report
+
+    def _listing(self, prefix: str, report: PruneReport) -> Iterator[StoredObject]:
+        """Every version and delete marker under the prefix, one page (1,000 entries) at a time."""
+        markers: dict[str, str] = {}
+        while True:
+            page = call(
+                self.clients.s3,
+                "list_object_versions",
+                Bucket=self.config.bucket,
+                Prefix=prefix,
+                MaxKeys=self.listed_keys,
+                **markers,
+            )
+            report.list_calls += 1
+            for version in page.get("Versions", []):
+                yield StoredObject(
+                    version["Key"],
+                    version.get("VersionId", "null"),
+                    version["LastModified"],
+                    int(version.get("Size", 0)),
+                    bool(version.get("IsLatest", True)),
+                )
+            for marker in page.get("DeleteMarkers", []):
+                yield StoredObject(
+                    marker["Key"],
+                    marker.get("VersionId", "null"),
+                    marker["LastModified"],
+                    0,
+                    bool(marker.get("IsLatest")),
+                    True,
+                )
+            if not page.get("IsTruncated"):
+                return
+            markers = {
+                "KeyMarker": page["NextKeyMarker"],
+                "VersionIdMarker": page.get("NextVersionIdMarker", ""),
+            }
+            if not markers["VersionIdMarker"]:
+                del markers["VersionIdMarker"]
+
+    def _delete(self, batch: list[tuple[StoredObject, str]], report: PruneReport) -> None:
+        """DeleteObjects for up to 1,000 versions; keys it reports as errors are retried, then reported."""
+        if not batch or self.dry_run:
+            return
+        pending = [{"Key": s.key, "VersionId": s.version_id} for s, _ in batch]
+        for attempt in range(DELETE_ATTEMPTS):
+            try:
+                response = call(
+                    self.clients.s3,
+                    "delete_objects",
+                    Bucket=self.config.bucket,
+                    Delete={"Objects": pending, "Quiet": True},
+                )
+            except AwsError as error:
+                if not error.transient or attempt == DELETE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * 2**attempt)
+                continue
+            finally:
+                report.delete_calls += 1
+            failed = {(e["Key"], e.get("VersionId", "null")) for e in response.get("Errors", [])}
+            pending = [o for o in pending if (o["Key"], o["VersionId"]) in failed]
+            if not pending:
+                return
+            time.sleep(0.2 * 2**attempt)
+        by_key = {s.key: p for s, p in batch}
+        for obj in pending:
+            tally = report.prefixes[by_key[obj["Key"]]]
+            tally.objects_deleted -= 1
+            tally.objects_kept += 1
+            report.errors.append(
+                f"{obj['Key']} ({obj['VersionId']}): not deleted after {DELETE_ATTEMPTS} tries"
+            )
+
+
+def _pages(service: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    token: str | None = None
+    while True:
+        page = call(service, operation, **kwargs, **({"nextToken": token} if token else {}))
+        yield from page.get(key, [])
+        token = page.get("nextToken")
+        if not token:
+            return
