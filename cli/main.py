@@ -262,6 +262,63 @@ def cmd_retries(args: argparse.Namespace) -> int:
     return 0
 
 
+def artifact_bucket(args: argparse.Namespace, pruner: Any) -> str:
+    if args.bucket:
+        return str(args.bucket)
+    for name in sorted(pruner.managed_pipelines()):
+        store = _client(args, "codepipeline").get_pipeline(name=name)["pipeline"].get("artifactStore", {})
+        if store.get("location"):
+            return str(store["location"])
+    raise SystemExit(
+        "pipewarden: no pipewarden pipeline found to learn the artifact bucket from; use --bucket"
+    )
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    import datetime
+
+    from pipewarden.emit import Emitter
+    from pipewarden.prune import PruneClients, PruneConfig, Pruner
+
+    clients = PruneClients(lambda service: _client(args, service))
+    grace = datetime.timedelta(hours=args.grace_hours)
+    probe = Pruner(PruneConfig("", args.tag_prefix, grace), clients)
+    config = PruneConfig(artifact_bucket(args, probe), args.tag_prefix, grace)
+    emitter = None if args.dry_run else Emitter(lambda: clients.events, config.event_bus)
+    report = Pruner(config, clients, emitter, dry_run=args.dry_run).run(only=args.pipeline)
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"bucket {report.bucket}, scope {report.scope}, grace {args.grace_hours:g} h")
+    print(f"  {'KEY PREFIX':<22} {'KEPT':>6} {'KEPT BYTES':>11} {verb.upper():>13} {'BYTES':>11}")
+    for prefix, tally in sorted(report.prefixes.items()):
+        print(
+            f"  {prefix:<22} {tally.objects_kept:>6} {tally.bytes_kept:>11} {tally.objects_deleted:>13} {tally.bytes_deleted:>11}"
+        )
+    total = report.total()
+    print(
+        f"  {'total':<22} {total.objects_kept:>6} {total.bytes_kept:>11} {total.objects_deleted:>13} {total.bytes_deleted:>11}"
+    )
+    if args.dry_run:
+        for key in report.to_delete:
+            print(f"  {verb}: {key}")
+    print(
+        f"{report.list_calls} list calls, {report.delete_calls} DeleteObjects calls, {report.duration:.2f} s"
+    )
+    for error in report.errors:
+        print(f"  error: {error}", file=sys.stderr)
+    return 0 if not report.errors else 1
+
+
+def add_prune(sub: Any, common: argparse.ArgumentParser) -> None:
+    prune = sub.add_parser("prune", parents=[common], help="plan and delete artifacts no execution needs")
+    prune.add_argument("--pipeline", help="only this pipeline's key prefix (default: the whole bucket)")
+    prune.add_argument("--dry-run", action="store_true", help="print the plan and the keys, delete nothing")
+    prune.add_argument(
+        "--grace-hours", type=float, default=24.0, help="never touch younger artifacts (default 24)"
+    )
+    prune.add_argument("--bucket", help="artifact bucket (default: the one pipewarden's pipelines use)")
+    prune.set_defaults(run=cmd_prune)
+
+
 def add_script(sub: Any) -> None:
     script = sub.add_parser("script", help="sandbox only: script how the next runs of an action end")
     script.add_argument("pipeline")
@@ -331,6 +388,7 @@ def parser() -> argparse.ArgumentParser:
     retries.set_defaults(run=cmd_retries)
 
     add_script(sub)
+    add_prune(sub, common)
     return top
 
 

@@ -348,9 +348,11 @@ class Sandbox:
                 raise TimeoutError(f"execution of {pipeline} still running after {timeout} s")
             time.sleep(0.1)
 
-    def run_schedules(self) -> None:
-        """Queue one `Scheduled Event` for every scheduled function (a resync pass), as EventBridge would."""
+    def run_schedules(self, function_name: str | None = None) -> None:
+        """Queue a `Scheduled Event` for every scheduled function (or the one named), as EventBridge would."""
         for function, _ in self.schedules:
+            if function_name is not None and function.name != function_name:
+                continue
             event = publish.envelope(
                 "aws.events",
                 "Scheduled Event",
