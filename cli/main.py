@@ -289,14 +289,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
     verb = "would delete" if args.dry_run else "deleted"
     print(f"bucket {report.bucket}, scope {report.scope}, grace {args.grace_hours:g} h")
     print(f"  {'KEY PREFIX':<22} {'KEPT':>6} {'KEPT BYTES':>11} {verb.upper():>13} {'BYTES':>11}")
-    for prefix, tally in sorted(report.prefixes.items()):
-        print(
-            f"  {prefix:<22} {tally.objects_kept:>6} {tally.bytes_kept:>11} {tally.objects_deleted:>13} {tally.bytes_deleted:>11}"
-        )
-    total = report.total()
-    print(
-        f"  {'total':<22} {total.objects_kept:>6} {total.bytes_kept:>11} {total.objects_deleted:>13} {total.bytes_deleted:>11}"
-    )
+    rows = [*sorted(report.prefixes.items()), ("total", report.total())]
+    for prefix, tally in rows:
+        kept = f"{tally.objects_kept:>6} {tally.bytes_kept:>11}"
+        print(f"  {prefix:<22} {kept} {tally.objects_deleted:>13} {tally.bytes_deleted:>11}")
     if args.dry_run:
         for key in report.to_delete:
             print(f"  {verb}: {key}")
