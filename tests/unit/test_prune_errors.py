@@ -1,0 +1,187 @@
+"""The prune executor's error paths with a fake S3/CodePipeline: partial deletes, missing bucket, throttling, deadline."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from pipewarden import aws
+from pipewarden.prune import PruneClients, PruneConfig, Pruner
+
+OLD = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
+def error(code: str, status: int = 400) -> ClientError:
+    response: Any = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "Op")
+
+
+class FakeAws:
+    """Just enough of the tagging API, CodePipeline and S3 for one pipeline and a listing."""
+
+    def __init__(self, keys: list[str], per_page: int = 2) -> None:
+        self.keys = keys
+        self.per_page = per_page
+        self.deleted: list[str] = []
+        self.failures: dict[str, int] = {}  # key -> how many delete attempts report it as an error
+        self.list_error: ClientError | None = None
+        self.gone_pipelines: set[str] = set()
+
+    def get_resources(self, **_: Any) -> dict[str, Any]:
+        arn = "arn:aws:codepipeline:us-east-1:1:pipewarden-shop"
+        return {
+            "ResourceTagMappingList": [
+                {"ResourceARN": arn, "Tags": [{"Key": "pipewarden:keep-executions", "Value": "1"}]}
+            ]
+        }
+
+    def _pipeline(self, name: str) -> None:
+        if name in self.gone_pipelines:
+            raise error("PipelineNotFoundException")
+
+    def list_pipeline_executions(self, pipelineName: str, **_: Any) -> dict[str, Any]:
+        self._pipeline(pipelineName)
+        return {
+            "pipelineExecutionSummaries": [
+                {"pipelineExecutionId": "e2", "status": "Succeeded"},
+                {"pipelineExecutionId": "e1", "status": "Succeeded"},
+            ]
+        }
+
+    def list_action_executions(self, pipelineName: str, **_: Any) -> dict[str, Any]:
+        self._pipeline(pipelineName)
+        out = {"name": "SourceOutput", "s3location": {"bucket": "b", "key": "pipewarden-shop/Source/keep"}}
+        detail = {
+            "pipelineExecutionId": "e2",
+            "stageName": "Source",
+            "actionName": "Source",
+            "status": "Succeeded",
+            "output": {"outputArtifacts": [out]},
+        }
+        return {"actionExecutionDetails": [detail]}
+
+    def get_pipeline_state(self, name: str) -> dict[str, Any]:
+        self._pipeline(name)
+        return {"stageStates": []}
+
+    def list_object_versions(
+        self, Prefix: str, MaxKeys: int, KeyMarker: str = "", **_: Any
+    ) -> dict[str, Any]:
+        if self.list_error:
+            raise self.list_error
+        remaining = sorted(
+            k for k in self.keys if k.startswith(Prefix) and k > KeyMarker and k not in self.deleted
+        )
+        page = remaining[: self.per_page]
+        versions = [
+            {"Key": k, "VersionId": "v1", "LastModified": OLD, "Size": 10, "IsLatest": True} for k in page
+        ]
+        truncated = len(remaining) > len(page)
+        return {
+            "Versions": versions,
+            "IsTruncated": truncated,
+            **({"NextKeyMarker": page[-1]} if truncated else {}),
+        }
+
+    def delete_objects(self, Delete: dict[str, Any], **_: Any) -> dict[str, Any]:
+        errors = []
+        for obj in Delete["Objects"]:
+            if self.failures.get(obj["Key"], 0) > 0:
+                self.failures[obj["Key"]] -= 1
+                errors.append(
+                    {
+                        "Key": obj["Key"],
+                        "VersionId": obj["VersionId"],
+                        "Code": "InternalError",
+                        "Message": "try again",
+                    }
+                )
+            else:
+                self.deleted.append(obj["Key"])
+        return {"Errors": errors}
+
+
+KEYS = [
+    "pipewarden-shop/Source/keep",
+    "pipewarden-shop/Source/old1",
+    "pipewarden-shop/Source/old2",
+    "pipewarden-gone/Build/x",
+]
+
+
+def pruner(fake: FakeAws, **kwargs: Any) -> Pruner:
+    config = PruneConfig("b", grace=datetime.timedelta(hours=1))
+    return Pruner(config, PruneClients(lambda _: fake), **kwargs)
+
+
+def test_deletes_what_no_execution_needs_in_batches_of_the_listing() -> None:
+    fake = FakeAws(KEYS)
+    report = pruner(fake).run()
+    assert sorted(fake.deleted) == sorted(KEYS[1:])
+    assert report.list_calls == 2  # pages of 2 entries
+    assert report.total().objects_kept == 1
+
+
+def test_keys_a_response_reports_as_errors_are_retried() -> None:
+    fake = FakeAws(KEYS)
+    fake.failures = {"pipewarden-shop/Source/old1": 1}
+    report = pruner(fake).run()
+    assert "pipewarden-shop/Source/old1" in fake.deleted
+    assert report.errors == []
+
+
+def test_keys_that_keep_failing_are_reported_not_raised() -> None:
+    fake = FakeAws(KEYS)
+    fake.failures = {"pipewarden-shop/Source/old1": 99}
+    report = pruner(fake).run()
+    assert "pipewarden-shop/Source/old1" not in fake.deleted
+    assert len(report.errors) == 1 and "old1" in report.errors[0]
+    assert report.total().objects_kept == 2
+
+
+def test_missing_bucket_is_reported_and_nothing_raised() -> None:
+    fake = FakeAws(KEYS)
+    fake.list_error = error("NoSuchBucket", 404)
+    report = pruner(fake).run()
+    assert not report.complete
+    assert "NoSuchBucket" in report.errors[0]
+    assert fake.deleted == []
+
+
+def test_throttled_listing_is_raised_so_the_invocation_is_retried() -> None:
+    fake = FakeAws(KEYS)
+    fake.list_error = error("SlowDown", 503)
+    with pytest.raises(aws.Throttled):
+        pruner(fake).run()
+
+
+def test_stops_cleanly_near_the_deadline() -> None:
+    fake = FakeAws(KEYS)
+    report = pruner(fake, time_left=lambda: 5.0).run()
+    assert not report.complete
+    assert len(fake.deleted) <= 1
+
+
+def test_pipeline_deleted_mid_run_keeps_nothing_of_it_and_nothing_else_breaks() -> None:
+    fake = FakeAws(KEYS)
+    fake.gone_pipelines = {"pipewarden-shop"}
+    report = pruner(fake).run()
+    assert sorted(fake.deleted) == sorted(KEYS)  # all older than the grace period, nobody needs them
+    assert report.errors == []
+
+
+def test_dry_run_deletes_nothing_and_lists_the_keys() -> None:
+    fake = FakeAws(KEYS)
+    report = pruner(fake, dry_run=True).run()
+    assert fake.deleted == []
+    assert sorted(report.to_delete) == sorted(KEYS[1:])
+
+
+def test_one_pipeline_run_lists_only_its_prefix() -> None:
+    fake = FakeAws(KEYS)
+    report = pruner(fake).run(only="pipewarden-shop")
+    assert "pipewarden-gone/Build/x" not in fake.deleted
+    assert report.scope == "pipewarden-shop"
