@@ -1,0 +1,108 @@
+"""Pruning over HTTP against the sandbox, as the acceptance describes it: 15 executions, keep 5."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cli.main import main
+from sandbox.executions import Outcome
+from tests.conftest import World
+
+pytestmark = pytest.mark.integration
+
+TEST_FAILURE = Outcome(log=["FAIL src/cart.test.js", "Tests: 1 failed, 41 passed, 42 total"])
+DEPLOY_REFUSED = Outcome(code="ConfigurationError", message="The service web is not ACTIVE")
+
+
+def objects(world: World) -> set[str]:
+    s3 = world.sandbox.client("s3")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=world.sandbox.outputs["ArtifactBucketName"])
+    return {o["Key"] for page in pages for o in page.get("Contents", [])}
+
+
+def execution_keys(world: World, pipeline: str, execution_id: str) -> set[str]:
+    details = world.sandbox.client("codepipeline").list_action_executions(
+        pipelineName=pipeline, filter={"pipelineExecutionId": execution_id}
+    )["actionExecutionDetails"]
+    return {
+        a["s3location"]["key"]
+        for d in details
+        for a in d["input"]["inputArtifacts"] + d["output"]["outputArtifacts"]
+        if a.get("s3location")
+    }
+
+
+def prune(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    code = main(
+        ["prune", "--endpoint-url", world.sandbox.url, "--region", "us-east-1", "--grace-hours", "0", *extra]
+    )
+    return code, capsys.readouterr().out
+
+
+def retry_and_wait(world: World, pipeline: str, execution_id: str, stage: str) -> dict[str, Any]:
+    world.sandbox.client("codepipeline").retry_stage_execution(
+        pipelineName=pipeline, stageName=stage, pipelineExecutionId=execution_id, retryMode="FAILED_ACTIONS"
+    )
+    return world.sandbox.wait_for_execution(pipeline, execution_id)
+
+
+def test_after_15_executions_prune_keeps_the_last_5_and_retries_still_find_their_artifacts(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given 15 executions with keep-executions=5: the 10th fails to deploy, the last five fail a test
+    world.service()
+    repo, arn = world.repository()
+    world.tag(arn, world.enroll_tags(keep_executions="5"))
+    pipeline = f"pipewarden-{repo}"
+    scripts = world.sandbox.simulator.scripts
+    for n in range(1, 16):
+        if n == 10:
+            scripts.add(pipeline, "Deploy", [DEPLOY_REFUSED])
+        if n > 10:
+            scripts.add(pipeline, "Build", [TEST_FAILURE])
+        world.push(repo, f"change {n}")
+        world.sandbox.wait_for_execution(pipeline)
+    world.eventually(lambda: len(world.pipeline_events(pipeline, "Failure Not Retried")) == 6)
+    runs = world.executions(pipeline)  # newest first
+    assert len(runs) == 15
+    last_five = [r["pipelineExecutionId"] for r in runs[:5]]
+    tenth = runs[5]["pipelineExecutionId"]
+    needed = set().union(*(execution_keys(world, pipeline, e) for e in [*last_five, tenth]))
+    before = objects(world)
+
+    # When the plan is printed, then carried out
+    code, plan = prune(world, capsys, "--dry-run")
+    assert code == 0
+    listed = {line.split("would delete: ", 1)[1] for line in plan.splitlines() if "would delete: " in line}
+    assert listed and objects(world) == before
+    code, _ = prune(world, capsys)
+    assert code == 0
+
+    # Then exactly the listed objects are gone, and everything the last 5 and the retryable 10th need remains
+    after = objects(world)
+    assert before - after == listed
+    assert needed <= after
+    assert world.sandbox.pipewarden_events("Artifacts Pruned")
+    # and retrying the failed deploy of the 10th execution, and the last execution's build, still works
+    assert retry_and_wait(world, pipeline, tenth, "Deploy")["status"] == "Succeeded"
+    assert retry_and_wait(world, pipeline, last_five[0], "Build")["status"] == "Succeeded"
+
+
+def test_pruning_one_pipeline_leaves_other_prefixes_alone(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.service()
+    first, first_arn = world.repository("alpha")
+    second, second_arn = world.repository("beta")
+    for repo, arn in ((first, first_arn), (second, second_arn)):
+        world.tag(arn, world.enroll_tags(keep_executions="1"))
+        for n in range(3):
+            world.push(repo, f"{repo} {n}")
+            world.sandbox.wait_for_execution(f"pipewarden-{repo}")
+    before = objects(world)
+    code, _ = prune(world, capsys, "--pipeline", f"pipewarden-{first}")
+    assert code == 0
+    gone = before - objects(world)
+    assert gone and all(key.startswith(f"pipewarden-{first}"[:20]) for key in gone)
