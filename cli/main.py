@@ -49,6 +49,8 @@ def cmd_local(args: argparse.Namespace) -> int:
     def show(event: dict[str, Any]) -> None:
         detail = event.get("detail", {})
         why = detail.get("reason") or detail.get("status") or ""
+        if "objects-deleted" in detail:
+            why = f"{detail['objects-deleted']} deleted, {detail['objects-kept']} kept"
         what = detail.get("repository") or detail.get("pipeline") or ""
         print(f"  event: {event['detail-type']}: {what} {why}".rstrip(), flush=True)
 

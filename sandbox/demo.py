@@ -72,8 +72,7 @@ class Demo:
                 shown[(event["detail-type"], fingerprint)] += 1
                 continue
             shown[(event["detail-type"], fingerprint or event["id"])] = 1
-            why = detail.get("reason") or detail.get("status", "")
-            self.say(f"event  {event['detail-type']}: {why}")
+            self.say(f"event  {event['detail-type']}: {summary(detail)}")
         for (detail_type, _), count in shown.items():
             if count > 1:
                 self.say(f"       ({detail_type} came {count} times: one per AWS event about the same tags)")
@@ -125,6 +124,33 @@ def build_attempts(sandbox: Sandbox, execution_id: str) -> list[str]:
     )["actionExecutionDetails"]
     builds = sorted((d for d in details if d["actionName"] == "Build"), key=lambda d: d["startTime"])
     return [d["status"] for d in builds]
+
+
+def summary(detail: dict[str, Any]) -> str:
+    """One line for an event: its reason, its status, or what a prune did."""
+    if "objects-deleted" in detail:
+        return (
+            f"{detail['objects-deleted']} deleted, {detail['objects-kept']} kept "
+            f"(scope {detail['scope']}{', dry run' if detail.get('dry-run') else ''})"
+        )
+    return str(detail.get("reason") or detail.get("status", ""))
+
+
+def artifact_keys(sandbox: Sandbox, bucket: str) -> set[str]:
+    pages = sandbox.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return {o["Key"] for page in pages for o in page.get("Contents", [])}
+
+
+def execution_keys(sandbox: Sandbox, execution_id: str) -> set[str]:
+    details = sandbox.client("codepipeline").list_action_executions(
+        pipelineName=PIPELINE, filter={"pipelineExecutionId": execution_id}
+    )["actionExecutionDetails"]
+    return {
+        a["s3location"]["key"]
+        for d in details
+        for a in d["input"]["inputArtifacts"] + d["output"]["outputArtifacts"]
+        if a.get("s3location")
+    }
 
 
 def pipeline_or_none(sandbox: Sandbox, name: str) -> dict[str, Any] | None:
@@ -239,6 +265,41 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     demo.check(attempts == ["Failed"], "failed once, not retried")
     demo.say("recent decisions (pipewarden retries):")
     cli_main(["retries", PIPELINE, "--endpoint-url", sb.url, "--region", REGION])
+
+    demo.step(
+        f"Keep fewer artifacts: {PREFIX}:keep-executions=3, then six more pushes (the last breaks a test)"
+    )
+    cc.tag_resource(resourceArn=arn, tags={f"{PREFIX}:keep-executions": "3"})
+    demo.settle()
+    for n in range(6):
+        if n == 5:
+            sb.simulator.scripts.add(PIPELINE, "Build", [TEST_FAILURE])
+        push(sb, f"small change {n + 1}")
+        sb.wait_for_execution(PIPELINE)
+    demo.until(lambda: len(sb.pipewarden_events("Failure Not Retried")) == 2, "the second test failure")
+    demo.new_events()
+    runs = sb.client("codepipeline").list_pipeline_executions(pipelineName=PIPELINE)[
+        "pipelineExecutionSummaries"
+    ]
+    demo.say(f"{len(runs)} executions: {', '.join(r['status'] for r in runs)} (newest first)")
+    bucket = sb.outputs["ArtifactBucketName"]
+    before = artifact_keys(sb, bucket)
+    demo.say("pipewarden prune --dry-run --grace-hours 0 (artifacts here are minutes old, not a day):")
+    cli_main(["prune", "--dry-run", "--grace-hours", "0", "--endpoint-url", sb.url, "--region", REGION])
+    cli_main(["prune", "--grace-hours", "0", "--endpoint-url", sb.url, "--region", REGION])
+    after = artifact_keys(sb, bucket)
+    needed = set().union(*(execution_keys(sb, r["pipelineExecutionId"]) for r in runs[:3]))
+    demo.check(
+        len(after) < len(before) and needed <= after,
+        f"{len(before) - len(after)} deleted; the last 3 executions' artifacts remain",
+    )
+    failed = runs[0]["pipelineExecutionId"]
+    sb.client("codepipeline").retry_stage_execution(
+        pipelineName=PIPELINE, stageName="Build", pipelineExecutionId=failed, retryMode="FAILED_ACTIONS"
+    )
+    status = sb.wait_for_execution(PIPELINE, failed)["status"]
+    demo.check(status == "Succeeded", f"retrying the failed execution still finds its artifacts: {status}")
+    demo.new_events()
 
     demo.step(f"Change a tag: {PREFIX}:branch=release")
     cc.tag_resource(resourceArn=arn, tags={f"{PREFIX}:branch": "release"})
