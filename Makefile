@@ -59,6 +59,7 @@ integration: install
 bench: install ## print the benchmark figures (enroll, then retry)
 	$(BIN)/python bench/enroll.py
 	$(BIN)/python bench/retry.py
+	$(BIN)/python bench/prune.py
 
 local: install ## keep a sandbox with the controller running on port 4599
 	$(BIN)/pipewarden local --port 4599

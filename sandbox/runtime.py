@@ -95,6 +95,7 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        self.bus.wait_idle(30)  # let in-flight events finish before the server goes away
         self._stopping.set()
         for poller in self._pollers:
             poller.join(timeout=5)

@@ -8,6 +8,7 @@ that action end. Only the sandbox answers this path; AWS has no such thing.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,9 +20,23 @@ PREFIX = "/_sandbox/"
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def with_sandbox_api(app: Any, handlers: dict[str, Handler]) -> Callable[..., Iterable[bytes]]:
+def request_kind(environ: dict[str, Any]) -> str:
+    """A request as `METHOD first-path-segment ?query-keys`.
+
+    For path-style S3: `DELETE bucket ?` is DeleteObject, `POST bucket ?delete` is DeleteObjects.
+    """
+    keys = sorted({part.split("=", 1)[0] for part in environ.get("QUERY_STRING", "").split("&") if part})
+    segment = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0] or "/"
+    return f"{environ.get('REQUEST_METHOD', '')} {segment} ?{'&'.join(keys)}"
+
+
+def with_sandbox_api(
+    app: Any, handlers: dict[str, Handler], requests: Counter[str] | None = None
+) -> Callable[..., Iterable[bytes]]:
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if requests is not None:
+            requests[request_kind(environ)] += 1
         if not path.startswith(PREFIX):
             return app(environ, start_response)
         handler = handlers.get(path[len(PREFIX) :].strip("/"))
@@ -46,9 +61,10 @@ class SandboxServer(ThreadedMotoServer):
     def __init__(self, ip_address: str, port: int, handlers: dict[str, Handler]) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self._handlers = handlers
+        self.requests: Counter[str] = Counter()  # every request served, by kind (benchmarks read it)
 
     def _server_entry(self) -> None:
-        app = with_sandbox_api(DomainDispatcherApplication(create_backend_app), self._handlers)
+        app = with_sandbox_api(DomainDispatcherApplication(create_backend_app), self._handlers, self.requests)
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )

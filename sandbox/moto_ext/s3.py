@@ -8,12 +8,40 @@ KeyMarker (and VersionIdMarker), whatever was deleted since, which deleting whil
 from __future__ import annotations
 
 import bisect
-import copy
+from dataclasses import dataclass
 from typing import Any
 
 from moto.s3 import models as s3_models
 
 _original = s3_models.S3Backend.list_object_versions
+
+
+@dataclass(frozen=True)
+class Listed:
+    """What the ListObjectVersions response reads of a version or delete marker (copying a FakeKey
+    would read its whole body)."""
+
+    name: str
+    version_id: str
+    is_latest: bool
+    last_modified_ISO8601: str
+    etag: str = ""
+    size: int = 0
+    storage_class: str = "STANDARD"
+
+    @classmethod
+    def of(cls, entry: Any, latest: bool) -> Listed:
+        if isinstance(entry, s3_models.FakeKey):
+            return cls(
+                entry.name,
+                entry.version_id,
+                latest,
+                entry.last_modified_ISO8601,
+                entry.etag,
+                entry.size,
+                entry.storage_class,
+            )
+        return cls(entry.name, entry.version_id, latest, entry.last_modified_ISO8601)
 
 
 def list_object_versions(
@@ -48,8 +76,7 @@ def list_object_versions(
                 if last is None:
                     return versions, [], markers, name, None
                 return versions, [], markers, last.name, str(last.version_id)
-            last = copy.copy(entry)
-            last.is_latest = index == 0
+            last = Listed.of(entry, latest=index == 0)
             (versions if isinstance(entry, s3_models.FakeKey) else markers).append(last)
     return versions, [], markers, None, None
 

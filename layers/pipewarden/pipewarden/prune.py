@@ -6,6 +6,7 @@ import datetime
 import functools
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,40 +207,11 @@ class Pruner:
         keep = keep_set(records)
         for record in records:
             report.prefixes.setdefault(record.prefix, Tally())
-        batch: list[tuple[StoredObject, str]] = []
-        now = self.now()
         try:
-            for prefix in prefixes:
-                for stored in self._listing(prefix, report):
-                    tally = report.prefixes.setdefault(prefix_of(stored.key), Tally())
-                    if should_delete(stored, keep, now, self.config.grace):
-                        tally.objects_deleted += 1
-                        tally.bytes_deleted += stored.size
-                        if len(report.to_delete) < 1000:
-                            report.to_delete.append(
-                                stored.key
-                                + (
-                                    ""
-                                    if stored.is_latest and not stored.delete_marker
-                                    else f" (version {stored.version_id})"
-                                )
-                            )
-                        batch.append((stored, prefix_of(stored.key)))
-                        if len(batch) == BATCH:
-                            self._delete(batch, report)
-                            batch = []
-                    else:
-                        tally.objects_kept += 1
-                        tally.bytes_kept += stored.size
-                    if self.time_left() < STOP_MARGIN_SECONDS:
-                        report.complete = False
-                        break
-                if not report.complete:
-                    break
+            self._sweep(prefixes, keep, report)
         except NotFound as error:
             report.errors.append(f"bucket {self.config.bucket}: {error.message or error.code}")
             report.complete = False
-        self._delete(batch, report)
         report.duration = time.monotonic() - started
         if self.emitter is not None:
             total = report.total()
@@ -300,39 +272,89 @@ class Pruner:
             if not markers["VersionIdMarker"]:
                 del markers["VersionIdMarker"]
 
-    def _delete(self, batch: list[tuple[StoredObject, str]], report: PruneReport) -> None:
-        """DeleteObjects for up to 1,000 versions; keys it reports as errors are retried, then reported."""
-        if not batch or self.dry_run:
-            return
-        pending = [{"Key": s.key, "VersionId": s.version_id} for s, _ in batch]
+    def _sweep(self, prefixes: list[str], keep: Mapping[str, str], report: PruneReport) -> None:
+        """List page by page; each full batch is deleted on a second thread while the next page is read.
+
+        At most one batch is in flight, so memory stays bounded by the keep set and two batches.
+        """
+        now = self.now()
+        batch: list[StoredObject] = []
+        with ThreadPoolExecutor(max_workers=1) as deleter:
+            pending: Future[tuple[int, list[StoredObject]]] | None = None
+
+            def settle() -> None:
+                if pending is not None:
+                    calls, failed = pending.result()
+                    report.delete_calls += calls
+                    for stored in failed:
+                        tally = report.prefixes[prefix_of(stored.key)]
+                        tally.objects_deleted -= 1
+                        tally.bytes_deleted -= stored.size
+                        tally.objects_kept += 1
+                        tally.bytes_kept += stored.size
+                        report.errors.append(
+                            f"{stored.key} ({stored.version_id}): not deleted after {DELETE_ATTEMPTS} tries"
+                        )
+
+            for prefix in prefixes:
+                for stored in self._listing(prefix, report):
+                    tally = report.prefixes.setdefault(prefix_of(stored.key), Tally())
+                    if not should_delete(stored, keep, now, self.config.grace):
+                        tally.objects_kept += 1
+                        tally.bytes_kept += stored.size
+                    else:
+                        tally.objects_deleted += 1
+                        tally.bytes_deleted += stored.size
+                        if len(report.to_delete) < 1000:
+                            version = (
+                                ""
+                                if stored.is_latest and not stored.delete_marker
+                                else f" (version {stored.version_id})"
+                            )
+                            report.to_delete.append(stored.key + version)
+                        batch.append(stored)
+                        if len(batch) == BATCH and not self.dry_run:
+                            settle()
+                            pending = deleter.submit(self._delete, batch)
+                            batch = []
+                    if self.time_left() < STOP_MARGIN_SECONDS:
+                        report.complete = False
+                        break
+                if not report.complete:
+                    break
+            if batch and not self.dry_run:
+                settle()
+                pending = deleter.submit(self._delete, batch)
+            settle()
+
+    def _delete(self, batch: list[StoredObject]) -> tuple[int, list[StoredObject]]:
+        """DeleteObjects for up to 1,000 versions; versions it reports as errors are retried.
+
+        Returns the calls made and the versions still not deleted.
+        """
+        pending = {(s.key, s.version_id): s for s in batch}
+        calls = 0
         for attempt in range(DELETE_ATTEMPTS):
+            objects = [{"Key": key, "VersionId": version} for key, version in pending]
+            calls += 1
             try:
                 response = call(
                     self.clients.s3,
                     "delete_objects",
                     Bucket=self.config.bucket,
-                    Delete={"Objects": pending, "Quiet": True},
+                    Delete={"Objects": objects, "Quiet": True},
                 )
             except AwsError as error:
                 if not error.transient or attempt == DELETE_ATTEMPTS - 1:
                     raise
                 time.sleep(0.2 * 2**attempt)
                 continue
-            finally:
-                report.delete_calls += 1
             failed = {(e["Key"], e.get("VersionId", "null")) for e in response.get("Errors", [])}
-            pending = [o for o in pending if (o["Key"], o["VersionId"]) in failed]
+            pending = {k: v for k, v in pending.items() if k in failed}
             if not pending:
-                return
+                break
             time.sleep(0.2 * 2**attempt)
-        by_key = {s.key: p for s, p in batch}
-        for obj in pending:
-            tally = report.prefixes[by_key[obj["Key"]]]
-            tally.objects_deleted -= 1
-            tally.objects_kept += 1
-            report.errors.append(
-                f"{obj['Key']} ({obj['VersionId']}): not deleted after {DELETE_ATTEMPTS} tries"
-            )
+        return calls, list(pending.values())
 
 
 def _pages(service: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
