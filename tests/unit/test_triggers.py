@@ -29,7 +29,11 @@ def test_sample_events_name_what_to_look_at(sample: str, expected: triggers.Trig
     assert triggers.parse(sample_event(sample)) == expected
 
 
-RETRY_SAMPLES = {"codepipeline-stage-failed.json", "retry-due-sqs.json"}
+RETRY_SAMPLES = {
+    "codepipeline-stage-failed.json",
+    "retry-due-sqs.json",
+    "codepipeline-execution-succeeded.json",
+}
 
 
 def test_every_sample_event_file_is_covered() -> None:
