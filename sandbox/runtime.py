@@ -76,6 +76,11 @@ class Sandbox:
         from moto.core.base_backend import BackendDict
 
         BackendDict.reset()  # moto's state is per process: a new sandbox starts from an empty account
+        # ... and its functions start cold, as new Lambda containers would: no client built for an
+        # earlier sandbox's endpoint survives.
+        from pipewarden import aws
+
+        aws.client.cache_clear()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # Powertools warns on every invocation without application metrics; metrics are off here.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
