@@ -26,7 +26,7 @@ from sandbox.runtime import ACCOUNT, Sandbox
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = 20
 WORKER = """
-import datetime, json, os, resource, time
+import datetime, json, os, time
 from pipewarden.prune import Pruner, PruneConfig, PruneClients
 started = time.perf_counter()
 report = Pruner(PruneConfig(os.environ["BUCKET"], grace=datetime.timedelta(0)), PruneClients()).run()
@@ -35,7 +35,8 @@ print(json.dumps({
     "deleted": report.total().objects_deleted,
     "list_calls": report.list_calls,
     "delete_calls": report.delete_calls,
-    "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    # VmHWM: this process's own peak (ru_maxrss would include the forking parent's, kept across exec)
+    "peak_mib": int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024,
     "errors": report.errors[:3],
 }))
 """
