@@ -48,9 +48,10 @@ def cold_start(repeat: int) -> None:
 
 
 def reconcile_calls() -> None:
+    from pipewarden.aws import Clients
     from pipewarden.config import ControllerConfig
     from pipewarden.emit import Emitter
-    from pipewarden.reconcile import Clients, Reconciler
+    from pipewarden.reconcile import Reconciler
     from sandbox.calls import CallCounter
     from sandbox.runtime import Sandbox
 
@@ -90,9 +91,10 @@ def enroll_tags() -> dict[str, str]:
 
 
 def resync_at(sizes: list[int]) -> None:
+    from pipewarden.aws import Clients
     from pipewarden.config import ControllerConfig
     from pipewarden.emit import Emitter
-    from pipewarden.reconcile import Clients, Reconciler
+    from pipewarden.reconcile import Reconciler
     from pipewarden.resync import resync
     from sandbox.calls import CallCounter
     from sandbox.moto_ext import publish

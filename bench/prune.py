@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = 20
 WORKER = """
 import datetime, json, os, time
-from pipewarden.prune import Pruner, PruneConfig, PruneClients
+from pipewarden.aws import Clients
+from pipewarden.prune import Pruner, PruneConfig
 started = time.perf_counter()
-report = Pruner(PruneConfig(os.environ["BUCKET"], grace=datetime.timedelta(0)), PruneClients()).run()
+report = Pruner(PruneConfig(os.environ["BUCKET"], grace=datetime.timedelta(0)), Clients()).run()
 print(json.dumps({
     "seconds": time.perf_counter() - started,
     "deleted": report.total().objects_deleted,

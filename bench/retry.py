@@ -17,8 +17,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pipewarden.aws import Clients
 from pipewarden.emit import Emitter
-from pipewarden.retry import DueRetry, Retrier, RetryClients, RetryConfig, StageFailure
+from pipewarden.retry import DueRetry, Retrier, RetryConfig, StageFailure
 from sandbox.calls import CallCounter
 from sandbox.executions import Outcome
 from sandbox.runtime import Sandbox
@@ -137,7 +138,7 @@ def calls_per_event(sandbox: Sandbox) -> None:
     )
     counter = CallCounter(sandbox)
     config = RetryConfig.from_env(os.environ)
-    clients = RetryClients(counter)
+    clients = Clients(counter)
     retrier = Retrier(config, clients, Emitter(lambda: clients.events, config.event_bus), rand=lambda: 0.0)
     decided = retrier.on_failure(StageFailure(pipeline, run["pipelineExecutionId"], "Build"))
     queued = dict(counter.calls)

@@ -279,10 +279,11 @@ def artifact_bucket(args: argparse.Namespace, pruner: Any) -> str:
 def cmd_prune(args: argparse.Namespace) -> int:
     import datetime
 
+    from pipewarden.aws import Clients
     from pipewarden.emit import Emitter
-    from pipewarden.prune import PruneClients, PruneConfig, Pruner
+    from pipewarden.prune import PruneConfig, Pruner
 
-    clients = PruneClients(lambda service: _client(args, service))
+    clients = Clients(lambda service: _client(args, service))
     grace = datetime.timedelta(hours=args.grace_hours)
     probe = Pruner(PruneConfig("", args.tag_prefix, grace), clients)
     config = PruneConfig(artifact_bucket(args, probe), args.tag_prefix, grace)

@@ -10,13 +10,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipewarden import triggers
-from pipewarden.aws import AwsError, client
+from pipewarden.aws import AwsError, Clients, client
 from pipewarden.config import ControllerConfig
 from pipewarden.emit import ENROLLMENT_FAILED, EVENT_REJECTED, Emitter
 from pipewarden.naming import stack_name
 from pipewarden.observability import logger, metrics
 from pipewarden.outcomes import on_stack_status
-from pipewarden.reconcile import Action, Clients, Decision, Reconciler
+from pipewarden.reconcile import Action, Decision, Reconciler
 from pipewarden.resync import resync
 
 _METRIC = {

@@ -9,10 +9,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipewarden.aws import client
+from pipewarden.aws import Clients, client
 from pipewarden.emit import EVENT_REJECTED, Emitter
 from pipewarden.observability import logger, metrics
-from pipewarden.prune import PruneClients, PruneConfig, Pruner
+from pipewarden.prune import PruneConfig, Pruner
 
 ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "SUPERSEDED", "CANCELED"}
 
@@ -50,7 +50,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         emitter.emit(EVENT_REJECTED, {"function": "prune", "reason": invalid})
         return {"status": "invalid", "reason": invalid}
     pruner = Pruner(
-        config, PruneClients(), emitter, time_left=lambda: context.get_remaining_time_in_millis() / 1000
+        config, Clients(), emitter, time_left=lambda: context.get_remaining_time_in_millis() / 1000
     )
     report = pruner.run(only=pipeline)
     total = report.total()

@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipewarden.aws import AwsError, client
+from pipewarden.aws import AwsError, Clients, client
 from pipewarden.emit import EVENT_REJECTED, Emitter
 from pipewarden.observability import logger, metrics
 from pipewarden.retry import (
@@ -17,7 +17,6 @@ from pipewarden.retry import (
     DueRetry,
     InvalidMessage,
     Retrier,
-    RetryClients,
     RetryConfig,
     parse_stage_failure,
 )
@@ -39,7 +38,7 @@ def _config() -> RetryConfig:
 
 def _retrier() -> Retrier:
     config = _config()
-    clients = RetryClients()
+    clients = Clients()
     return Retrier(config, clients, Emitter(lambda: client("events"), config.event_bus))
 
 

@@ -6,9 +6,10 @@ import os
 
 import pytest
 
+from pipewarden.aws import Clients
 from pipewarden.config import ControllerConfig
 from pipewarden.emit import Emitter
-from pipewarden.reconcile import Action, Clients, Reconciler
+from pipewarden.reconcile import Action, Reconciler
 from pipewarden.resync import resync
 from sandbox.calls import CallCounter
 from tests.conftest import World

@@ -12,9 +12,10 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from pipewarden import aws
+from pipewarden.aws import Clients
 from pipewarden.config import ControllerConfig
 from pipewarden.emit import Emitter
-from pipewarden.reconcile import Clients, Reconciler
+from pipewarden.reconcile import Reconciler
 from tests.conftest import ROOT
 
 CONFIG = ControllerConfig("pipewarden", ("*",), "b", "arn:aws:iam::1:policy/b", "arn:aws:iam::1:role/r")

@@ -9,7 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from pipewarden import aws
-from pipewarden.prune import PruneClients, PruneConfig, Pruner
+from pipewarden.aws import Clients
+from pipewarden.prune import PruneConfig, Pruner
 
 OLD = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
@@ -114,7 +115,7 @@ KEYS = [
 
 def pruner(fake: FakeAws, **kwargs: Any) -> Pruner:
     config = PruneConfig("b", grace=datetime.timedelta(hours=1))
-    return Pruner(config, PruneClients(lambda _: fake), **kwargs)
+    return Pruner(config, Clients(lambda _: fake), **kwargs)
 
 
 def test_deletes_what_no_execution_needs_in_batches_of_the_listing() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -113,6 +114,50 @@ def call(client: Any, operation: str, **kwargs: Any) -> Any:
         if translated is error:
             raise
         raise translated from error
+
+
+class Clients:
+    """The AWS clients a flow uses, each built on first use (from `factory`, `client` by default)."""
+
+    def __init__(self, factory: Callable[[str], Any] | None = None) -> None:
+        self._factory = factory or client
+
+    codecommit = property(lambda self: self._cached("codecommit"))
+    cloudformation = property(lambda self: self._cached("cloudformation"))
+    ecs = property(lambda self: self._cached("ecs"))
+    tagging = property(lambda self: self._cached("resourcegroupstaggingapi"))
+    events = property(lambda self: self._cached("events"))
+    codepipeline = property(lambda self: self._cached("codepipeline"))
+    codebuild = property(lambda self: self._cached("codebuild"))
+    logs = property(lambda self: self._cached("logs"))
+    sqs = property(lambda self: self._cached("sqs"))
+    dynamodb = property(lambda self: self._cached("dynamodb"))
+    s3 = property(lambda self: self._cached("s3"))
+
+    def _cached(self, service: str) -> Any:
+        built: dict[str, Any] = self.__dict__.setdefault("_built", {})
+        if service not in built:
+            built[service] = self._factory(service)
+        return built[service]
+
+
+def tagged_resources(tagging: Any, resource_type: str, tag_key: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """(ARN, tags) of every resource of the type carrying the tag key, 100 per GetResources call."""
+    token = ""
+    while True:
+        page = call(
+            tagging,
+            "get_resources",
+            ResourceTypeFilters=[resource_type],
+            TagFilters=[{"Key": tag_key}],
+            ResourcesPerPage=100,
+            PaginationToken=token,
+        )
+        for item in page.get("ResourceTagMappingList", []):
+            yield item["ResourceARN"], {t["Key"]: t["Value"] for t in item.get("Tags", [])}
+        token = page.get("PaginationToken", "")
+        if not token:
+            return
 
 
 @functools.cache

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime
-import functools
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipewarden.aws import AwsError, NotFound, call, client
+from pipewarden.aws import AwsError, Clients, NotFound, call, tagged_resources
 from pipewarden.emit import Emitter
 from pipewarden.prune_plan import (
     ExecutionArtifacts,
@@ -51,27 +50,6 @@ class PruneConfig:
         )
 
 
-class PruneClients:
-    def __init__(self, factory: Callable[[str], Any] = client) -> None:
-        self._factory = factory
-
-    @functools.cached_property
-    def codepipeline(self) -> Any:
-        return self._factory("codepipeline")
-
-    @functools.cached_property
-    def tagging(self) -> Any:
-        return self._factory("resourcegroupstaggingapi")
-
-    @functools.cached_property
-    def s3(self) -> Any:
-        return self._factory("s3")
-
-    @functools.cached_property
-    def events(self) -> Any:
-        return self._factory("events")
-
-
 @dataclass
 class Tally:
     objects_kept: int = 0
@@ -108,7 +86,7 @@ class PruneReport:
 @dataclass
 class Pruner:
     config: PruneConfig
-    clients: PruneClients
+    clients: Clients
     emitter: Emitter | None = None
     time_left: Callable[[], float] = lambda: float("inf")
     dry_run: bool = False
@@ -120,23 +98,12 @@ class Pruner:
         """Pipelines that carry a keep-executions tag (pipewarden's), with that setting."""
         key = f"{self.config.tag_prefix}:keep-executions"
         found: dict[str, int] = {}
-        token = ""
-        while True:
-            page = call(
-                self.clients.tagging,
-                "get_resources",
-                ResourceTypeFilters=["codepipeline:pipeline"],
-                TagFilters=[{"Key": key}],
-                ResourcesPerPage=100,
-                PaginationToken=token,
+        for arn, tags in tagged_resources(self.clients.tagging, "codepipeline:pipeline", key):
+            value = tags.get(key, "")
+            found[arn.split(":", 5)[-1]] = (
+                int(value) if value.isdigit() and int(value) > 0 else self.config.default_keep
             )
-            for item in page.get("ResourceTagMappingList", []):
-                value = next((t["Value"] for t in item.get("Tags", []) if t["Key"] == key), "")
-                keep = int(value) if value.isdigit() and int(value) > 0 else self.config.default_keep
-                found[item["ResourceARN"].split(":", 5)[-1]] = keep
-            token = page.get("PaginationToken", "")
-            if not token:
-                return found
+        return found
 
     def pipeline_artifacts(self, name: str, keep: int) -> PipelineArtifacts | None:
         """Executions (newest first) with the keys their actions read and wrote; None: pipeline gone."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from pipewarden import blueprint, stacks
-from pipewarden.aws import Conflict, NotFound, call, client
+from pipewarden.aws import Clients, Conflict, NotFound, call
 from pipewarden.config import ControllerConfig
 from pipewarden.contract import ContractViolation, RepositorySettings, check_allowed, parse_settings
 from pipewarden.emit import (
@@ -120,33 +120,6 @@ def decide(desired: Desired, stack: StackView | None, config: ControllerConfig) 
     if changed:
         return decision(action=Action.UPDATE, reason=f"changed: {', '.join(changed)}", changed=tuple(changed))
     return decision(action=Action.NOTHING, reason="pipeline matches the tags")
-
-
-class Clients:
-    """The AWS clients the reconciler uses, each built on first use."""
-
-    def __init__(self, factory: Callable[[str], Any] = client) -> None:
-        self._factory = factory
-
-    @functools.cached_property
-    def codecommit(self) -> Any:
-        return self._factory("codecommit")
-
-    @functools.cached_property
-    def cloudformation(self) -> Any:
-        return self._factory("cloudformation")
-
-    @functools.cached_property
-    def ecs(self) -> Any:
-        return self._factory("ecs")
-
-    @functools.cached_property
-    def tagging(self) -> Any:
-        return self._factory("resourcegroupstaggingapi")
-
-    @functools.cached_property
-    def events(self) -> Any:
-        return self._factory("events")
 
 
 @dataclass

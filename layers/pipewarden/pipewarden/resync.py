@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pipewarden import stacks
-from pipewarden.aws import AwsError, call
+from pipewarden.aws import AwsError, tagged_resources
 from pipewarden.naming import repository_from_arn
 from pipewarden.reconcile import Action, Reconciler, decide, desired_state
 from pipewarden.stacks import StackView
@@ -26,24 +26,9 @@ class ResyncReport:
 
 def tagged_repositories(reconciler: Reconciler) -> Iterator[tuple[str, str, dict[str, str]]]:
     """(name, ARN, tags) of every repository carrying the `enabled` key, 100 per tagging-API call."""
-    prefix = reconciler.config.tag_prefix
-    token = ""
-    while True:
-        response = call(
-            reconciler.clients.tagging,
-            "get_resources",
-            ResourceTypeFilters=["codecommit:repository"],
-            TagFilters=[{"Key": f"{prefix}:enabled"}],
-            ResourcesPerPage=100,
-            PaginationToken=token,
-        )
-        for item in response.get("ResourceTagMappingList", []):
-            arn = item["ResourceARN"]
-            tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
-            yield repository_from_arn(arn), arn, tags
-        token = response.get("PaginationToken", "")
-        if not token:
-            return
+    key = f"{reconciler.config.tag_prefix}:enabled"
+    for arn, tags in tagged_resources(reconciler.clients.tagging, "codecommit:repository", key):
+        yield repository_from_arn(arn), arn, tags
 
 
 def resync(reconciler: Reconciler) -> ResyncReport:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import functools
 import json
 import random
 from collections.abc import Callable, Mapping
@@ -11,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pipewarden import classify
-from pipewarden.aws import AwsError, NotFound, call, client
+from pipewarden.aws import AwsError, Clients, NotFound, call
 from pipewarden.classify import Classification
 from pipewarden.contract import MAX_RETRIES_RANGE, RETRY_MODES
 from pipewarden.emit import Emitter
@@ -113,41 +112,10 @@ def parse_stage_failure(event: Any) -> StageFailure:
     )
 
 
-class RetryClients:
-    """The AWS clients of the retry flow, each built on first use."""
-
-    def __init__(self, factory: Callable[[str], Any] = client) -> None:
-        self._factory = factory
-
-    @functools.cached_property
-    def codepipeline(self) -> Any:
-        return self._factory("codepipeline")
-
-    @functools.cached_property
-    def codebuild(self) -> Any:
-        return self._factory("codebuild")
-
-    @functools.cached_property
-    def logs(self) -> Any:
-        return self._factory("logs")
-
-    @functools.cached_property
-    def sqs(self) -> Any:
-        return self._factory("sqs")
-
-    @functools.cached_property
-    def dynamodb(self) -> Any:
-        return self._factory("dynamodb")
-
-    @functools.cached_property
-    def events(self) -> Any:
-        return self._factory("events")
-
-
 @dataclass
 class Retrier:
     config: RetryConfig
-    clients: RetryClients
+    clients: Clients
     emitter: Emitter
     rand: Callable[[], float] = random.random
 
