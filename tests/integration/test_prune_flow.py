@@ -72,6 +72,9 @@ def test_after_15_executions_prune_keeps_the_last_5_and_retries_still_find_their
     needed = set().union(*(execution_keys(world, pipeline, e) for e in [*last_five, tenth]))
     before = objects(world)
 
+    # When the plan is printed with the default grace period, nothing this young is touched
+    assert main(["prune", "--dry-run", "--endpoint-url", world.sandbox.url, "--region", "us-east-1"]) == 0
+    assert "younger than 24 h" in capsys.readouterr().out
     # When the plan is printed, then carried out
     code, plan = prune(world, capsys, "--dry-run")
     assert code == 0

@@ -69,6 +69,7 @@ class PruneReport:
     to_delete: list[str] = field(default_factory=list)  # the first keys (dry runs list them)
     errors: list[str] = field(default_factory=list)
     complete: bool = True
+    young: int = 0  # kept only because they are younger than the grace period
     list_calls: int = 0
     delete_calls: int = 0
     duration: float = 0.0
@@ -269,6 +270,8 @@ class Pruner:
                     if not should_delete(stored, keep, now, self.config.grace):
                         tally.objects_kept += 1
                         tally.bytes_kept += stored.size
+                        if stored.key not in keep and now - stored.last_modified < self.config.grace:
+                            report.young += 1
                     else:
                         tally.objects_deleted += 1
                         tally.bytes_deleted += stored.size
