@@ -302,6 +302,11 @@ def cmd_prune(args: argparse.Namespace) -> int:
     print(
         f"{report.list_calls} list calls, {report.delete_calls} DeleteObjects calls, {report.duration:.2f} s"
     )
+    if report.young:
+        print(
+            f"{report.young} objects no execution needs were kept only because they are younger than "
+            f"{args.grace_hours:g} h (--grace-hours 0 includes them)"
+        )
     for error in report.errors:
         print(f"  error: {error}", file=sys.stderr)
     return 0 if not report.errors else 1
