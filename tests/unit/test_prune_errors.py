@@ -30,6 +30,7 @@ class FakeAws:
         self.failures: dict[str, int] = {}  # key -> how many delete attempts report it as an error
         self.list_error: ClientError | None = None
         self.gone_pipelines: set[str] = set()
+        self.forbidden_pipelines: set[str] = set()
 
     def get_resources(self, **_: Any) -> dict[str, Any]:
         arn = "arn:aws:codepipeline:us-east-1:1:pipewarden-shop"
@@ -42,6 +43,8 @@ class FakeAws:
     def _pipeline(self, name: str) -> None:
         if name in self.gone_pipelines:
             raise error("PipelineNotFoundException")
+        if name in self.forbidden_pipelines:
+            raise error("AccessDeniedException")
 
     def list_pipeline_executions(self, pipelineName: str, **_: Any) -> dict[str, Any]:
         self._pipeline(pipelineName)
@@ -186,3 +189,11 @@ def test_one_pipeline_run_lists_only_its_prefix() -> None:
     report = pruner(fake).run(only="pipewarden-shop")
     assert "pipewarden-gone/Build/x" not in fake.deleted
     assert report.scope == "pipewarden-shop"
+
+
+def test_a_pipeline_whose_executions_cannot_be_read_keeps_its_whole_prefix() -> None:
+    fake = FakeAws(KEYS)
+    fake.forbidden_pipelines = {"pipewarden-shop"}
+    report = pruner(fake).run()
+    assert fake.deleted == ["pipewarden-gone/Build/x"]
+    assert "left alone" in report.errors[0]

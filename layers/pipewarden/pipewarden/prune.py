@@ -70,6 +70,7 @@ class PruneReport:
     errors: list[str] = field(default_factory=list)
     complete: bool = True
     young: int = 0  # kept only because they are younger than the grace period
+    protected: set[str] = field(default_factory=set)  # prefixes of pipelines that could not be read
     list_calls: int = 0
     delete_calls: int = 0
     duration: float = 0.0
@@ -169,9 +170,19 @@ class Pruner:
         if only is not None:
             prefixes = [f"{only[:20]}/"]
             pipelines = {name: keep for name, keep in pipelines.items() if name[:20] == only[:20]}
-        records = [
-            r for r in (self.pipeline_artifacts(n, k) for n, k in sorted(pipelines.items())) if r is not None
-        ]
+        records: list[PipelineArtifacts] = []
+        for name, keep_executions in sorted(pipelines.items()):
+            try:
+                record = self.pipeline_artifacts(name, keep_executions)
+            except AwsError as error:
+                if error.transient:
+                    raise
+                # What this pipeline needs cannot be read: nothing under its key prefix is touched.
+                report.errors.append(f"{name}: {error}; its prefix {name[:20]}/ is left alone")
+                report.protected.add(name[:20])
+                continue
+            if record is not None:
+                records.append(record)
         keep = keep_set(records)
         for record in records:
             report.prefixes.setdefault(record.prefix, Tally())
@@ -267,7 +278,8 @@ class Pruner:
             for prefix in prefixes:
                 for stored in self._listing(prefix, report):
                     tally = report.prefixes.setdefault(prefix_of(stored.key), Tally())
-                    if not should_delete(stored, keep, now, self.config.grace):
+                    protected = prefix_of(stored.key) in report.protected
+                    if protected or not should_delete(stored, keep, now, self.config.grace):
                         tally.objects_kept += 1
                         tally.bytes_kept += stored.size
                         if stored.key not in keep and now - stored.last_modified < self.config.grace:
