@@ -38,7 +38,7 @@ def validate(payload: dict[str, Any]) -> None:
         parsed = Block.parse(block)
         assert parsed is not None, block
         parsed.validate_json()  # raises SlackObjectFormationError on any violation
-    assert len(json.dumps(payload)) < 40_000
+    assert len(json.dumps(payload, ensure_ascii=False)) < 40_000  # characters, as Slack counts them
 
 
 def test_a_failure_has_every_part_a_reader_needs() -> None:
