@@ -51,7 +51,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         why = detail.get("reason") or detail.get("status") or ""
         if "objects-deleted" in detail:
             why = f"{detail['objects-deleted']} deleted, {detail['objects-kept']} kept"
-        what = detail.get("repository") or detail.get("pipeline") or ""
+        what = detail.get("repository") or detail.get("pipeline") or detail.get("scope") or ""
         print(f"  event: {event['detail-type']}: {what} {why}".rstrip(), flush=True)
 
     sandbox.bus.add_rule("pipewarden-local-printer", {"source": ["pipewarden"]}, show, retries=0)
