@@ -60,26 +60,6 @@ def native_twin(sandbox: Sandbox, pipeline: str) -> str:
     return str(declaration["name"])
 
 
-def push(sandbox: Sandbox, repo: str, message: str) -> None:
-    codecommit = sandbox.client("codecommit")
-    try:
-        parent = {
-            "parentCommitId": codecommit.get_branch(repositoryName=repo, branchName="main")["branch"][
-                "commitId"
-            ]
-        }
-    except codecommit.exceptions.ClientError:
-        parent = {}
-    codecommit.put_file(
-        repositoryName=repo,
-        branchName="main",
-        fileContent=message.encode(),
-        filePath="x",
-        commitMessage=message,
-        **parent,
-    )
-
-
 def settle(sandbox: Sandbox, pipeline: str, quiet_for: float = 8.0, timeout: float = 60.0) -> dict[str, Any]:
     """The latest execution once it has ended and nothing changed for a while (no retry pending)."""
     client = sandbox.client("codepipeline")
@@ -121,7 +101,7 @@ def scenario(sandbox: Sandbox, name: str, script: Any) -> tuple[Result, Result]:
     twin = native_twin(sandbox, pipeline)
     script(pipeline)
     script(twin)
-    push(sandbox, repo, name)  # starts the enrolled pipeline through its change-detection rule
+    sandbox.push(repo, name)  # starts the enrolled pipeline through its change-detection rule
     sandbox.client("codepipeline").start_pipeline_execution(name=twin)
     return result(sandbox, pipeline, settle(sandbox, pipeline)), result(sandbox, twin, settle(sandbox, twin))
 
@@ -130,7 +110,7 @@ def calls_per_event(sandbox: Sandbox) -> None:
     # A test failure in a pipeline with retry=all: the whole path, from event to retry, is taken.
     pipeline = setup(sandbox, "bench-calls", retry="all", max_retries="0")
     sandbox.simulator.scripts.add(pipeline, "Build", [TEST_FAILURE])
-    push(sandbox, "bench-calls", "calls")
+    sandbox.push("bench-calls", "calls")
     run = settle(sandbox, pipeline, quiet_for=1)
     arn = f"arn:aws:codepipeline:us-east-1:123456789012:{pipeline}"
     sandbox.client("codepipeline").tag_resource(

@@ -90,27 +90,6 @@ TEST_FAILURE = Outcome(
 )
 
 
-def push(sandbox: Sandbox, message: str) -> str:
-    codecommit = sandbox.client("codecommit")
-    try:
-        parent = {
-            "parentCommitId": codecommit.get_branch(repositoryName=REPO, branchName="main")["branch"][
-                "commitId"
-            ]
-        }
-    except codecommit.exceptions.ClientError:
-        parent = {}
-    result = codecommit.put_file(
-        repositoryName=REPO,
-        branchName="main",
-        fileContent=message.encode(),
-        filePath="CHANGELOG",
-        commitMessage=message,
-        **parent,
-    )
-    return str(result["commitId"])
-
-
 def finished(sandbox: Sandbox, status: str) -> dict[str, Any] | None:
     runs = sandbox.client("codepipeline").list_pipeline_executions(pipelineName=PIPELINE)[
         "pipelineExecutionSummaries"
@@ -139,18 +118,6 @@ def summary(detail: dict[str, Any]) -> str:
 def artifact_keys(sandbox: Sandbox, bucket: str) -> set[str]:
     pages = sandbox.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket)
     return {o["Key"] for page in pages for o in page.get("Contents", [])}
-
-
-def execution_keys(sandbox: Sandbox, execution_id: str) -> set[str]:
-    details = sandbox.client("codepipeline").list_action_executions(
-        pipelineName=PIPELINE, filter={"pipelineExecutionId": execution_id}
-    )["actionExecutionDetails"]
-    return {
-        a["s3location"]["key"]
-        for d in details
-        for a in d["input"]["inputArtifacts"] + d["output"]["outputArtifacts"]
-        if a.get("s3location")
-    }
 
 
 def pipeline_or_none(sandbox: Sandbox, name: str) -> dict[str, Any] | None:
@@ -242,7 +209,7 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
 
     demo.step("A developer pushes to main; the build hits Docker Hub's pull rate limit once")
     sb.simulator.scripts.add(PIPELINE, "Build", [RATE_LIMITED])
-    first = push(sb, "add checkout page")
+    first = sb.push(REPO, "add checkout page")
     demo.say(
         f"pushed commit {first[:12]}; scripted in the sandbox: the next Build fails with toomanyrequests"
     )
@@ -257,7 +224,7 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
 
     demo.step("Another push breaks a unit test")
     sb.simulator.scripts.add(PIPELINE, "Build", [TEST_FAILURE])
-    push(sb, "refactor cart totals")
+    sb.push(REPO, "refactor cart totals")
     demo.until(lambda: sb.pipewarden_events("Failure Not Retried"), "the failure to be classified")
     demo.new_events()
     failed = finished(sb, "Failed")
@@ -274,7 +241,7 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     for n in range(6):
         if n == 5:
             sb.simulator.scripts.add(PIPELINE, "Build", [TEST_FAILURE])
-        push(sb, f"small change {n + 1}")
+        sb.push(REPO, f"small change {n + 1}")
         sb.wait_for_execution(PIPELINE)
     demo.until(lambda: len(sb.pipewarden_events("Failure Not Retried")) == 2, "the second test failure")
     demo.new_events()
@@ -288,7 +255,7 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     cli_main(["prune", "--dry-run", "--grace-hours", "0", "--endpoint-url", sb.url, "--region", REGION])
     cli_main(["prune", "--grace-hours", "0", "--endpoint-url", sb.url, "--region", REGION])
     after = artifact_keys(sb, bucket)
-    needed = set().union(*(execution_keys(sb, r["pipelineExecutionId"]) for r in runs[:3]))
+    needed = set().union(*(sb.execution_keys(PIPELINE, r["pipelineExecutionId"]) for r in runs[:3]))
     demo.check(
         len(after) < len(before) and needed <= after,
         f"{len(before) - len(after)} deleted; the last 3 executions' artifacts remain",

@@ -329,6 +329,39 @@ class Sandbox:
                 rules.append(self._pipeline_rules[key])
         return rules
 
+    def push(self, repository: str, message: str, branch: str = "main", path: str = "CHANGELOG") -> str:
+        """Commit a file to the branch with the right parent, as a developer's push would; the commit id."""
+        codecommit = self.client("codecommit")
+        try:
+            parent = {
+                "parentCommitId": codecommit.get_branch(repositoryName=repository, branchName=branch)[
+                    "branch"
+                ]["commitId"]
+            }
+        except codecommit.exceptions.ClientError:
+            parent = {}
+        result = codecommit.put_file(
+            repositoryName=repository,
+            branchName=branch,
+            fileContent=message.encode(),
+            filePath=path,
+            commitMessage=message,
+            **parent,
+        )
+        return str(result["commitId"])
+
+    def execution_keys(self, pipeline: str, execution_id: str) -> set[str]:
+        """The artifact keys an execution's actions read and wrote (from ListActionExecutions)."""
+        details = self.client("codepipeline").list_action_executions(
+            pipelineName=pipeline, filter={"pipelineExecutionId": execution_id}
+        )["actionExecutionDetails"]
+        return {
+            a["s3location"]["key"]
+            for d in details
+            for a in d["input"]["inputArtifacts"] + d["output"]["outputArtifacts"]
+            if a.get("s3location")
+        }
+
     def wait_for_execution(
         self, pipeline: str, execution_id: str | None = None, timeout: float = 60.0
     ) -> dict[str, Any]:

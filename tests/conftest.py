@@ -102,20 +102,7 @@ class World:
 
     def push(self, repository: str, text: str = "change", branch: str = "main") -> str:
         """Commit a file to the branch (with the right parent), as a developer's push would."""
-        codecommit = self.sandbox.client("codecommit")
-        try:
-            parent = codecommit.get_branch(repositoryName=repository, branchName=branch)["branch"]["commitId"]
-        except codecommit.exceptions.ClientError:
-            parent = None
-        kwargs = {"parentCommitId": parent} if parent else {}
-        return codecommit.put_file(  # type: ignore[no-any-return]
-            repositoryName=repository,
-            branchName=branch,
-            fileContent=text.encode(),
-            filePath="app.txt",
-            commitMessage=text,
-            **kwargs,
-        )["commitId"]
+        return self.sandbox.push(repository, text, branch, path="app.txt")
 
     def eventually(self, check: Any, timeout: float = 30.0) -> Any:
         """Wait (events handled, delays passed) until `check()` returns something truthy."""

@@ -22,18 +22,6 @@ def objects(world: World) -> set[str]:
     return {o["Key"] for page in pages for o in page.get("Contents", [])}
 
 
-def execution_keys(world: World, pipeline: str, execution_id: str) -> set[str]:
-    details = world.sandbox.client("codepipeline").list_action_executions(
-        pipelineName=pipeline, filter={"pipelineExecutionId": execution_id}
-    )["actionExecutionDetails"]
-    return {
-        a["s3location"]["key"]
-        for d in details
-        for a in d["input"]["inputArtifacts"] + d["output"]["outputArtifacts"]
-        if a.get("s3location")
-    }
-
-
 def prune(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
     code = main(
         ["prune", "--endpoint-url", world.sandbox.url, "--region", "us-east-1", "--grace-hours", "0", *extra]
@@ -69,7 +57,7 @@ def test_after_15_executions_prune_keeps_the_last_5_and_retries_still_find_their
     assert len(runs) == 15
     last_five = [r["pipelineExecutionId"] for r in runs[:5]]
     tenth = runs[5]["pipelineExecutionId"]
-    needed = set().union(*(execution_keys(world, pipeline, e) for e in [*last_five, tenth]))
+    needed = set().union(*(world.sandbox.execution_keys(pipeline, e) for e in [*last_five, tenth]))
     before = objects(world)
 
     # When the plan is printed with the default grace period, nothing this young is touched
