@@ -19,11 +19,13 @@ from sandbox.executions import Outcome, Simulator
 from sandbox.lambdas import Function
 from sandbox.moto_ext import publish
 from sandbox.server import SandboxServer
+from sandbox.slack_sink import SlackSink
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 ROOT = Path(__file__).resolve().parent.parent
 RULE_EVENT_TYPES = ("EventBridgeRule", "CloudWatchEvent")
+NOTIFICATIONS_QUEUE = "sandbox-notifications"
 _RATE_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 
 
@@ -67,6 +69,9 @@ class Sandbox:
         self._pipeline_rules: dict[tuple[str, str, str], Rule] = {}
         self._pollers: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self.slack = SlackSink()
+        self._notifications_url = ""
+        self._sns_received: list[dict[str, Any]] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -84,6 +89,7 @@ class Sandbox:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # Powertools warns on every invocation without application metrics; metrics are off here.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
+        self.slack.start()
         self._server = SandboxServer("127.0.0.1", self.port, {"scripts": self._add_scripts})
         self._server.start()
         _, port = self._server.get_host_and_port()
@@ -110,6 +116,7 @@ class Sandbox:
         self.bus.stop()
         if self._server is not None:
             self._server.stop()
+        self.slack.stop()
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -159,6 +166,9 @@ class Sandbox:
             if spec["Type"] == "AWS::SQS::Queue":
                 url = self.client("sqs").create_queue(QueueName=physical)["QueueUrl"]
                 resources[name] = {"Ref": url, "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{physical}"}
+            elif spec["Type"] == "AWS::SNS::Topic":
+                arn = self.client("sns").create_topic(Name=physical)["TopicArn"]
+                resources[name] = {"Ref": arn, "TopicName": physical}
             elif spec["Type"] == "AWS::DynamoDB::Table":
                 props = spec["Properties"]
                 self.client("dynamodb").create_table(
@@ -189,10 +199,48 @@ class Sandbox:
             resolver.resolve(tpl["Resources"]["CloudFormationExecutionRole"]["Properties"])
         )
         self.outputs = {k: str(resolver.resolve(v["Value"])) for k, v in tpl.get("Outputs", {}).items()}
+        self._connect_notifications(str(resolver.resolve({"Ref": "SlackSecretName"})))
         self._wire_functions(tpl, resolver)
         self.bus.add_rule(
             "sandbox-record-pipewarden-events", {"source": ["pipewarden"]}, self.events.append, retries=0
         )
+
+    def _connect_notifications(self, slack_secret: str) -> None:
+        """What a platform team sets up once: the Slack webhook secret and a subscriber to the topic.
+
+        The webhook is the local sink; the subscriber is an SQS queue the demo and tests read.
+        """
+        if slack_secret:
+            self.client("secretsmanager").create_secret(
+                Name=slack_secret, SecretString=json.dumps({"webhook_url": self.slack.url})
+            )
+        url = self.client("sqs").create_queue(QueueName=NOTIFICATIONS_QUEUE)["QueueUrl"]
+        self._notifications_url = url
+        self.client("sns").subscribe(
+            TopicArn=self.outputs["NotificationTopicArn"],
+            Protocol="sqs",
+            Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{NOTIFICATIONS_QUEUE}",
+        )
+
+    def sns_messages(self) -> list[dict[str, Any]]:
+        """Every notification the topic delivered so far, as its SQS subscriber received them, in order."""
+        sqs = self.client("sqs")
+        while True:
+            batch = sqs.receive_message(
+                QueueUrl=self._notifications_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+            ).get("Messages", [])
+            if not batch:
+                return list(self._sns_received)
+            for message in batch:
+                self._sns_received.append(json.loads(message["Body"]))
+            sqs.delete_message_batch(
+                QueueUrl=self._notifications_url,
+                Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch],
+            )
+
+    def slack_messages(self) -> list[dict[str, Any]]:
+        """Every payload the local Slack webhook accepted, in order."""
+        return list(self.slack.received)
 
     def _create_bucket(self, bucket: str, props: dict[str, Any]) -> None:
         s3 = self.client("s3")

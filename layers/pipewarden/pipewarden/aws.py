@@ -72,9 +72,16 @@ _NOT_FOUND = {
     "NoSuchEntity",
     "NoSuchBucket",
     "StackNotFound",
+    "NotFound",
 }
 _CONFLICT = {"AlreadyExistsException", "ConflictException", "ConcurrentModificationException"}
-_ACCESS = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException"}
+_ACCESS = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "AuthorizationError",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+}
 
 
 def translate(error: Exception) -> Exception:
@@ -133,6 +140,8 @@ class Clients:
     sqs = property(lambda self: self._cached("sqs"))
     dynamodb = property(lambda self: self._cached("dynamodb"))
     s3 = property(lambda self: self._cached("s3"))
+    sns = property(lambda self: self._cached("sns"))
+    secretsmanager = property(lambda self: self._cached("secretsmanager"))
 
     def _cached(self, service: str) -> Any:
         built: dict[str, Any] = self.__dict__.setdefault("_built", {})

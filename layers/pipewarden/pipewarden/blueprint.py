@@ -31,6 +31,7 @@ TAG_DERIVED = (
     "MaxRetries",
     "NotifyMode",
     "KeepExecutions",
+    "SlackChannel",
     "LogRetentionDays",
 )
 
@@ -67,6 +68,7 @@ def parameters(settings: RepositorySettings, config: ControllerConfig) -> dict[s
         "MaxRetries": str(settings.max_retries),
         "NotifyMode": settings.notify,
         "KeepExecutions": str(settings.keep_executions),
+        "SlackChannel": settings.slack_channel,
         "LogRetentionDays": str(config.log_retention_days),
     }
 

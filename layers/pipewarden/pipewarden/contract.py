@@ -20,6 +20,8 @@ COMPUTE_TYPES = {
 RETRY_MODES = ("transient", "all", "off")
 NOTIFY_MODES = ("all", "failures", "off")
 MAX_RETRIES_RANGE = range(6)
+# Names the secret pipewarden/slack/<channel>, so it may not leave that prefix.
+SLACK_CHANNEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 KEEP_EXECUTIONS_RANGE = range(1, 1001)
 
 # Keys that change the pipeline; every other key of the prefix is reported as unknown.
@@ -67,6 +69,7 @@ class RepositorySettings:
     max_retries: int = 2
     notify: str = "failures"
     keep_executions: int = 10
+    slack_channel: str = ""
 
 
 def is_enabled(tags: Mapping[str, str], prefix: str) -> bool:
@@ -144,6 +147,10 @@ def parse_settings(repository: str, tags: Mapping[str, str], prefix: str) -> Rep
     if buildspec and (not _BUILDSPEC.match(buildspec) or ".." in buildspec or buildspec.startswith("/")):
         raise bad("buildspec", "must be a relative path to a .yml or .yaml file inside the repository")
 
+    slack_channel = tag("slack-channel") or ""
+    if slack_channel and not SLACK_CHANNEL.match(slack_channel):
+        raise bad("slack-channel", "must be 1-64 lower-case letters, digits, '-' or '_' (it names a secret)")
+
     return RepositorySettings(
         repository=repository,
         ecs_cluster=cluster,
@@ -157,6 +164,7 @@ def parse_settings(repository: str, tags: Mapping[str, str], prefix: str) -> Rep
         max_retries=number("max-retries", MAX_RETRIES_RANGE, 2),
         notify=choice("notify", NOTIFY_MODES, "failures"),
         keep_executions=number("keep-executions", KEEP_EXECUTIONS_RANGE, 10),
+        slack_channel=slack_channel,
     )
 
 

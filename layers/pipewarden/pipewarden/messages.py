@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 HEADER_LIMIT = 150
@@ -18,6 +19,7 @@ FIELD_LIMIT = 2000
 CONTEXT_LIMIT = 2000
 FALLBACK_LIMIT = 3000
 SNS_SUBJECT_LIMIT = 99
+SNS_TEXT_LIMIT = 4000
 LOG_LINES = 8
 SEVERITY_ICON = {"info": ":white_check_mark:", "warning": ":warning:", "error": ":x:"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -46,6 +48,9 @@ class Notice:
     duration_seconds: float | None = None
     log_lines: tuple[str, ...] = ()
     links: tuple[tuple[str, str], ...] = ()
+    event: str = ""  # the event's detail-type, for programs reading SNS
+    key: str = ""  # what identifies the event: a second delivery carries the same key
+    detail: Mapping[str, Any] = field(default_factory=dict)  # the event's scalar fields, for programs
 
 
 def clean(text: str, limit: int) -> str:
@@ -154,7 +159,8 @@ def slack_payload(notice: Notice) -> dict[str, Any]:
 
 def fallback_text(notice: Notice) -> str:
     """One escaped line for notifications and clients without blocks."""
-    where = f" ({notice.pipeline})" if notice.pipeline else ""
+    name = notice.pipeline or notice.repository
+    where = f" ({name})" if name else ""
     return escape(f"{notice.title}{where}: {notice.summary}", FALLBACK_LIMIT)
 
 
@@ -168,7 +174,10 @@ def sns_subject(notice: Notice) -> str:
 def sns_message(notice: Notice) -> str:
     """JSON that reads top-down for a person (its first key is the summary line) and parses for a program."""
     body = {"text": clean(f"{notice.title}: {notice.summary}", FALLBACK_LIMIT)}
-    body.update({k: v for k, v in asdict(notice).items() if v not in ("", None, ())})
+    fields = {k: clean(v, SNS_TEXT_LIMIT) if isinstance(v, str) else v for k, v in asdict(notice).items()}
+    fields["log_lines"] = [clean(line, 300) for line in notice.log_lines[-LOG_LINES:]]
+    fields["detail"] = {k: clean(v, 1000) if isinstance(v, str) else v for k, v in notice.detail.items()}
+    body.update({k: v for k, v in fields.items() if v not in ("", None, (), {}, [])})
     return json.dumps(body, indent=2, ensure_ascii=False, default=list)
 
 

@@ -39,6 +39,9 @@ def on_stack_status(reconciler: Reconciler, stack_id: str, status: str, reason: 
         "stack-id": stack.stack_id,
         "pipeline": stack.name,
         "status": status,
+        # What the notifier needs once the pipeline (and its tags) may be gone.
+        "notify": stack.parameters.get("NotifyMode", ""),
+        "slack-channel": stack.parameters.get("SlackChannel", ""),
     }
     if status in stacks.SUCCEEDED_OUTCOMES:
         reconciler.emitter.emit(ENROLLED, detail, [stack.stack_id])

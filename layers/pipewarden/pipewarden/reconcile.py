@@ -263,4 +263,5 @@ def _settings_detail(settings: RepositorySettings) -> dict[str, Any]:
         "max-retries": settings.max_retries,
         "notify": settings.notify,
         "keep-executions": settings.keep_executions,
+        "slack-channel": settings.slack_channel,
     }

@@ -1,0 +1,98 @@
+"""Notify function: execution events and pipewarden's own events -> one message each on SNS and Slack."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipewarden.aws import Clients, client
+from pipewarden.deliver import Deliverer, SecretCache
+from pipewarden.emit import EVENT_REJECTED, Emitter
+from pipewarden.notify import Notifier, NotifyConfig
+from pipewarden.notify_rules import Happening, InvalidEvent, parse
+from pipewarden.observability import logger, metrics
+
+# EventBridge retries a delivery for up to 24 hours: a duplicate inside that window posts nothing.
+DEDUPE_SECONDS = 24 * 3600
+# Webhook URLs stay cached across warm invocations (a module global outlives one invocation).
+_SECRETS = SecretCache()
+
+
+@functools.cache
+def _config() -> NotifyConfig:
+    return NotifyConfig.from_env(os.environ)
+
+
+def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
+    """Called by Powertools when the key was seen: say so in what the handler returns and logs."""
+    if isinstance(response, dict):
+        return {**response, "status": "duplicate", "reason": "this event was reported already"}
+    return response
+
+
+def _report(happening: dict[str, Any]) -> dict[str, str]:
+    config = _config()
+    clients = Clients()
+    deliverer = Deliverer(clients, config.topic_arn, config.slack_secret, _SECRETS)
+    outcome = Notifier(config, clients, deliverer).report(Happening(**happening))
+    if outcome.delivery is not None:
+        metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=1)
+        if outcome.delivery.slack.startswith("failed"):
+            logger.error("Slack did not take the message", slack=outcome.delivery.slack)
+            metrics.add_metric(name="SlackDeliveryFailed", unit=MetricUnit.Count, value=1)
+        if outcome.delivery.sns.startswith("failed"):
+            logger.error("SNS did not take the message", sns=outcome.delivery.sns)
+            metrics.add_metric(name="SnsDeliveryFailed", unit=MetricUnit.Count, value=1)
+    return outcome.summary()
+
+
+@functools.cache
+def _idempotency() -> tuple[IdempotencyConfig, Callable[..., dict[str, str]]]:
+    config = _config()
+    settings = IdempotencyConfig(
+        event_key_jmespath="key",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=DEDUPE_SECONDS,
+        response_hook=_mark_duplicate,
+    )
+    store = DynamoDBPersistenceLayer(table_name=config.idempotency_table, boto3_client=client("dynamodb"))
+    once = idempotent_function(
+        _report,
+        data_keyword_argument="happening",
+        persistence_store=store,
+        config=settings,
+        key_prefix="pipewarden-notify",
+    )
+    return settings, once
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    try:
+        happening = parse(event)
+    except InvalidEvent as error:
+        logger.error("invalid event", reason=str(error))
+        metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
+        event_id = event.get("id", "") if isinstance(event, dict) else ""
+        Emitter(lambda: client("events"), _config().event_bus).emit(
+            EVENT_REJECTED, {"function": "notify", "reason": str(error), "event-id": str(event_id)[:256]}
+        )
+        return {"status": "invalid", "reason": str(error)}
+    settings, once = _idempotency()
+    settings.register_lambda_context(context)
+    logger.append_keys(event_key=happening.key, kind=happening.kind, pipeline=happening.pipeline)
+    result = once(happening=vars(happening) | {"detail": dict(happening.detail)})
+    logger.info("notification", extra=result)
+    return result

@@ -1,0 +1,214 @@
+"""What AWS knows about an execution that its events do not say: commit, author, failing action, log lines.
+
+Every lookup is optional: a fact that cannot be read (gone, not allowed, malformed) is left out and
+the message goes out with the rest. Only a transient error is raised, so the invocation is retried.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pipewarden.aws import AccessDenied, Clients, Invalid, NotFound, call
+from pipewarden.notify_rules import Facts, console_url, telling_lines
+from pipewarden.observability import logger
+
+LOG_TAIL = 40
+T = TypeVar("T")
+
+
+def _soft(what: str, read: Callable[[], T], default: T) -> T:
+    try:
+        return read()
+    except (NotFound, AccessDenied, Invalid) as error:
+        logger.warning("left out of the message", fact=what, error=str(error))
+        return default
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+@dataclass
+class Enricher:
+    """Reads one pipeline's tags and one execution's story; remembers what it read for this event."""
+
+    clients: Clients
+    region: str = ""
+    _pipelines: dict[str, tuple[dict[str, Any], dict[str, str]] | None] = field(default_factory=dict)
+
+    # -- whose pipeline -------------------------------------------------------------------------------
+    def pipeline(self, name: str) -> tuple[dict[str, Any], dict[str, str]] | None:
+        """(declaration, tags) of the pipeline; None when it does not exist (any more)."""
+        if name not in self._pipelines:
+            try:
+                found = call(self.clients.codepipeline, "get_pipeline", name=name)
+                tags = call(
+                    self.clients.codepipeline,
+                    "list_tags_for_resource",
+                    resourceArn=found["metadata"]["pipelineArn"],
+                ).get("tags", [])
+                self._pipelines[name] = (found.get("pipeline", {}), {t["key"]: t["value"] for t in tags})
+            except NotFound:
+                self._pipelines[name] = None
+        return self._pipelines[name]
+
+    def repository_tags(self, name: str) -> dict[str, str] | None:
+        def read() -> dict[str, str]:
+            arn = call(self.clients.codecommit, "get_repository", repositoryName=name)["repositoryMetadata"][
+                "Arn"
+            ]
+            return dict(
+                call(self.clients.codecommit, "list_tags_for_resource", resourceArn=arn).get("tags", {})
+            )
+
+        return _soft("repository tags", read, None)
+
+    # -- what happened in an execution ------------------------------------------------------------------
+    def facts(self, pipeline: str, execution_id: str, stage: str = "") -> Facts:
+        found = self.pipeline(pipeline)
+        repository, branch = _source(found[0] if found else {})
+        commit_id, commit_message = _soft(
+            "revision", lambda: self._revision(pipeline, execution_id), ("", "")
+        )
+        author = ""
+        if repository and commit_id:
+            commit: dict[str, Any] = _soft("commit", lambda: self._commit(repository, commit_id), {})
+            author = str(commit.get("author", {}).get("name", ""))
+            commit_message = str(commit.get("message", "")) or commit_message
+        none: list[dict[str, Any]] = []
+        actions = _soft("action executions", lambda: self._actions(pipeline, execution_id), none)
+        failed = _latest_failure(actions, stage)
+        links = [("Execution", console_url(self.region, pipeline, execution_id))] if self.region else []
+        log_lines: tuple[str, ...] = ()
+        error = ""
+        if failed is not None:
+            result = failed.get("output", {}).get("executionResult", {})
+            error = str(
+                result.get("externalExecutionSummary")
+                or failed.get("output", {}).get("errorDetails", {}).get("message", "")
+            )
+            if isinstance(result.get("externalExecutionUrl"), str):
+                links.append((str(failed.get("actionName", "Action")), result["externalExecutionUrl"]))
+            build_id = result.get("externalExecutionId")
+            if failed.get("input", {}).get("actionTypeId", {}).get("provider") == "CodeBuild" and build_id:
+                no_log: tuple[str, list[str]] = ("", [])
+                deep_link, lines = _soft("build log", lambda: self._build_log(str(build_id)), no_log)
+                log_lines = telling_lines(lines)
+                if deep_link:
+                    links.append(("Build logs", deep_link))
+        return Facts(
+            repository=repository,
+            branch=branch,
+            commit_id=commit_id,
+            commit_message=commit_message,
+            author=author,
+            stage=str(failed.get("stageName", "")) if failed else stage,
+            action=str(failed.get("actionName", "")) if failed else "",
+            error=error,
+            log_lines=log_lines,
+            links=tuple(links),
+            retries=_retries(actions),
+            duration_seconds=_duration(actions),
+        )
+
+    def _revision(self, pipeline: str, execution_id: str) -> tuple[str, str]:
+        execution = call(
+            self.clients.codepipeline,
+            "get_pipeline_execution",
+            pipelineName=pipeline,
+            pipelineExecutionId=execution_id,
+        )["pipelineExecution"]
+        revisions = execution.get("artifactRevisions") or [{}]
+        summary = str(revisions[0].get("revisionSummary", ""))
+        try:
+            parsed = json.loads(summary)  # CodeCommit's summary is JSON with the commit message
+            if isinstance(parsed, Mapping):
+                summary = str(parsed.get("CommitMessage", summary))
+        except ValueError:
+            pass
+        return str(revisions[0].get("revisionId", "")), summary
+
+    def _commit(self, repository: str, commit_id: str) -> dict[str, Any]:
+        return dict(
+            call(self.clients.codecommit, "get_commit", repositoryName=repository, commitId=commit_id)[
+                "commit"
+            ]
+        )
+
+    def _actions(self, pipeline: str, execution_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = call(
+                self.clients.codepipeline,
+                "list_action_executions",
+                pipelineName=pipeline,
+                filter={"pipelineExecutionId": execution_id},
+                maxResults=100,
+                **({"nextToken": token} if token else {}),
+            )
+            found.extend(page.get("actionExecutionDetails", []))
+            token = page.get("nextToken")
+            if not token:
+                return found
+
+    def _build_log(self, build_id: str) -> tuple[str, list[str]]:
+        builds = call(self.clients.codebuild, "batch_get_builds", ids=[build_id]).get("builds", [])
+        logs = (builds[0].get("logs") or {}) if builds else {}
+        deep_link = str(logs.get("deepLink", ""))
+        if not logs.get("groupName") or not logs.get("streamName"):
+            return deep_link, []
+        events = call(
+            self.clients.logs,
+            "get_log_events",
+            logGroupName=logs["groupName"],
+            logStreamName=logs["streamName"],
+            limit=LOG_TAIL,
+            startFromHead=False,
+        ).get("events", [])
+        return deep_link, [str(e.get("message", "")).rstrip() for e in events]
+
+
+def _source(declaration: Mapping[str, Any]) -> tuple[str, str]:
+    """Repository and branch of the pipeline's CodeCommit source action."""
+    for stage in declaration.get("stages", []):
+        for action in stage.get("actions", []):
+            if action.get("actionTypeId", {}).get("provider") == "CodeCommit":
+                config = action.get("configuration", {})
+                return str(config.get("RepositoryName", "")), str(config.get("BranchName", ""))
+    return "", ""
+
+
+def _latest_failure(actions: list[dict[str, Any]], stage: str) -> dict[str, Any] | None:
+    failed = [
+        a for a in actions if a.get("status") == "Failed" and (not stage or a.get("stageName") == stage)
+    ]
+    return max(failed, key=lambda a: _seconds(a.get("startTime")) or 0.0, default=None)
+
+
+def _retries(actions: list[dict[str, Any]]) -> int:
+    """Stage retries in the execution: per stage, the most attempts any of its actions made, minus one."""
+    attempts: dict[tuple[str, str], int] = {}
+    for action in actions:
+        key = (str(action.get("stageName")), str(action.get("actionName")))
+        attempts[key] = attempts.get(key, 0) + 1
+    per_stage: dict[str, int] = {}
+    for (stage, _), count in attempts.items():
+        per_stage[stage] = max(per_stage.get(stage, 0), count - 1)
+    return sum(per_stage.values())
+
+
+def _duration(actions: list[dict[str, Any]]) -> float | None:
+    starts = [s for s in (_seconds(a.get("startTime")) for a in actions) if s is not None]
+    ends = [s for s in (_seconds(a.get("lastUpdateTime")) for a in actions) if s is not None]
+    if not starts or not ends:
+        return None
+    return max(0.0, max(ends) - min(starts))

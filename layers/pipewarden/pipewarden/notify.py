@@ -1,0 +1,107 @@
+"""The notify flow: event -> whose pipeline -> worth a message? -> what AWS knows -> SNS and Slack."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pipewarden import emit, notify_rules, prune, retry_policy
+from pipewarden.aws import Clients
+from pipewarden.deliver import Deliverer, Delivery
+from pipewarden.enrich import Enricher
+from pipewarden.messages import Notice
+from pipewarden.notify_rules import FAILURES, PIPELINE_EXECUTION, Audience, Facts, Happening
+
+# Events that are about one execution: the message tells its commit, failing action and logs.
+_EXECUTION_KINDS = {
+    PIPELINE_EXECUTION,
+    retry_policy.SCHEDULED,
+    retry_policy.EXHAUSTED,
+    retry_policy.NOT_RETRIED,
+    retry_policy.SKIPPED,
+}
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    tag_prefix: str
+    topic_arn: str
+    idempotency_table: str
+    slack_secret: str
+    event_bus: str = "default"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> NotifyConfig:
+        table = env.get("IDEMPOTENCY_TABLE", "").strip()
+        if not table:
+            raise ValueError("environment variable IDEMPOTENCY_TABLE is required")
+        return cls(
+            tag_prefix=env.get("TAG_PREFIX", "pipewarden").strip() or "pipewarden",
+            topic_arn=env.get("TOPIC_ARN", "").strip(),
+            idempotency_table=table,
+            slack_secret=env.get("SLACK_SECRET_NAME", "").strip(),
+            event_bus=env.get("EVENT_BUS_NAME", "default").strip() or "default",
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the notifier did with one event, and why (what the handler logs and returns)."""
+
+    status: str
+    reason: str
+    notice: Notice | None = None
+    delivery: Delivery | None = None
+
+    def summary(self) -> dict[str, str]:
+        out = {"status": self.status, "reason": self.reason}
+        if self.notice is not None:
+            out["title"] = self.notice.title
+        if self.delivery is not None:
+            out.update(sns=self.delivery.sns, slack=self.delivery.slack)
+        return out
+
+
+@dataclass
+class Notifier:
+    config: NotifyConfig
+    clients: Clients
+    deliverer: Deliverer
+
+    def report(self, happening: Happening) -> Outcome:
+        enricher = Enricher(self.clients, happening.region)
+        audience = self.audience(happening, enricher)
+        if audience is None:
+            return Outcome("ignored", "the pipeline did not opt in to pipewarden")
+        # The most an execution can matter (a recovery) decides whether it is worth reading.
+        if not audience.hears(notify_rules.importance(happening, audience, retries=1)):
+            return Outcome("ignored", f"notify is {audience.level} for this pipeline")
+        facts = Facts()
+        if happening.kind in _EXECUTION_KINDS and happening.execution_id and happening.pipeline:
+            facts = enricher.facts(happening.pipeline, happening.execution_id, happening.text("stage"))
+        if not audience.hears(notify_rules.importance(happening, audience, facts.retries)):
+            return Outcome("ignored", f"notify is {audience.level} for this pipeline")
+        notice = notify_rules.compose(happening, facts)
+        delivery = self.deliverer.send(notice, audience.slack_channel)
+        return Outcome("sent", f"notify is {audience.level}", notice, delivery)
+
+    def audience(self, happening: Happening, enricher: Enricher) -> Audience | None:
+        """The event's own notify settings, else its pipeline's tags, else its repository's tags."""
+        prefix = self.config.tag_prefix
+        found = notify_rules.audience_from_detail(happening.detail)
+        if found is not None:
+            return found
+        if happening.pipeline:
+            pipeline = enricher.pipeline(happening.pipeline)
+            if pipeline is not None:
+                return notify_rules.audience(pipeline[1], prefix)
+        repository = happening.text("repository")
+        if repository:
+            tags = enricher.repository_tags(repository)
+            if tags is not None and (found := notify_rules.audience(tags, prefix)) is not None:
+                return found
+        if happening.kind in (emit.ENROLLMENT_REJECTED, emit.ENROLLMENT_FAILED):
+            return Audience(FAILURES)  # the repository asked to be enrolled: its owners want to know
+        if happening.kind == prune.PRUNED and not happening.pipeline:
+            return Audience(FAILURES)  # a whole-bucket run: the platform team's default channel
+        return None

@@ -1,0 +1,227 @@
+"""The notify flow against the sandbox: one message per thing that happened, on Slack and on SNS."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from pipewarden.aws import Clients
+from pipewarden.deliver import Deliverer, SecretCache
+from pipewarden.messages import Notice
+from pipewarden.slack import SlackPoster
+from sandbox.executions import Outcome
+from sandbox.slack_sink import SlackSink
+from tests.conftest import World
+from tests.unit.test_messages import validate
+
+pytestmark = pytest.mark.integration
+
+RATE_LIMIT = Outcome(
+    log=["ERROR: 429 Too Many Requests - toomanyrequests: You have reached your pull rate limit."]
+)
+TEST_FAILURE = Outcome(log=["FAIL src/cart.test.js", "Tests: 1 failed, 41 passed, 42 total"])
+
+
+def enrolled(world: World, base: str = "shop", **tags: str) -> tuple[str, str]:
+    world.service()
+    repo, arn = world.repository(base)
+    world.tag(arn, world.enroll_tags(**tags))
+    return repo, f"pipewarden-{repo}"
+
+
+def slack_for(world: World, name: str, sink: SlackSink | None = None) -> list[dict[str, Any]]:
+    """Slack payloads about one pipeline or repository (the sandbox is shared by tests)."""
+    received = (sink or world.sandbox.slack).received
+    return [p for p in received if f"({name})" in p["text"]]
+
+
+def sns_for(world: World, name: str) -> list[dict[str, Any]]:
+    found = []
+    for envelope in world.sandbox.sns_messages():
+        body = json.loads(envelope["Message"])
+        if name in (body.get("pipeline"), body.get("repository")):
+            found.append(
+                {"subject": envelope["Subject"], "attributes": envelope["MessageAttributes"], **body}
+            )
+    return found
+
+
+def titles(payloads: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(p["blocks"][0]["text"]["text"] for p in payloads)
+
+
+def test_a_retried_then_recovered_execution_is_told_once_on_slack_and_on_sns(world: World) -> None:
+    repo, pipeline = enrolled(world, notify="all")
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [RATE_LIMIT])
+    commit = world.push(repo, "add checkout page")
+    world.eventually(lambda: titles(slack_for(world, pipeline))["Pipeline recovered after 1 retry"])
+    world.sandbox.wait_idle(30)
+    expected = Counter(
+        {
+            "Repository enrolled": 1,
+            "Pipeline failed, retrying": 1,
+            "Retry started": 1,
+            "Pipeline recovered after 1 retry": 1,
+        }
+    )
+    slack = slack_for(world, pipeline)
+    assert titles(slack) == expected
+    for payload in slack:
+        validate(payload)
+    retrying = next(p for p in slack if p["blocks"][0]["text"]["text"] == "Pipeline failed, retrying")
+    text = json.dumps(retrying)
+    for part in (
+        repo,
+        "main",
+        commit[:12],
+        "add checkout page",
+        "toomanyrequests",
+        "attempt 1 of 2",
+        "Build logs",
+    ):
+        assert part in text, part
+    sns = sns_for(world, pipeline)
+    assert Counter(m["title"] for m in sns) == expected
+    recovered = next(m for m in sns if m["title"].startswith("Pipeline recovered"))
+    assert recovered["subject"] == "[pipewarden] Pipeline recovered after 1 retry"
+    assert recovered["attributes"]["severity"]["Value"] == "info"
+    assert recovered["attributes"]["pipeline"]["Value"] == pipeline
+    assert (
+        recovered["commit_id"] == commit
+        and recovered["event"] == "CodePipeline Pipeline Execution State Change"
+    )
+
+
+def test_at_the_default_level_a_test_failure_is_one_message_with_its_log_lines(world: World) -> None:
+    repo, pipeline = enrolled(world)
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [TEST_FAILURE])
+    world.push(repo, "<!channel> refactor *cart* totals")
+    world.eventually(lambda: slack_for(world, pipeline))
+    world.sandbox.wait_idle(30)
+    slack = slack_for(world, pipeline)
+    assert titles(slack) == Counter({"Pipeline failed, not retried": 1})  # not CodePipeline's FAILED as well
+    validate(slack[0])
+    text = json.dumps(slack[0])
+    assert "FAIL src/cart.test.js" in text and "not retried" in text
+    assert "<!channel>" not in text and "&lt;!channel&gt; refactor *cart* totals" in text
+
+
+def test_a_pipeline_without_retries_reports_codepipelines_failure_itself(world: World) -> None:
+    repo, pipeline = enrolled(world, retry="off")
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [RATE_LIMIT])
+    world.push(repo, "no retries here")
+    world.eventually(lambda: slack_for(world, pipeline))
+    world.sandbox.wait_idle(30)
+    assert titles(slack_for(world, pipeline)) == Counter({"Pipeline failed": 1})
+
+
+def test_notify_off_sends_nothing(world: World) -> None:
+    repo, pipeline = enrolled(world, notify="off")
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [TEST_FAILURE])
+    world.push(repo, "quiet")
+    world.eventually(lambda: world.pipeline_events(pipeline, "Failure Not Retried"))
+    world.sandbox.wait_idle(30)
+    assert not slack_for(world, pipeline) and not sns_for(world, pipeline)
+
+
+def test_the_same_event_three_times_posts_once(world: World) -> None:
+    repo, pipeline = enrolled(world)
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [TEST_FAILURE])
+    world.push(repo, "break it")
+    original = world.eventually(lambda: world.pipeline_events(pipeline, "Failure Not Retried"))[0]
+    world.eventually(lambda: slack_for(world, pipeline))
+    notify = world.sandbox.functions["NotifyFunction"]
+    again = dict(original, id=f"{original['id']}-redelivered")
+    results = [notify.invoke(again)["status"] for _ in range(3)]
+    world.sandbox.wait_idle(30)
+    assert results == ["sent", "duplicate", "duplicate"]
+    assert notify.invoke(original)["status"] == "duplicate"  # the bus delivered it already
+    assert titles(slack_for(world, pipeline)) == Counter({"Pipeline failed, not retried": 2})
+
+
+def test_slack_429s_are_waited_out_and_a_refusal_never_keeps_sns_from_its_copy(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, pipeline = enrolled(world, notify="all")
+    sink, notify = world.sandbox.slack, world.sandbox.functions["NotifyFunction"]
+    enrolled_event = world.pipeline_events(pipeline, "Repository Enrolled")[0]
+    sink.fail(429, times=2, retry_after="0")
+    result = notify.invoke(dict(enrolled_event, id="slow-slack"))
+    assert result["slack"] == "posted" and result["sns"].startswith("published")
+    sink.fail(400)
+    result = notify.invoke(dict(enrolled_event, id="slack-refuses"))
+    assert result["slack"] == "failed: Slack refused the message: HTTP 400"
+    assert result["sns"].startswith("published")
+    assert sink.url not in capsys.readouterr().out  # the webhook URL is a secret
+    assert titles(slack_for(world, pipeline))["Repository enrolled"] == 2  # the tagging's, the slow one's
+    assert Counter(m["title"] for m in sns_for(world, pipeline))["Repository enrolled"] == 3
+
+
+def test_a_slack_outage_gives_up_after_its_bound_and_sns_still_gets_the_message(world: World) -> None:
+    sandbox = world.sandbox
+    waited: list[float] = []
+    deliverer = Deliverer(
+        Clients(sandbox.client),
+        sandbox.outputs["NotificationTopicArn"],
+        "pipewarden/slack/default",
+        SecretCache(),
+        poster=lambda: SlackPoster(sleep=waited.append),
+    )
+    sandbox.slack.fail(500, times=4)
+    notice = Notice(title="Pipeline failed", severity="error", summary="x", pipeline=world.name("outage"))
+    delivery = deliverer.send(notice)
+    assert delivery.slack == "failed: Slack kept answering HTTP 500 after 4 attempts"
+    assert delivery.slack_attempts == 4 and waited == [2.0, 4.0, 8.0]
+    assert [m["title"] for m in sns_for(world, world.name("outage"))] == ["Pipeline failed"]
+
+
+def test_a_slack_channel_tag_posts_to_its_own_webhook(world: World) -> None:
+    channel = f"team-{world.suffix}"
+    own = SlackSink().start()
+    try:
+        world.sandbox.client("secretsmanager").create_secret(
+            Name=f"pipewarden/slack/{channel}", SecretString=own.url
+        )
+        _, pipeline = enrolled(world, notify="all", slack_channel=channel)
+        world.eventually(lambda: slack_for(world, pipeline, own))
+        assert titles(slack_for(world, pipeline, own)) == Counter({"Repository enrolled": 1})
+        assert not slack_for(world, pipeline)  # not in the default channel
+        assert [m["title"] for m in sns_for(world, pipeline)] == ["Repository enrolled"]
+    finally:
+        own.stop()
+
+
+def test_webhook_urls_are_cached_across_invocations(world: World) -> None:
+    now = [0.0]
+    cache = SecretCache(ttl=300, clock=lambda: now[0])
+    secrets = world.sandbox.client("secretsmanager")
+    assert cache.webhook_url(secrets, "pipewarden/slack/default") == world.sandbox.slack.url
+    assert cache.webhook_url(secrets, "pipewarden/slack/default") == world.sandbox.slack.url
+    assert cache.webhook_url(secrets, f"pipewarden/slack/none-{world.suffix}") is None
+    assert cache.webhook_url(secrets, f"pipewarden/slack/none-{world.suffix}") is None
+    assert cache.reads == 2
+    now[0] = 301
+    cache.webhook_url(secrets, "pipewarden/slack/default")
+    assert cache.reads == 3
+    secrets.create_secret(Name=f"pipewarden/slack/bad-{world.suffix}", SecretString='{"url": 1}')
+    with pytest.raises(ValueError, match="holds no webhook URL") as refused:
+        cache.webhook_url(secrets, f"pipewarden/slack/bad-{world.suffix}")
+    assert '{"url": 1}' not in str(refused.value)
+
+
+def test_an_unreadable_event_is_refused_once_and_reported(world: World) -> None:
+    notify = world.sandbox.functions["NotifyFunction"]
+    result = notify.invoke(
+        {"id": "x", "source": "pipewarden", "detail-type": "Retries Exhausted", "detail": "?"}
+    )
+    assert result == {"status": "invalid", "reason": "event has no detail object"}
+    world.sandbox.wait_idle(30)
+    rejected = [
+        e
+        for e in world.sandbox.pipewarden_events("Invalid Event Received")
+        if e["detail"]["function"] == "notify"
+    ]
+    assert rejected and rejected[-1]["detail"]["event-id"] == "x"
