@@ -10,8 +10,10 @@ teardown. Every step is checked; the demo exits non-zero if any did not check ou
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +33,8 @@ class Demo:
         self.failures: list[str] = []
         self.step_no = 0
         self.seen_events = 0
+        self.seen_slack = 0
+        self.seen_sns = 0
 
     def step(self, title: str) -> None:
         self.step_no += 1
@@ -78,6 +82,21 @@ class Demo:
                 self.say(f"       ({detail_type} came {count} times: one per AWS event about the same tags)")
         return events
 
+    def new_messages(self) -> list[dict[str, Any]]:
+        """Print what reached Slack (the local webhook sink) since the last call; check SNS got the same."""
+        slack = self.sandbox.slack_messages()[self.seen_slack :]
+        sns = self.sandbox.sns_messages()[self.seen_sns :]
+        self.seen_slack += len(slack)
+        self.seen_sns += len(sns)
+        for payload in slack:
+            text = payload["text"]
+            self.say(f"slack  {text if len(text) <= 150 else text[:149] + '…'}")
+        slack_titles = sorted(p["blocks"][0]["text"]["text"] for p in slack)
+        sns_titles = sorted(json.loads(m["Message"])["title"] for m in sns)
+        if slack or sns:
+            self.check(slack_titles == sns_titles, f"SNS carried the same {len(sns)} message(s)")
+        return slack
+
 
 RATE_LIMITED = Outcome(
     log=[
@@ -88,6 +107,24 @@ RATE_LIMITED = Outcome(
 TEST_FAILURE = Outcome(
     log=["FAIL src/cart.test.js", "  cart > totals > adds tax", "Tests: 1 failed, 41 passed, 42 total"]
 )
+
+
+# What the README promises for an execution that failed transiently, was retried and recovered
+# (with pipewarden:notify=all; at the default `failures` the middle one is left out).
+RECOVERY_STORY = ("Pipeline failed, retrying", "Retry started", "Pipeline recovered after 1 retry")
+
+
+def say_counts(demo: Demo, execution_id: str) -> None:
+    """Messages posted for one execution against the AWS events behind them."""
+    aws = [e for e in demo.sandbox.pipeline_events if e["detail"].get("execution-id") == execution_id]
+    ours = [e for e in demo.sandbox.events if e["detail"].get("execution-id") == execution_id]
+    posted = [m for m in demo.sandbox.slack_messages() if execution_id[:8] in json.dumps(m)]
+    kinds = Counter(e["detail-type"].removeprefix("CodePipeline ") for e in aws)
+    demo.say(
+        f"execution {execution_id[:8]}: {len(aws)} CodePipeline events ("
+        + ", ".join(f"{n} {k}" for k, n in kinds.items())
+        + f") + {len(ours)} from pipewarden -> {len(posted)} Slack message(s)"
+    )
 
 
 def finished(sandbox: Sandbox, status: str) -> dict[str, Any] | None:
@@ -144,6 +181,7 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
         f"{PREFIX}:enabled": "true",
         f"{PREFIX}:ecs-cluster": "apps-prod",
         f"{PREFIX}:ecs-service": "web",
+        f"{PREFIX}:notify": "all",
     }
 
     demo.step(
@@ -168,6 +206,7 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     cc.tag_resource(resourceArn=arn, tags=tags)
     took = demo.settle()
     demo.new_events()
+    demo.new_messages()
     pipeline = pipeline_or_none(sb, PIPELINE)
     demo.check(pipeline is not None, f"pipeline {PIPELINE} exists ({took:.2f} s after tagging)")
     if pipeline is None:
@@ -215,18 +254,30 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     )
     run = demo.until(lambda: finished(sb, "Succeeded"), "the execution to succeed")
     demo.new_events()
+    told = demo.new_messages()
     if run:
         attempts = build_attempts(sb, run["pipelineExecutionId"])
         demo.say(
             f"execution {run['pipelineExecutionId'][:8]}: {run['status']}; Build: {' -> '.join(attempts)}"
         )
         demo.check(attempts == ["Failed", "Succeeded"], "retried once after its backoff, then succeeded")
+        demo.check(
+            Counter(p["blocks"][0]["text"]["text"] for p in told) == Counter(RECOVERY_STORY),
+            f"told once each: {'; '.join(RECOVERY_STORY)}",
+        )
+        say_counts(demo, run["pipelineExecutionId"])
 
     demo.step("Another push breaks a unit test")
     sb.simulator.scripts.add(PIPELINE, "Build", [TEST_FAILURE])
     sb.push(REPO, "refactor cart totals")
     demo.until(lambda: sb.pipewarden_events("Failure Not Retried"), "the failure to be classified")
     demo.new_events()
+    told = demo.new_messages()
+    demo.check(
+        [p["blocks"][0]["text"]["text"] for p in told] == ["Pipeline failed, not retried"]
+        and "FAIL src/cart.test.js" in json.dumps(told),
+        "one message: not retried, with the failing test's log lines (not CodePipeline's FAILED too)",
+    )
     failed = finished(sb, "Failed")
     attempts = build_attempts(sb, failed["pipelineExecutionId"]) if failed else []
     demo.check(attempts == ["Failed"], "failed once, not retried")
@@ -245,6 +296,7 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
         sb.wait_for_execution(PIPELINE)
     demo.until(lambda: len(sb.pipewarden_events("Failure Not Retried")) == 2, "the second test failure")
     demo.new_events()
+    demo.new_messages()
     runs = sb.client("codepipeline").list_pipeline_executions(pipelineName=PIPELINE)[
         "pipelineExecutionSummaries"
     ]
@@ -253,7 +305,9 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     before = artifact_keys(sb, bucket)
     demo.say("pipewarden prune --dry-run --grace-hours 0 (artifacts here are minutes old, not a day):")
     cli_main(["prune", "--dry-run", "--grace-hours", "0", "--endpoint-url", sb.url, "--region", REGION])
-    cli_main(["prune", "--grace-hours", "0", "--endpoint-url", sb.url, "--region", REGION])
+    cli_main(
+        ["prune", "--pipeline", PIPELINE, "--grace-hours", "0", "--endpoint-url", sb.url, "--region", REGION]
+    )
     after = artifact_keys(sb, bucket)
     needed = set().union(*(sb.execution_keys(PIPELINE, r["pipelineExecutionId"]) for r in runs[:3]))
     demo.check(
@@ -267,11 +321,14 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     status = sb.wait_for_execution(PIPELINE, failed)["status"]
     demo.check(status == "Succeeded", f"retrying the failed execution still finds its artifacts: {status}")
     demo.new_events()
+    told = [p["blocks"][0]["text"]["text"] for p in demo.new_messages()]
+    demo.check("Artifacts pruned" in told, "the prune was reported")
 
     demo.step(f"Change a tag: {PREFIX}:branch=release")
     cc.tag_resource(resourceArn=arn, tags={f"{PREFIX}:branch": "release"})
     demo.settle()
     demo.new_events()
+    demo.new_messages()
     updated = pipeline_or_none(sb, PIPELINE)
     demo.check(
         updated is not None and source_branch(updated) == "release",
@@ -293,6 +350,8 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
         bool(rejected) and rejected[0]["detail"]["key"] == f"{PREFIX}:ecs-cluster",
         "rejected, naming the bad key",
     )
+    told = demo.new_messages()
+    demo.check(len(told) == 1, f"{len(rejected)} rejection events, one message")
     demo.check(pipeline_or_none(sb, f"pipewarden-{REPO}-payments") is None, "nothing was created for it")
 
     demo.step(f"An invalid value on the enrolled repository: {PREFIX}:max-retries=9")
@@ -300,14 +359,17 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     demo.settle()
     rejected = [e for e in demo.new_events() if e["detail-type"] == "Repository Enrollment Rejected"]
     demo.check(bool(rejected), "rejected with the reason; the working pipeline is left as it was")
+    demo.new_messages()
     cc.untag_resource(resourceArn=arn, tagKeys=[f"{PREFIX}:max-retries"])
     demo.settle()
     demo.new_events()
+    demo.new_messages()
 
     demo.step(f"Remove {PREFIX}:enabled")
     cc.untag_resource(resourceArn=arn, tagKeys=[f"{PREFIX}:enabled"])
     demo.settle()
     demo.new_events()
+    demo.new_messages()
     demo.check(pipeline_or_none(sb, PIPELINE) is None, "pipeline deleted")
     left = [
         r["RoleName"]
@@ -319,6 +381,19 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     demo.check(
         bool(sb.pipewarden_events("Repository Unenrolled")), "Repository Unenrolled followed DELETE_COMPLETE"
     )
+
+    demo.step("What people were told: messages per execution against the AWS events behind them")
+    ids = list(dict.fromkeys(e["detail"]["execution-id"] for e in sb.pipeline_events))
+    for execution_id in ids:
+        say_counts(demo, execution_id)
+    events = len(sb.pipeline_events) + len(sb.events)
+    messages = len(sb.slack_messages())
+    demo.say(
+        f"in all: {len(sb.pipeline_events)} CodePipeline + {len(sb.events)} pipewarden events "
+        f"-> {messages} Slack messages, {len(sb.sns_messages())} SNS messages "
+        f"({events / max(messages, 1):.1f} events per message)"
+    )
+    demo.check(messages == len(sb.sns_messages()), "Slack and SNS got the same messages")
 
 
 def main() -> int:

@@ -62,6 +62,7 @@ class Sandbox:
         self.schedules: list[tuple[Function, str]] = []
         self.outputs: dict[str, str] = {}
         self.events: list[Event] = []  # every event pipewarden emitted, in order
+        self.pipeline_events: list[Event] = []  # every event CodePipeline emitted, in order
         self.url = ""
         self._server: Any = None
         self._timer: threading.Timer | None = None
@@ -203,6 +204,12 @@ class Sandbox:
         self._wire_functions(tpl, resolver)
         self.bus.add_rule(
             "sandbox-record-pipewarden-events", {"source": ["pipewarden"]}, self.events.append, retries=0
+        )
+        self.bus.add_rule(
+            "sandbox-record-pipeline-events",
+            {"source": ["aws.codepipeline"]},
+            self.pipeline_events.append,
+            retries=0,
         )
 
     def _connect_notifications(self, slack_secret: str) -> None:
