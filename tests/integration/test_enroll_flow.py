@@ -39,7 +39,12 @@ def test_tagging_a_repository_creates_a_v2_pipeline_with_three_stages(world: Wor
 def test_pipeline_carries_retry_notify_keep_settings_as_tags(world: World) -> None:
     world.service()
     repo, arn = world.repository()
-    world.tag(arn, world.enroll_tags(retry="all", max_retries="4", notify="all", keep_executions="15"))
+    world.tag(
+        arn,
+        world.enroll_tags(
+            retry="all", max_retries="4", notify="all", keep_executions="15", slack_channel="team-a"
+        ),
+    )
     client = world.sandbox.client("codepipeline")
     arn_pipeline = f"arn:aws:codepipeline:us-east-1:123456789012:pipewarden-{repo}"
     tags = {t["key"]: t["value"] for t in client.list_tags_for_resource(resourceArn=arn_pipeline)["tags"]}
@@ -50,6 +55,7 @@ def test_pipeline_carries_retry_notify_keep_settings_as_tags(world: World) -> No
         "pipewarden:max-retries": "4",
         "pipewarden:notify": "all",
         "pipewarden:keep-executions": "15",
+        "pipewarden:slack-channel": "team-a",
     }
 
 
