@@ -5,15 +5,9 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipewarden.aws import Clients, client
@@ -22,6 +16,10 @@ from pipewarden.emit import EVENT_REJECTED, Emitter
 from pipewarden.notify import Notifier, NotifyConfig
 from pipewarden.notify_rules import Happening, InvalidEvent, parse
 from pipewarden.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 # EventBridge retries a delivery for up to 24 hours: a duplicate inside that window posts nothing.
 DEDUPE_SECONDS = 24 * 3600
@@ -59,6 +57,13 @@ def _report(happening: dict[str, Any]) -> dict[str, str]:
 
 @functools.cache
 def _idempotency() -> tuple[IdempotencyConfig, Callable[..., dict[str, str]]]:
+    # Imported on first use, like boto3 itself: the module import stays as light as the other handlers'.
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
     config = _config()
     settings = IdempotencyConfig(
         event_key_jmespath="key",
