@@ -321,8 +321,8 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     status = sb.wait_for_execution(PIPELINE, failed)["status"]
     demo.check(status == "Succeeded", f"retrying the failed execution still finds its artifacts: {status}")
     demo.new_events()
-    told = [p["blocks"][0]["text"]["text"] for p in demo.new_messages()]
-    demo.check("Artifacts pruned" in told, "the prune was reported")
+    pruned = [p["blocks"][0]["text"]["text"] for p in demo.new_messages()]
+    demo.check("Artifacts pruned" in pruned, "the prune was reported")
 
     demo.step(f"Change a tag: {PREFIX}:branch=release")
     cc.tag_resource(resourceArn=arn, tags={f"{PREFIX}:branch": "release"})
