@@ -56,10 +56,11 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration
 
-bench: install ## print the benchmark figures (enroll, then retry)
+bench: install ## print the benchmark figures (enroll, retry, prune, notify)
 	$(BIN)/python bench/enroll.py
 	$(BIN)/python bench/retry.py
 	$(BIN)/python bench/prune.py
+	$(BIN)/python bench/notify.py
 
 local: install ## keep a sandbox with the controller running on port 4599
 	$(BIN)/pipewarden local --port 4599

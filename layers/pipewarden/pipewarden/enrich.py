@@ -72,7 +72,7 @@ class Enricher:
         return _soft("repository tags", read, None)
 
     # -- what happened in an execution ------------------------------------------------------------------
-    def facts(self, pipeline: str, execution_id: str, stage: str = "") -> Facts:
+    def facts(self, pipeline: str, execution_id: str, stage: str = "", with_log: bool = True) -> Facts:
         found = self.pipeline(pipeline)
         repository, branch = _source(found[0] if found else {})
         commit_id, commit_message = _soft(
@@ -98,7 +98,8 @@ class Enricher:
             if isinstance(result.get("externalExecutionUrl"), str):
                 links.append((str(failed.get("actionName", "Action")), result["externalExecutionUrl"]))
             build_id = result.get("externalExecutionId")
-            if failed.get("input", {}).get("actionTypeId", {}).get("provider") == "CodeBuild" and build_id:
+            is_build = failed.get("input", {}).get("actionTypeId", {}).get("provider") == "CodeBuild"
+            if with_log and is_build and build_id:
                 no_log: tuple[str, list[str]] = ("", [])
                 deep_link, lines = _soft("build log", lambda: self._build_log(str(build_id)), no_log)
                 log_lines = telling_lines(lines)

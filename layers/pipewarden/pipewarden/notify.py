@@ -73,14 +73,18 @@ class Notifier:
         audience = self.audience(happening, enricher)
         if audience is None:
             return Outcome("ignored", "the pipeline did not opt in to pipewarden")
+        quiet = Outcome("ignored", f"nothing to tell at notify={audience.level}")
         # The most an execution can matter (a recovery) decides whether it is worth reading.
         if not audience.hears(notify_rules.importance(happening, audience, retries=1)):
-            return Outcome("ignored", f"notify is {audience.level} for this pipeline")
+            return quiet
         facts = Facts()
         if happening.kind in _EXECUTION_KINDS and happening.execution_id and happening.pipeline:
-            facts = enricher.facts(happening.pipeline, happening.execution_id, happening.text("stage"))
+            succeeded = happening.text("state") == "SUCCEEDED"  # a green run's build log is not news
+            facts = enricher.facts(
+                happening.pipeline, happening.execution_id, happening.text("stage"), with_log=not succeeded
+            )
         if not audience.hears(notify_rules.importance(happening, audience, facts.retries)):
-            return Outcome("ignored", f"notify is {audience.level} for this pipeline")
+            return quiet
         notice = notify_rules.compose(happening, facts)
         delivery = self.deliverer.send(notice, audience.slack_channel)
         return Outcome("sent", f"notify is {audience.level}", notice, delivery)

@@ -1,0 +1,128 @@
+"""Benchmarks of the notify function, in the sandbox.
+
+1. Messages per execution against the AWS events behind them, for three stories (a transient failure
+   retried and recovered, a failing test, retries exhausted) at both notify levels.
+2. AWS calls the notifier makes per message it sends (reads to enrich it, writes to deliver it).
+
+Prints figures; asserts nothing about time. Run: make bench   (or .venv/bin/python bench/notify.py)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sandbox.calls import CallCounter
+from sandbox.executions import Outcome
+from sandbox.runtime import Sandbox
+
+FAST = {"RetryBaseSeconds": "1", "RetryCapSeconds": "2", "RateLimitWaitSeconds": "2"}
+RATE_LIMIT = Outcome(log=["429 Too Many Requests - toomanyrequests: You have reached your pull rate limit."])
+TEST_FAILURE = Outcome(log=["FAIL src/cart.test.js", "Tests: 1 failed, 41 passed, 42 total"])
+STORIES = {
+    "retried, recovered": [RATE_LIMIT],
+    "test failure": [TEST_FAILURE],
+    "retries exhausted": [RATE_LIMIT, RATE_LIMIT, RATE_LIMIT],
+}
+
+
+def enroll(sandbox: Sandbox, repo: str, notify: str) -> str:
+    ecs = sandbox.client("ecs")
+    if not ecs.list_clusters()["clusterArns"]:
+        ecs.create_cluster(clusterName="apps")
+        ecs.register_task_definition(
+            family="web", containerDefinitions=[{"name": "web", "image": "nginx", "memory": 128}]
+        )
+        ecs.create_service(cluster="apps", serviceName="web", taskDefinition="web", desiredCount=1)
+    codecommit = sandbox.client("codecommit")
+    arn = codecommit.create_repository(repositoryName=repo)["repositoryMetadata"]["Arn"]
+    tags = {
+        "pipewarden:enabled": "true",
+        "pipewarden:ecs-cluster": "apps",
+        "pipewarden:ecs-service": "web",
+        "pipewarden:notify": notify,
+    }
+    codecommit.tag_resource(resourceArn=arn, tags=tags)
+    sandbox.wait_idle()
+    return f"pipewarden-{repo}"
+
+
+def quiet(sandbox: Sandbox, seconds: float = 4.0) -> None:
+    """Wait until no event arrived for a while: every retry decided, due and reported."""
+    seen, since = -1, time.monotonic()
+    while time.monotonic() - since < seconds:
+        sandbox.wait_idle()
+        count = len(sandbox.pipeline_events) + len(sandbox.events)
+        if count != seen:
+            seen, since = count, time.monotonic()
+        time.sleep(0.2)
+
+
+def messages_per_execution(sandbox: Sandbox) -> None:
+    print("Messages per execution vs the AWS events behind it (Slack and SNS each get these messages)")
+    print(f"  {'story':<20} {'notify':<9} {'CodePipeline':>12} {'pipewarden':>10} {'messages':>8}   titles")
+    for level in ("failures", "all"):
+        for n, (story, outcomes) in enumerate(STORIES.items()):
+            pipeline = enroll(sandbox, f"bench-{level}-{n}", level)
+            sandbox.simulator.scripts.add(pipeline, "Build", list(outcomes))
+            sandbox.push(pipeline.removeprefix("pipewarden-"), story)
+            quiet(sandbox)
+            run = sandbox.client("codepipeline").list_pipeline_executions(pipelineName=pipeline)
+            execution = run["pipelineExecutionSummaries"][0]["pipelineExecutionId"]
+            aws = [e for e in sandbox.pipeline_events if e["detail"].get("execution-id") == execution]
+            ours = [e for e in sandbox.events if e["detail"].get("execution-id") == execution]
+            told = [
+                m
+                for m in (json.loads(s["Message"]) for s in sandbox.sns_messages())
+                if m.get("execution_id") == execution
+            ]
+            slack = [p for p in sandbox.slack_messages() if execution[:8] in json.dumps(p)]
+            assert len(slack) == len(told), (story, level)
+            names = "; ".join(m["title"] for m in told)
+            print(f"  {story:<20} {level:<9} {len(aws):>12} {len(ours):>10} {len(told):>8}   {names}")
+
+
+def calls_per_message(sandbox: Sandbox) -> None:
+    # Imported once the sandbox has set the functions' environment (their log level included).
+    from pipewarden.aws import Clients
+    from pipewarden.deliver import Deliverer, SecretCache
+    from pipewarden.notify import Notifier, NotifyConfig
+    from pipewarden.notify_rules import parse
+
+    print("AWS calls per message (the notifier alone, counted at the client; a cold secret cache reads")
+    print("  the webhook secret once, as here; warm invocations skip it; Slack is one HTTPS POST besides)")
+    pipeline = enroll(sandbox, "bench-calls", "all")
+    sandbox.simulator.scripts.add(pipeline, "Build", [RATE_LIMIT])
+    sandbox.push("bench-calls", "calls")
+    quiet(sandbox)
+    samples: dict[str, dict[str, Any]] = {}
+    for event in sandbox.events:
+        if event["detail"].get("pipeline") == pipeline:
+            samples.setdefault(event["detail-type"], event)
+    for event in sandbox.pipeline_events:
+        if event["detail"]["pipeline"] == pipeline and "Pipeline Execution" in event["detail-type"]:
+            samples.setdefault(f"Execution {event['detail']['state']}", event)
+    config = NotifyConfig(
+        "pipewarden", sandbox.outputs["NotificationTopicArn"], "unused", "pipewarden/slack/default"
+    )
+    counter = CallCounter(sandbox)
+    for name in ("Repository Enrolled", "Stage Retry Scheduled", "Execution SUCCEEDED"):
+        clients = Clients(counter)
+        notifier = Notifier(
+            config, clients, Deliverer(clients, config.topic_arn, config.slack_secret, SecretCache())
+        )
+        counter.reset()
+        outcome = notifier.report(parse(dict(samples[name], id=f"bench-{name}")))
+        ops = ", ".join(f"{op.split(':', 1)[1]} {n}" for op, n in sorted(counter.calls.items()))
+        print(f"  {name:<24} {outcome.status:<5} {counter.reads:>2} reads {counter.writes:>2} writes  {ops}")
+
+
+def main() -> None:
+    with Sandbox(parameters=FAST) as sandbox:
+        messages_per_execution(sandbox)
+        calls_per_message(sandbox)
+
+
+if __name__ == "__main__":
+    main()
