@@ -52,10 +52,22 @@ MANAGED = {
 }
 
 
-def test_the_sample_execution_event_parses() -> None:
-    happening = parse(sample_event("codepipeline-execution-succeeded.json"))
-    assert happening.kind == PIPELINE_EXECUTION and happening.pipeline and happening.execution_id
-    assert happening.key == sample_event("codepipeline-execution-succeeded.json")["id"]
+@pytest.mark.parametrize(
+    ("sample", "kind", "key"),
+    [
+        ("codepipeline-execution-succeeded.json", PIPELINE_EXECUTION, "6a7e8feb-b491-4cf7-a9f1-bf3703467718"),
+        ("pipewarden-retry-scheduled.json", "Stage Retry Scheduled", "0b4e2f8a-6c1d-4e3f-9a7b-5d2c1e0f9a8b"),
+        (
+            "pipewarden-enrollment-rejected.json",
+            "Repository Enrollment Rejected",
+            "rejected:5f0c2a9e1b7d3c48",
+        ),
+    ],
+)
+def test_the_sample_events_parse(sample: str, kind: str, key: str) -> None:
+    happening = parse(sample_event(sample))
+    assert (happening.kind, happening.key) == (kind, key)
+    assert happening.pipeline.startswith("pipewarden-storefront")
 
 
 @pytest.mark.parametrize(
