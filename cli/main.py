@@ -55,6 +55,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         print(f"  event: {event['detail-type']}: {what} {why}".rstrip(), flush=True)
 
     sandbox.bus.add_rule("pipewarden-local-printer", {"source": ["pipewarden"]}, show, retries=0)
+    sandbox.slack.listeners.append(lambda payload: print(f"  slack: {payload.get('text', '')}", flush=True))
     print(sandbox.url, flush=True)
     print(
         f"pipewarden sandbox ready (account 123456789012, us-east-1). Use any AWS client with\n"

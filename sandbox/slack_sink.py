@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -15,6 +16,7 @@ class SlackSink:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.answers: deque[tuple[int, dict[str, str]]] = deque()  # scripted failures, used first
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []  # told of each accepted payload
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -22,7 +24,10 @@ class SlackSink:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, headers = sink.answers.popleft() if sink.answers else (200, {})
                 if status == 200:
-                    sink.received.append(json.loads(body))
+                    payload = json.loads(body)
+                    sink.received.append(payload)
+                    for listener in sink.listeners:
+                        listener(payload)
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)

@@ -23,11 +23,14 @@ def poster() -> SlackPoster:
     return SlackPoster(sleep=lambda _: None)
 
 
-def test_a_message_is_delivered_once(sink: SlackSink) -> None:
+def test_a_message_is_delivered_once_and_the_sink_tells_its_listeners(sink: SlackSink) -> None:
+    heard: list[dict[str, object]] = []
+    sink.listeners.append(heard.append)
+    sink.fail(500)
     sent = poster()
     sent.post(sink.url, PAYLOAD)
-    assert sink.received == [PAYLOAD]
-    assert sent.attempts == 1
+    assert sink.received == [PAYLOAD] and heard == [PAYLOAD]  # the refused attempt is not recorded
+    assert sent.attempts == 2
 
 
 def test_429_waits_as_long_as_retry_after_says_then_posts(sink: SlackSink) -> None:
