@@ -30,6 +30,11 @@ def sandbox() -> Iterator[Sandbox]:
     fast_retries = {"RetryBaseSeconds": "1", "RetryCapSeconds": "1", "RateLimitWaitSeconds": "1"}
     with Sandbox(parameters={"AllowedEcsTargets": ALLOWED, **fast_retries}) as running:
         yield running
+        # Every Slack payload any test produced must pass slack_sdk's Block Kit models.
+        from tests.unit.test_messages import validate
+
+        for payload in running.slack.received:
+            validate(payload)
 
 
 @dataclass

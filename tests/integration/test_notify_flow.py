@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from collections import Counter
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, cast
 
 import pytest
 
@@ -142,8 +145,21 @@ def test_the_same_event_three_times_posts_once(world: World) -> None:
     assert titles(slack_for(world, pipeline)) == Counter({"Pipeline failed, not retried": 2})
 
 
+@pytest.fixture
+def logged() -> Iterator[io.StringIO]:
+    """What the handlers log (Powertools writes to the stream it found at import, not to capsys)."""
+    from pipewarden.observability import logger
+
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    yield buffer
+    cast(Any, logger).removeHandler(handler)  # Powertools hands it to the standard logger
+
+
 def test_slack_429s_are_waited_out_and_a_refusal_never_keeps_sns_from_its_copy(
-    world: World, capsys: pytest.CaptureFixture[str]
+    world: World, logged: io.StringIO
 ) -> None:
     _, pipeline = enrolled(world, notify="all")
     sink, notify = world.sandbox.slack, world.sandbox.functions["NotifyFunction"]
@@ -155,7 +171,9 @@ def test_slack_429s_are_waited_out_and_a_refusal_never_keeps_sns_from_its_copy(
     result = notify.invoke(dict(enrolled_event, id="slack-refuses"))
     assert result["slack"] == "failed: Slack refused the message: HTTP 400"
     assert result["sns"].startswith("published")
-    assert sink.url not in capsys.readouterr().out  # the webhook URL is a secret
+    lines = logged.getvalue()
+    assert "Slack did not take the message" in lines and "HTTP 400" in lines
+    assert sink.url not in lines and "/services/" not in lines  # the webhook URL is a secret
     assert titles(slack_for(world, pipeline))["Repository enrolled"] == 2  # the tagging's, the slow one's
     assert Counter(m["title"] for m in sns_for(world, pipeline))["Repository enrolled"] == 3
 
