@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sandbox import faults as fault_injection
 from sandbox import template as cfn_template
 from sandbox.bus import Event, EventBus, Rule
 from sandbox.executions import Outcome, Simulator
+from sandbox.faults import EXEMPT_KEY, Faults
 from sandbox.lambdas import Function
 from sandbox.moto_ext import publish
 from sandbox.server import SandboxServer
@@ -91,7 +93,9 @@ class Sandbox:
         # Powertools warns on every invocation without application metrics; metrics are off here.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         self.slack.start()
-        self._server = SandboxServer("127.0.0.1", self.port, {"scripts": self._add_scripts})
+        self._server = SandboxServer(
+            "127.0.0.1", self.port, {"scripts": self._add_scripts, "faults": self._set_faults}
+        )
         self._server.start()
         _, port = self._server.get_host_and_port()
         self.port = port
@@ -145,7 +149,7 @@ class Sandbox:
             service,
             endpoint_url=self.url,
             region_name=REGION,
-            aws_access_key_id="testing",
+            aws_access_key_id=EXEMPT_KEY,  # the sandbox's own calls: never given injected faults
             aws_secret_access_key="testing",
         )
 
@@ -352,6 +356,20 @@ class Sandbox:
         thread = threading.Thread(target=poll, name=f"sqs-{function.name}", daemon=True)
         thread.start()
         self._pollers.append(thread)
+
+    @property
+    def faults(self) -> Faults:
+        return self._server.faults  # type: ignore[no-any-return]
+
+    def _set_faults(self, request: dict[str, Any]) -> dict[str, Any]:
+        if "rules" in request:
+            rules = [fault_injection.Rule.from_json(r) for r in request["rules"]]
+            self.faults.configure(rules, int(request.get("seed", 0)))
+        return {
+            "rules": len(self.faults.rules),
+            "calls": self.faults.calls,
+            "injected": dict(self.faults.injected),
+        }
 
     def _add_scripts(self, request: dict[str, Any]) -> dict[str, Any]:
         outcomes = [Outcome.from_json(o) for o in request["outcomes"]]

@@ -2,7 +2,11 @@
 
 POST /_sandbox/scripts  {"pipeline": P, "action": A, "outcomes": [{"fail": true, "phase": "BUILD",
 "code": "COMMAND_EXECUTION_ERROR", "log": ["..."], "message": "..."}, ...]} queues how the next runs of
-that action end. Only the sandbox answers this path; AWS has no such thing.
+that action end.
+POST /_sandbox/faults  {"seed": 7, "rules": [{"rate": 0.2, "service": "*", "operation": "*",
+"kinds": ["throttle", "error500", "error503", "reset", "slow"]}]} makes that share of the controller's
+AWS calls fail (an empty rule list turns it off); it answers with what was injected so far.
+Only the sandbox answers these paths; AWS has no such thing.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
+
+from sandbox.faults import Faults
 
 PREFIX = "/_sandbox/"
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -62,9 +68,11 @@ class SandboxServer(ThreadedMotoServer):
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self._handlers = handlers
         self.requests: Counter[str] = Counter()  # every request served, by kind (benchmarks read it)
+        self.faults = Faults()  # off until rules are set
 
     def _server_entry(self) -> None:
-        app = with_sandbox_api(DomainDispatcherApplication(create_backend_app), self._handlers, self.requests)
+        moto_app = DomainDispatcherApplication(create_backend_app)
+        app = with_sandbox_api(self.faults.wrap(moto_app), self._handlers, self.requests)
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )
