@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 BIN := $(VENV)/bin
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 BLUEPRINTS := layers/pipewarden/pipewarden/blueprints/*.yaml
@@ -11,12 +12,12 @@ PIP_FLAGS := -q --disable-pip-version-check
 PY313 := $(shell for c in "$$(command -v python3.13)" "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13; do \
 	[ -x "$$c" ] && "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo "$$c"; break; }; done)
 
-.PHONY: demo test install lint typecheck validate build unit integration bench local lock clean
+.PHONY: demo test install lint typecheck validate security build unit integration bench chaos local lock clean
 
 demo: install ## run pipewarden's main job in the local sandbox, narrated
 	$(BIN)/python -m sandbox.demo
 
-test: install $(SAM_VENV)/.installed lint typecheck validate build ## everything CI runs
+test: install $(SAM_VENV)/.installed lint typecheck validate security build ## everything CI runs
 	$(BIN)/pytest
 
 install: $(VENV)/.installed
@@ -32,6 +33,11 @@ $(SAM_VENV)/.installed: requirements/sam.lock
 	$(SAM_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/sam.lock
 	touch $@
 
+$(CHECKOV_VENV)/.installed: requirements/checkov.lock
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/checkov.lock
+	touch $@
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -42,6 +48,10 @@ typecheck: install
 validate: install $(SAM_VENV)/.installed ## sam validate --lint on the controller, cfn-lint on the blueprints
 	$(SAM) validate --lint
 	$(BIN)/cfn-lint $(BLUEPRINTS)
+
+security: $(CHECKOV_VENV)/.installed ## checkov on the controller and every blueprint: no failed check
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation --skip-download \
+		-f template.yaml $(foreach b,$(wildcard $(BLUEPRINTS)),-f $(b))
 
 build: $(SAM_VENV)/.installed ## sam build for the real runtime (python3.13, arm64)
 	@if [ -n "$(PY313)" ]; then \
@@ -71,6 +81,8 @@ lock: ## re-pin every dependency after editing requirements/*.in
 	(echo "# Exact versions of the development environment (make install). Regenerate: make lock"; $(BIN)/pip freeze --exclude-editable) > requirements/dev.lock
 	$(PYTHON) -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/sam.in
 	(echo "# aws-sam-cli in its own environment: it pins old boto3/click. Regenerate: make lock"; $(SAM_VENV)/bin/pip freeze) > requirements/sam.lock
+	rm -rf $(CHECKOV_VENV) && $(PYTHON) -m venv $(CHECKOV_VENV) && $(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/checkov.in
+	(echo "# checkov in its own environment: its pins clash with moto's and sam's. Regenerate: make lock"; $(CHECKOV_VENV)/bin/pip freeze) > requirements/checkov.lock
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
