@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipewarden.aws import Clients, client
 from pipewarden.emit import EVENT_REJECTED, Emitter
+from pipewarden.naming import is_pipeline_name
 from pipewarden.observability import logger, metrics
 from pipewarden.prune import PruneConfig, Pruner
 
@@ -27,15 +28,18 @@ def _scope(event: Any) -> tuple[str | None, str]:
     if not isinstance(event, dict):
         return None, f"event is a {type(event).__name__}, not an object"
     if event.get("detail-type") == "Scheduled Event" or event.get("action") == "prune":
-        return event.get("pipeline") if isinstance(event.get("pipeline"), str) else None, ""
+        pipeline = event.get("pipeline")
+        if pipeline is not None and not is_pipeline_name(pipeline):
+            return None, f"{str(pipeline)[:120]!r} is not a pipeline name"
+        return pipeline, ""
     detail = event.get("detail")
     if event.get("detail-type") == "CodePipeline Pipeline Execution State Change" and isinstance(
         detail, dict
     ):
-        pipeline = detail.get("pipeline")
-        if isinstance(pipeline, str) and pipeline and detail.get("state") in ENDED:
+        pipeline, state = detail.get("pipeline"), detail.get("state")
+        if is_pipeline_name(pipeline) and isinstance(state, str) and state in ENDED:
             return pipeline, ""
-        return None, f"pipeline execution event without a pipeline or an end state: {detail.get('state')!r}"
+        return None, f"pipeline execution event without a pipeline or an end state: {str(state)[:120]!r}"
     return None, f"detail-type {event.get('detail-type')!r} is not one the prune function acts on"
 
 

@@ -58,9 +58,12 @@ def _due(retrier: Retrier, records: list[dict[str, Any]]) -> dict[str, Any]:
     failures = []
     for record in records:
         try:
+            if not isinstance(record, dict):
+                raise InvalidMessage(f"an SQS record is a {type(record).__name__}, not an object")
             due = DueRetry.from_body(record.get("body", ""))
         except InvalidMessage as error:
-            logger.error("invalid queued retry", reason=str(error), message_id=record.get("messageId"))
+            message_id = record.get("messageId") if isinstance(record, dict) else None
+            logger.error("invalid queued retry", reason=str(error), message_id=message_id)
             retrier.emitter.emit(EVENT_REJECTED, {"function": "retry", "reason": str(error)})
             continue
         try:

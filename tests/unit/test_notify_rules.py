@@ -42,7 +42,11 @@ def event(kind: str, source: str = "pipewarden", /, **detail: Any) -> dict[str, 
 
 
 def execution(state: str) -> dict[str, Any]:
-    return event(PIPELINE_EXECUTION, "aws.codepipeline", **{"execution-id": "x-1", "state": state})
+    return event(
+        PIPELINE_EXECUTION,
+        "aws.codepipeline",
+        **{"execution-id": "c54a5df4-5ea1-4d6a-9f5e-3b0b2c4b1a77", "state": state},
+    )
 
 
 MANAGED = {
@@ -171,7 +175,13 @@ FACTS = Facts(
 def test_a_scheduled_retry_says_what_failed_when_it_retries_and_which_attempt() -> None:
     raw = event(
         "Stage Retry Scheduled",
-        **{"execution-id": "x-1", "stage": "Build", "attempt": 1, "max-retries": 2, "delay-seconds": 120},
+        **{
+            "execution-id": "c54a5df4-5ea1-4d6a-9f5e-3b0b2c4b1a77",
+            "stage": "Build",
+            "attempt": 1,
+            "max-retries": 2,
+            "delay-seconds": 120,
+        },
         classification="transient",
     )
     notice = compose(parse(raw), FACTS)

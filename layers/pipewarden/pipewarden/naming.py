@@ -9,6 +9,18 @@ import re
 MAX_NAME = 100
 STACK_PREFIX = "pipewarden-"
 _UNSAFE = re.compile(r"[^A-Za-z0-9-]")
+# CodePipeline's own patterns: pipeline and stage names, and execution ids (UUIDs).
+_PIPELINE_OR_STAGE = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
+_EXECUTION_ID = re.compile(r"^[0-9a-fA-F-]{1,64}$")
+
+
+def is_pipeline_name(value: object) -> bool:
+    """A pipeline (or stage) name CodePipeline would accept: anything else cannot name one."""
+    return isinstance(value, str) and bool(_PIPELINE_OR_STAGE.match(value))
+
+
+def is_execution_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_EXECUTION_ID.match(value))
 
 
 def stack_name(repository: str) -> str:

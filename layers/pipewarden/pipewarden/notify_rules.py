@@ -17,6 +17,7 @@ from typing import Any
 from pipewarden import emit, prune, retry, retry_policy
 from pipewarden.contract import MAX_RETRIES_RANGE, NOTIFY_MODES, RETRY_MODES, SLACK_CHANNEL
 from pipewarden.messages import Notice
+from pipewarden.naming import is_execution_id, is_pipeline_name
 
 PIPELINE_EXECUTION = "CodePipeline Pipeline Execution State Change"
 ENDED_STATES = ("FAILED", "SUCCEEDED", "STOPPED", "CANCELED", "SUPERSEDED")
@@ -94,12 +95,23 @@ def parse(event: Any) -> Happening:
         raise InvalidEvent("event has no id")
     if not isinstance(detail, Mapping):
         raise InvalidEvent("event has no detail object")
+    if not isinstance(kind, str) or not isinstance(source, str):
+        raise InvalidEvent("event has no detail-type or source")
     if source == "aws.codepipeline" and kind == PIPELINE_EXECUTION:
-        for name in ("pipeline", "execution-id", "state"):
-            value = detail.get(name)
-            if not isinstance(value, str) or not value or len(value) > _MAX_ID:
-                raise InvalidEvent(f"pipeline execution event has no valid {name}")
+        if not is_pipeline_name(detail.get("pipeline")):
+            raise InvalidEvent("pipeline execution event has no valid pipeline")
+        if not is_execution_id(detail.get("execution-id")):
+            raise InvalidEvent("pipeline execution event has no valid execution-id")
+        state = detail.get("state")
+        if not isinstance(state, str) or not state or len(state) > _MAX_ID:
+            raise InvalidEvent("pipeline execution event has no valid state")
     elif source == emit.SOURCE and kind in PIPEWARDEN_KINDS:
+        for name in ("pipeline", "scope", "stage"):
+            value = detail.get(name)
+            if value not in (None, "", "all") and not is_pipeline_name(value):
+                raise InvalidEvent(f"{name} {str(value)[:120]!r} is not a pipeline or stage name")
+        if detail.get("execution-id") is not None and not is_execution_id(detail.get("execution-id")):
+            raise InvalidEvent("execution-id is not an execution id")
         if not any(
             isinstance(detail.get(k), str) and detail.get(k) for k in ("pipeline", "repository", "bucket")
         ):

@@ -14,6 +14,7 @@ from pipewarden.aws import AwsError, Clients, NotFound, call
 from pipewarden.classify import Classification
 from pipewarden.contract import MAX_RETRIES_RANGE, RETRY_MODES
 from pipewarden.emit import Emitter
+from pipewarden.naming import is_execution_id, is_pipeline_name
 from pipewarden.retry_policy import SCHEDULED, SKIPPED, Backoff, RetryDecision, decide
 
 STARTED = "Stage Retry Started"
@@ -83,9 +84,9 @@ class DueRetry:
         try:
             data = json.loads(body)
             return cls(
-                pipeline=_text(data["pipeline"]),
-                execution_id=_text(data["execution_id"]),
-                stage=_text(data["stage"]),
+                pipeline=_name(data["pipeline"]),
+                execution_id=_execution(data["execution_id"]),
+                stage=_name(data["stage"]),
                 attempt=int(data["attempt"]),
                 classification=str(data.get("classification", "")),
                 requeues=int(data.get("requeues", 0)),
@@ -94,10 +95,16 @@ class DueRetry:
             raise InvalidMessage(f"queued retry is malformed: {error}") from error
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value or len(value) > 200:
-        raise InvalidMessage(f"{value!r} is not a name or id")
-    return value
+def _name(value: Any) -> str:
+    if not is_pipeline_name(value):
+        raise InvalidMessage(f"{str(value)[:120]!r} is not a pipeline or stage name")
+    return str(value)
+
+
+def _execution(value: Any) -> str:
+    if not is_execution_id(value):
+        raise InvalidMessage(f"{str(value)[:120]!r} is not an execution id")
+    return str(value)
 
 
 def parse_stage_failure(event: Any) -> StageFailure:
@@ -108,7 +115,7 @@ def parse_stage_failure(event: Any) -> StageFailure:
     if detail.get("state") != "FAILED":
         raise InvalidMessage(f"stage state is {detail.get('state')!r}, not FAILED")
     return StageFailure(
-        _text(detail.get("pipeline")), _text(detail.get("execution-id")), _text(detail.get("stage"))
+        _name(detail.get("pipeline")), _execution(detail.get("execution-id")), _name(detail.get("stage"))
     )
 
 
