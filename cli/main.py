@@ -339,6 +339,35 @@ def add_script(sub: Any) -> None:
     script.set_defaults(run=cmd_script)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from cli.replay import queue_urls, replay
+
+    sqs = _client(args, "sqs")
+    urls = args.queue_url or queue_urls(sqs, args.stack_name)
+    if not urls:
+        print(f"pipewarden: no dead-letter queue of stack {args.stack_name} found", file=sys.stderr)
+        return 1
+    report = replay(sqs, _client(args, "lambda"), urls)
+    for url in urls:
+        print(f"queue {url}")
+    print(
+        f"replayed {report.replayed}, failed {report.failed} (left in the queue), "
+        f"unreadable {report.unreadable}"
+    )
+    for error in report.errors[:20]:
+        print(f"  {error}", file=sys.stderr)
+    return 0 if not report.failed and not report.unreadable else 1
+
+
+def add_replay(sub: Any, common: argparse.ArgumentParser) -> None:
+    replay = sub.add_parser(
+        "replay-dlq", parents=[common], help="invoke dead-lettered events again (on-failure and rule DLQs)"
+    )
+    replay.add_argument("--stack-name", default="pipewarden", help="controller stack (default: pipewarden)")
+    replay.add_argument("--queue-url", action="append", help="replay this queue instead (repeatable)")
+    replay.set_defaults(run=cmd_replay)
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--endpoint-url", help="AWS endpoint, e.g. http://127.0.0.1:4599 for the sandbox")
@@ -394,6 +423,7 @@ def parser() -> argparse.ArgumentParser:
 
     add_script(sub)
     add_prune(sub, common)
+    add_replay(sub, common)
     return top
 
 

@@ -2,13 +2,17 @@
 
 Events are queued by the API call that caused them and delivered later by one worker thread, so a
 handler never runs inside the request that triggered it. A target that raises is retried like a
-Lambda asynchronous invocation (twice), then the event goes to the rule's dead letters.
+Lambda asynchronous invocation (twice), then the event goes to the rule's dead letters (and to
+`on_dead_letter`, which the sandbox points at the on-failure queue).
+
+`disorder(seed, duplicate)` makes delivery as loose as EventBridge and Lambda allow: the next event is
+picked at random from those waiting, and a share of deliveries to a function happens twice.
 """
 
 from __future__ import annotations
 
 import json
-import queue
+import random
 import threading
 import time
 import traceback
@@ -27,6 +31,7 @@ class Rule:
     pattern: dict[str, Any]
     target: Callable[[Event], Any]
     retries: int = 2
+    destination: str = ""  # the function's ARN when the target is a Lambda function
     matcher: EventPattern = field(init=False)
 
     def __post_init__(self) -> None:
@@ -42,6 +47,8 @@ class DeadLetter:
     rule: str
     event: Event
     error: str
+    destination: str = ""
+    attempts: int = 0
 
 
 class EventBus:
@@ -52,33 +59,66 @@ class EventBus:
         # Rules that live elsewhere (EventBridge rules created by stacks), read at each event.
         self.rule_sources: list[Callable[[], list[Rule]]] = []
         self.dead_letters: list[DeadLetter] = []
+        self.on_dead_letter: Callable[[DeadLetter], None] | None = None
         self.delivered = 0
+        self.duplicated = 0
         self.failed_attempts = 0
         self._retry_delay = retry_delay
-        self._queue: queue.Queue[tuple[Event, Rule | None] | None] = queue.Queue()
+        self._items: list[tuple[Event, Rule | None]] = []
+        self._stopping = False
         self._pending = 0
         self._lock = threading.Condition()
         self._worker: threading.Thread | None = None
+        self._rand: random.Random | None = None
+        self._duplicate = 0.0
+
+    def disorder(self, seed: int, duplicate: float) -> None:
+        """Deliver in a seeded random order, and `duplicate` of the deliveries to functions twice."""
+        with self._lock:
+            self._rand = random.Random(seed)
+            self._duplicate = duplicate
 
     def add_rule(
-        self, name: str, pattern: dict[str, Any], target: Callable[[Event], Any], retries: int = 2
+        self,
+        name: str,
+        pattern: dict[str, Any],
+        target: Callable[[Event], Any],
+        retries: int = 2,
+        destination: str = "",
     ) -> Rule:
-        rule = Rule(name, pattern, target, retries)
+        rule = Rule(name, pattern, target, retries, destination)
         self.rules.append(rule)
         return rule
 
     def put(self, event: Event) -> None:
         """Queue an event for every rule whose pattern matches it."""
-        with self._lock:
-            self._pending += 1
-        self._queue.put((event, None))
+        self._enqueue(event, None)
 
-    def send(self, event: Event, target: Callable[[Event], Any], name: str, retries: int = 2) -> None:
+    def send(
+        self,
+        event: Event,
+        target: Callable[[Event], Any],
+        name: str,
+        retries: int = 2,
+        destination: str = "",
+    ) -> None:
         """Queue an event for one target, whatever its content (how a schedule invokes its target)."""
-        rule = Rule(name, {"source": [event.get("source", "")]}, target, retries)
+        self._enqueue(event, Rule(name, {"source": [event.get("source", "")]}, target, retries, destination))
+
+    def _enqueue(self, event: Event, rule: Rule | None) -> None:
         with self._lock:
             self._pending += 1
-        self._queue.put((event, rule))
+            self._items.append((event, rule))
+            self._lock.notify_all()
+
+    def _next(self) -> tuple[Event, Rule | None] | None:
+        with self._lock:
+            while not self._items and not self._stopping:
+                self._lock.wait()
+            if self._stopping:
+                return None
+            index = self._rand.randrange(len(self._items)) if self._rand else 0
+            return self._items.pop(index)
 
     def start(self) -> None:
         if self._worker is None:
@@ -87,7 +127,9 @@ class EventBus:
 
     def stop(self) -> None:
         if self._worker is not None:
-            self._queue.put(None)
+            with self._lock:
+                self._stopping = True
+                self._lock.notify_all()
             self._worker.join(timeout=10)
             self._worker = None
 
@@ -104,7 +146,7 @@ class EventBus:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            item = self._next()
             if item is None:
                 return
             event, direct = item
@@ -112,6 +154,9 @@ class EventBus:
                 rules = [direct] if direct else [r for r in self._all_rules() if r.matches(event)]
                 for rule in rules:
                     self._deliver(rule, event)
+                    if rule.destination and self._rand and self._rand.random() < self._duplicate:
+                        self.duplicated += 1
+                        self._deliver(rule, event)  # delivered again, as EventBridge and Lambda may
             finally:
                 with self._lock:
                     self._pending -= 1
@@ -131,7 +176,12 @@ class EventBus:
             except Exception:
                 self.failed_attempts += 1
                 if attempt == rule.retries:
-                    self.dead_letters.append(DeadLetter(rule.name, event, traceback.format_exc(limit=3)))
+                    letter = DeadLetter(
+                        rule.name, event, traceback.format_exc(limit=3), rule.destination, attempt + 1
+                    )
+                    self.dead_letters.append(letter)
+                    if self.on_dead_letter is not None and rule.destination:
+                        self.on_dead_letter(letter)
                     return
                 time.sleep(self._retry_delay * 2**attempt)
             else:

@@ -54,13 +54,19 @@ class Function:
             self._module = module
         return self._module
 
+    @property
+    def arn(self) -> str:
+        """The function's ARN as the controller stack names it (`pipewarden-<logical id>`)."""
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:pipewarden-{self.name}"
+
     def invoke(self, event: dict[str, Any]) -> Any:
         self.invocations += 1
         handler = getattr(self.load(), self.handler.rsplit(".", 1)[1])
-        arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
         return handler(
             event,
             Context(
-                function_name=self.name, invoked_function_arn=arn, log_group_name=f"/aws/lambda/{self.name}"
+                function_name=self.name,
+                invoked_function_arn=self.arn,
+                log_group_name=f"/aws/lambda/{self.name}",
             ),
         )

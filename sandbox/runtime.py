@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from sandbox import faults as fault_injection
 from sandbox import template as cfn_template
-from sandbox.bus import Event, EventBus, Rule
+from sandbox.bus import DeadLetter, Event, EventBus, Rule
 from sandbox.executions import Outcome, Simulator
 from sandbox.faults import EXEMPT_KEY, Faults
 from sandbox.lambdas import Function
@@ -74,6 +75,7 @@ class Sandbox:
         self._stopping = threading.Event()
         self.slack = SlackSink()
         self._notifications_url = ""
+        self._failure_queue_url = ""
         self._sns_received: list[dict[str, Any]] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -94,7 +96,10 @@ class Sandbox:
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         self.slack.start()
         self._server = SandboxServer(
-            "127.0.0.1", self.port, {"scripts": self._add_scripts, "faults": self._set_faults}
+            "127.0.0.1",
+            self.port,
+            {"scripts": self._add_scripts, "faults": self._set_faults},
+            invoker=self._invoke,
         )
         self._server.start()
         _, port = self._server.get_host_and_port()
@@ -204,6 +209,8 @@ class Sandbox:
             resolver.resolve(tpl["Resources"]["CloudFormationExecutionRole"]["Properties"])
         )
         self.outputs = {k: str(resolver.resolve(v["Value"])) for k, v in tpl.get("Outputs", {}).items()}
+        self._failure_queue_url = self.outputs["FunctionFailureQueueUrl"]
+        self.bus.on_dead_letter = self._to_failure_queue
         self._connect_notifications(str(resolver.resolve({"Ref": "SlackSecretName"})))
         self._wire_functions(tpl, resolver)
         self.bus.add_rule(
@@ -311,7 +318,9 @@ class Sandbox:
             for event_name, event in props.get("Events", {}).items():
                 if event["Type"] in RULE_EVENT_TYPES:
                     pattern = resolver.resolve(event["Properties"]["Pattern"])
-                    self.bus.add_rule(f"{name}-{event_name}", pattern, function.invoke)
+                    self.bus.add_rule(
+                        f"{name}-{event_name}", pattern, function.invoke, destination=function.arn
+                    )
                 elif event["Type"] == "Schedule":
                     self.schedules.append((function, str(resolver.resolve(event["Properties"]["Schedule"]))))
                 elif event["Type"] == "SQS":
@@ -370,6 +379,40 @@ class Sandbox:
             "calls": self.faults.calls,
             "injected": dict(self.faults.injected),
         }
+
+    def _invoke(self, name: str, payload: bytes, invocation_type: str) -> tuple[int, bytes]:
+        """Lambda Invoke of one of the controller's functions, by name or ARN."""
+        bare = name.split(":function:", 1)[-1].split(":", 1)[0].removeprefix("pipewarden-")
+        function = self.functions.get(bare)
+        if function is None:
+            message = f"Function not found: {name}"
+            return 404, json.dumps({"Type": "User", "Message": message}).encode()
+        event = json.loads(payload or b"{}")
+        if invocation_type == "Event":
+            self.bus.send(event, function.invoke, f"{bare}-invoke", destination=function.arn)
+            return 202, b""
+        return 200, json.dumps(function.invoke(event), default=str).encode()
+
+    def _to_failure_queue(self, letter: DeadLetter) -> None:
+        """What Lambda's on-failure destination sends once an asynchronous invocation's retries are spent."""
+        record = {
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"{letter.destination}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": letter.attempts,
+            },
+            "requestPayload": letter.event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": {"errorMessage": letter.error.strip().splitlines()[-1][:1000]},
+        }
+        self.client("sqs").send_message(QueueUrl=self._failure_queue_url, MessageBody=json.dumps(record))
 
     def _add_scripts(self, request: dict[str, Any]) -> dict[str, Any]:
         outcomes = [Outcome.from_json(o) for o in request["outcomes"]]
@@ -473,7 +516,7 @@ class Sandbox:
                 REGION,
                 [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/pipewarden-{function.name}-schedule"],
             )
-            self.bus.send(event, function.invoke, f"{function.name}-schedule")
+            self.bus.send(event, function.invoke, f"{function.name}-schedule", destination=function.arn)
 
     def _schedule_resync(self) -> None:
         def tick() -> None:

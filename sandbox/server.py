@@ -12,9 +12,11 @@ Only the sandbox answers these paths; AWS has no such thing.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import unquote
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -61,17 +63,47 @@ def with_sandbox_api(
     return wsgi
 
 
+_INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+Invoker = Callable[[str, bytes, str], tuple[int, bytes]]
+
+
+def with_lambda_invoke(app: Any, invoker: Invoker) -> Callable[..., Iterable[bytes]]:
+    """Lambda's Invoke for the controller's functions, which run in the sandbox's process (moto would
+    want Docker to run them). Answers as Lambda does: 202 for an asynchronous invocation."""
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        found = _INVOKE.match(environ.get("PATH_INFO", ""))
+        if not found or environ.get("REQUEST_METHOD") != "POST":
+            return app(environ, start_response)
+        payload = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        kind = environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")
+        status, body = invoker(unquote(found.group(1)), payload, kind)
+        reason = {200: "OK", 202: "Accepted", 404: "Not Found"}.get(status, "Error")
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        if status == 404:
+            headers.append(("x-amzn-ErrorType", "ResourceNotFoundException"))
+        start_response(f"{status} {reason}", headers)
+        return [body]
+
+    return wsgi
+
+
 class SandboxServer(ThreadedMotoServer):
     """ThreadedMotoServer whose app also answers the sandbox API."""
 
-    def __init__(self, ip_address: str, port: int, handlers: dict[str, Handler]) -> None:
+    def __init__(
+        self, ip_address: str, port: int, handlers: dict[str, Handler], invoker: Invoker | None = None
+    ) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self._handlers = handlers
+        self._invoker = invoker
         self.requests: Counter[str] = Counter()  # every request served, by kind (benchmarks read it)
         self.faults = Faults()  # off until rules are set
 
     def _server_entry(self) -> None:
-        moto_app = DomainDispatcherApplication(create_backend_app)
+        moto_app: Any = DomainDispatcherApplication(create_backend_app)
+        if self._invoker is not None:
+            moto_app = with_lambda_invoke(moto_app, self._invoker)
         app = with_sandbox_api(self.faults.wrap(moto_app), self._handlers, self.requests)
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 # EventBridge retries a delivery for up to 24 hours: a duplicate inside that window posts nothing.
 DEDUPE_SECONDS = 24 * 3600
+IDEMPOTENCY_ATTEMPTS = 8
 # Webhook URLs stay cached across warm invocations (a module global outlives one invocation).
 _SECRETS = SecretCache()
 
@@ -71,7 +72,10 @@ def _idempotency() -> tuple[IdempotencyConfig, Callable[..., dict[str, str]]]:
         expires_after_seconds=DEDUPE_SECONDS,
         response_hook=_mark_duplicate,
     )
-    store = DynamoDBPersistenceLayer(table_name=config.idempotency_table, boto3_client=client("dynamodb"))
+    # The record is what keeps a redelivered event from being told twice: its writes get more tries.
+    store = DynamoDBPersistenceLayer(
+        table_name=config.idempotency_table, boto3_client=client("dynamodb", attempts=IDEMPOTENCY_ATTEMPTS)
+    )
     once = idempotent_function(
         _report,
         data_keyword_argument="happening",
@@ -98,6 +102,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     settings, once = _idempotency()
     settings.register_lambda_context(context)
     logger.append_keys(event_key=happening.key, kind=happening.kind, pipeline=happening.pipeline)
-    result = once(happening=vars(happening) | {"detail": dict(happening.detail)})
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    try:
+        result = once(happening=vars(happening) | {"detail": dict(happening.detail)})
+    except IdempotencyAlreadyInProgressError:
+        # Another delivery of this event is being told, or was told and its record could not be
+        # marked done: either way a message is (or will be) out. Telling it again is the worse risk.
+        result = {"status": "duplicate", "reason": "another delivery of this event is being reported"}
     logger.info("notification", extra=result)
     return result

@@ -60,7 +60,11 @@ MANAGED = {
     ("sample", "kind", "key"),
     [
         ("codepipeline-execution-succeeded.json", PIPELINE_EXECUTION, "6a7e8feb-b491-4cf7-a9f1-bf3703467718"),
-        ("pipewarden-retry-scheduled.json", "Stage Retry Scheduled", "0b4e2f8a-6c1d-4e3f-9a7b-5d2c1e0f9a8b"),
+        (
+            "pipewarden-retry-scheduled.json",
+            "Stage Retry Scheduled",
+            "Stage Retry Scheduled:c54a5df4-5ea1-4d6a-9f5e-3b0b2c4b1a77:Build:1",
+        ),
         (
             "pipewarden-enrollment-rejected.json",
             "Repository Enrollment Rejected",
@@ -102,6 +106,20 @@ def test_a_rejection_is_keyed_on_its_fingerprint_so_each_trigger_reports_it_once
     other = dict(one, id="e-2")
     assert parse(one).key == parse(other).key == "rejected:0123456789abcdef"
     assert parse(event("Repository Enrolled", repository="shop")).key == "e-1"
+
+
+def test_a_retry_decision_is_keyed_on_its_execution_stage_and_attempt() -> None:
+    ids = {"execution-id": "c54a5df4-5ea1-4d6a-9f5e-3b0b2c4b1a77", "stage": "Build"}
+    first = event("Stage Retry Scheduled", **ids, attempt=1)
+    twice = dict(first, id="e-2")  # the retry function decided again on a duplicated FAILED event
+    assert (
+        parse(first).key
+        == parse(twice).key
+        == "Stage Retry Scheduled:c54a5df4-5ea1-4d6a-9f5e-3b0b2c4b1a77:Build:1"
+    )
+    assert parse(dict(first, detail={**first["detail"], "attempt": 2})).key != parse(first).key
+    gave_up = event("Retries Exhausted", **ids, **{"retries-done": 2})
+    assert parse(gave_up).key.endswith(":Build:2")
 
 
 def test_tags_choose_the_audience_and_a_typo_cannot_silence_failures() -> None:
@@ -202,7 +220,9 @@ def test_a_scheduled_retry_says_what_failed_when_it_retries_and_which_attempt() 
         assert part in text
     body = json.loads(sns_message(notice))
     assert (
-        body["event"] == "Stage Retry Scheduled" and body["key"] == "e-1" and body["detail"]["attempt"] == 1
+        body["event"] == "Stage Retry Scheduled"
+        and body["key"].endswith(":Build:1")
+        and body["detail"]["attempt"] == 1
     )
 
 

@@ -170,14 +170,18 @@ def tagged_resources(tagging: Any, resource_type: str, tag_key: str) -> Iterator
 
 
 @functools.cache
-def client(service: str) -> BaseClient:
+def client(service: str, attempts: int | None = None) -> BaseClient:
     """A client for `service`, built on first use and reused across warm invocations.
 
     The endpoint, region and credentials come from the environment (AWS_ENDPOINT_URL included),
     so the same code talks to AWS or to any AWS-compatible endpoint without knowing which.
+    `attempts` gives a client more tries than the SDK's default (or the environment's) allow.
     """
     import boto3
     from botocore.config import Config
 
-    config = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=30)
+    retries: dict[str, Any] = {"mode": "standard"}
+    if attempts is not None:
+        retries["total_max_attempts"] = attempts
+    config = Config(retries=retries, connect_timeout=5, read_timeout=30)  # type: ignore[arg-type]
     return boto3.client(service, config=config)  # type: ignore[call-overload,no-any-return]

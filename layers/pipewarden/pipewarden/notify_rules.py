@@ -38,6 +38,8 @@ PIPEWARDEN_KINDS: dict[str, str] = {
     prune.PRUNED: ALL,
 }
 _FINGERPRINT = re.compile(r"^[0-9a-f]{8,64}$")
+# The retry function's decisions: one per stage failure and attempt, however often it was asked.
+_DECISIONS = (retry_policy.SCHEDULED, retry.STARTED, retry_policy.EXHAUSTED, retry_policy.NOT_RETRIED)
 _MAX_ID = 256
 
 
@@ -123,6 +125,10 @@ def parse(event: Any) -> Happening:
     if kind == emit.ENROLLMENT_REJECTED and isinstance(fingerprint, str) and _FINGERPRINT.match(fingerprint):
         # The same bad tag arrives once per trigger that saw it; the fingerprint names the tag change.
         key = f"rejected:{fingerprint}"
+    elif kind in _DECISIONS and detail.get("execution-id") and detail.get("stage"):
+        # A duplicated FAILED event makes the retry function decide twice; the decision is one thing.
+        step = detail.get("attempt", detail.get("retries-done", 0))
+        key = f"{kind}:{detail['execution-id']}:{detail['stage']}:{step if isinstance(step, int) else 0}"
     return Happening(
         key=key,
         kind=str(kind),

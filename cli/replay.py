@@ -1,0 +1,90 @@
+"""`pipewarden replay-dlq`: hand dead-lettered invocations back to their functions.
+
+Two queues hold what could not be handled: the functions' on-failure destination (Lambda's record of
+an asynchronous invocation whose retries were spent: the function's ARN and the original event) and
+the rules' dead-letter queue (EventBridge's copy of an event it could not deliver, with the target's
+ARN in the message attributes). Each message is invoked again asynchronously and deleted once Lambda
+has taken it; one that cannot be read is left in the queue and reported.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipewarden.aws import AwsError, call
+
+QUEUES = ("FunctionFailureQueue", "RuleDeadLetterQueue")
+
+
+@dataclass
+class ReplayReport:
+    replayed: int = 0
+    failed: int = 0
+    unreadable: int = 0
+    queues: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def target(message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(function ARN, event) of a dead-lettered message; ValueError if it is neither shape."""
+    body = json.loads(message.get("Body", ""))
+    if not isinstance(body, dict):
+        raise ValueError("the message is not a JSON object")
+    context = body.get("requestContext")
+    if isinstance(context, dict) and "requestPayload" in body:
+        arn = str(context.get("functionArn", ""))
+        payload = body["requestPayload"]
+    else:  # EventBridge's dead letter: the event itself, the target in an attribute
+        attribute = message.get("MessageAttributes", {}).get("TARGET_ARN", {})
+        arn, payload = str(attribute.get("StringValue", "")), body
+    if ":function:" not in arn or not isinstance(payload, dict):
+        raise ValueError("no function ARN and event in the message")
+    return arn.removesuffix(":$LATEST"), payload
+
+
+def queue_urls(sqs: Any, stack: str) -> list[str]:
+    """The controller stack's two dead-letter queues (CloudFormation names them <stack>-<logical id>-...)."""
+    urls: list[str] = []
+    for logical in QUEUES:
+        found = call(sqs, "list_queues", QueueNamePrefix=f"{stack}-{logical}").get("QueueUrls", [])
+        urls.extend(found[:1])
+    return urls
+
+
+def replay(sqs: Any, lambda_client: Any, urls: list[str], max_messages: int = 100_000) -> ReplayReport:
+    report = ReplayReport(queues=list(urls))
+    for url in urls:
+        while report.replayed + report.failed + report.unreadable < max_messages:
+            messages = call(
+                sqs,
+                "receive_message",
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=60,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                try:
+                    arn, event = target(message)
+                except ValueError as error:
+                    report.unreadable += 1
+                    report.errors.append(f"{message.get('MessageId')}: {error}")
+                    continue
+                try:
+                    call(
+                        lambda_client,
+                        "invoke",
+                        FunctionName=arn,
+                        InvocationType="Event",
+                        Payload=json.dumps(event),
+                    )
+                    call(sqs, "delete_message", QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                    report.replayed += 1
+                except AwsError as error:
+                    report.failed += 1  # stays in the queue: visible again after its timeout
+                    report.errors.append(f"{message.get('MessageId')}: {error}")
+    return report
