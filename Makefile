@@ -66,11 +66,11 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration
 
-bench: install ## print the benchmark figures (enroll, retry, prune, notify)
-	$(BIN)/python bench/enroll.py
-	$(BIN)/python bench/retry.py
-	$(BIN)/python bench/prune.py
-	$(BIN)/python bench/notify.py
+bench: install ## every benchmark, then one table of the figures (bench/table.py)
+	$(BIN)/python bench/table.py
+
+chaos: install ## the chaos scenario at full scale on three seeds; prints its figures and invariants
+	$(BIN)/python -m sandbox.chaos --seed 1 --seed 2 --seed 3
 
 local: install ## keep a sandbox with the controller running on port 4599
 	$(BIN)/pipewarden local --port 4599

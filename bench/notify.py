@@ -15,6 +15,7 @@ from typing import Any
 
 from sandbox.calls import CallCounter
 from sandbox.executions import Outcome
+from sandbox.figures import figure
 from sandbox.runtime import Sandbox
 
 FAST = {"RetryBaseSeconds": "1", "RetryCapSeconds": "2", "RateLimitWaitSeconds": "2"}
@@ -81,6 +82,11 @@ def messages_per_execution(sandbox: Sandbox) -> None:
             assert len(slack) == len(told), (story, level)
             names = "; ".join(m["title"] for m in told)
             print(f"  {story:<20} {level:<9} {len(aws):>12} {len(ours):>10} {len(told):>8}   {names}")
+            figure(
+                f"notify: {story}, notify={level}",
+                f"{len(told)} messages",
+                f"for {len(aws)} CodePipeline + {len(ours)} pipewarden events",
+            )
 
 
 def calls_per_message(sandbox: Sandbox) -> None:
@@ -116,6 +122,7 @@ def calls_per_message(sandbox: Sandbox) -> None:
         outcome = notifier.report(parse(dict(samples[name], id=f"bench-{name}")))
         ops = ", ".join(f"{op.split(':', 1)[1]} {n}" for op, n in sorted(counter.calls.items()))
         print(f"  {name:<24} {outcome.status:<5} {counter.reads:>2} reads {counter.writes:>2} writes  {ops}")
+        figure(f"notify: AWS calls for a {name} message", f"{counter.reads} reads, {counter.writes} writes")
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from sandbox.figures import figure
 from sandbox.runtime import ACCOUNT, Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +83,7 @@ def run_pruner(sandbox: Sandbox, bucket: str) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def figures(sizes: list[int]) -> None:
+def prune_figures(sizes: list[int]) -> None:
     print(f"Pruning N stale objects across {PIPELINES} pipelines (versioned artifact bucket, grace 0)")
     columns = f"{'objects':>8} {'deleted':>8} {'list calls':>10} {'DeleteObjects':>13} {'wall time':>9}"
     print(f"  {columns} {'peak memory':>11}")
@@ -95,6 +96,12 @@ def figures(sizes: list[int]) -> None:
             print(
                 f"  {size:>8} {result['deleted']:>8} {result['list_calls']:>10} {result['delete_calls']:>13} "
                 f"{result['seconds']:>8.1f}s {result['peak_mib']:>8.1f} MiB"
+            )
+            figure(
+                f"prune {size:,} stale objects",
+                f"{result['list_calls']} list + {result['delete_calls']} DeleteObjects calls, "
+                f"{result['seconds']:.1f} s, {result['peak_mib']:.1f} MiB peak",
+                f"{size / max(result['list_calls'] + result['delete_calls'], 1):.0f} objects per call",
             )
 
 
@@ -153,6 +160,12 @@ def side_by_side(size: int) -> None:
             f"  pipewarden prune:      {result['seconds']:7.1f} s, {sum(ours.values())} requests {dict(ours)}"
         )
         print(f"  pipewarden is {rm_seconds / result['seconds']:.1f}x faster (goal: >= 10x)")
+        figure(
+            f"prune vs aws s3 rm --recursive, {size:,} objects",
+            f"{result['seconds']:.1f} s, {sum(ours.values())} requests",
+            f"{rm_seconds / result['seconds']:.1f}x faster than {rm_seconds:.1f} s / {rm_total} requests",
+            ">= 10x",
+        )
 
 
 def main() -> int:
@@ -160,7 +173,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--side-by-side", type=int, default=10000)
     args = parser.parse_args()
-    figures([int(s) for s in args.sizes.split(",")])
+    prune_figures([int(s) for s in args.sizes.split(",")])
     side_by_side(args.side_by_side)
     return 0
 

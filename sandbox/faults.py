@@ -87,6 +87,8 @@ class Faults:
     injected: Counter[str] = field(default_factory=Counter)  # by kind
     operations: Counter[str] = field(default_factory=Counter)  # by service:operation
     calls: int = 0  # calls the rules looked at (the controller's)
+    counting: bool = False  # count every controller call by service:operation, faults or not
+    seen: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self._rand = random.Random(self.seed)
@@ -121,9 +123,12 @@ class Faults:
 
     def wrap(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
         def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            if not self.rules:
+            if not self.rules and not self.counting:
                 return app(environ, start_response)
             call = identify(environ)
+            if self.counting and call.access_key != EXEMPT_KEY and call.service:
+                with self._lock:
+                    self.seen[f"{call.service}:{call.operation}"] += 1
             kind = self.choose(call)
             if kind is None:
                 return app(environ, start_response)

@@ -1,0 +1,257 @@
+"""`make chaos`: pipewarden under faults, duplicated and reordered events, at scale; then its invariants.
+
+Repositories are enrolled (a few with bad tags), re-tagged and unenrolled; pipelines run with a mix of
+transient and deterministic failures. Every event reaches its function at least once, a share twice,
+in shuffled order, while a share of the controller's AWS calls fail as AWS's do (SDK backoff runs at
+1/50 speed, like the sandbox's retry delays). Failed invocations are retried, then dead-lettered;
+after the workload the incident ends, `pipewarden replay-dlq` hands the dead letters back, one resync
+runs, and the invariants are checked and printed. Exit status 1 if any is violated.
+
+Run: make chaos   (or .venv/bin/python -m sandbox.chaos --seed 7 [--repos 200 --executions 500])
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.executions import Outcome
+from sandbox.faults import Rule
+from sandbox.runtime import ACCOUNT, REGION, Sandbox
+
+PREFIX = "pipewarden"
+RATE_LIMIT = Outcome(log=["429 Too Many Requests - toomanyrequests: You have reached your pull rate limit."])
+RESET = Outcome(phase="PRE_BUILD", log=["npm ERR! network read ECONNRESET"])
+TEST_FAILURE = Outcome(log=["FAIL src/cart.test.js", "Tests: 1 failed, 41 passed, 42 total"])
+FAST = {"RetryBaseSeconds": "1", "RetryCapSeconds": "2", "RateLimitWaitSeconds": "2", "PruneGraceHours": "0"}
+
+
+@dataclass
+class Figures:
+    seed: int
+    repos: int
+    executions: int = 0
+    events: int = 0
+    duplicated: int = 0
+    calls: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    retried: int = 0
+    dead_lettered: int = 0
+    replayed: int = 0
+    seconds: float = 0.0
+    violations: list[str] = field(default_factory=list)
+
+    def print(self) -> None:
+        print(f"chaos seed {self.seed}: {self.repos} repositories, {self.executions} pipeline executions")
+        print(f"  events processed           {self.events} ({self.duplicated} delivered twice)")
+        faults = ", ".join(f"{n} {k}" for k, n in sorted(self.faults.items()))
+        share = sum(self.faults.values()) / max(self.calls, 1)
+        print(
+            f"  faults injected            {sum(self.faults.values())} of {self.calls} controller calls "
+            f"({share:.0%}: {faults})"
+        )
+        print(f"  invocations retried        {self.retried}")
+        print(f"  dead-lettered / replayed   {self.dead_lettered} / {self.replayed}")
+        print(f"  invariant violations       {len(self.violations)}")
+        for violation in self.violations[:30]:
+            print(f"    - {violation}")
+        print(f"  took {self.seconds:.0f} s")
+
+
+@contextlib.contextmanager
+def scaled_sdk_backoff(scale: float) -> Iterator[None]:
+    """The SDK's retry waits at `scale` of their length (the sandbox compresses time, as for retries)."""
+    from botocore.retries import standard
+
+    original = standard.ExponentialBackoff.delay_amount
+
+    def scaled(self: Any, context: Any) -> float:
+        return float(original(self, context)) * scale
+
+    standard.ExponentialBackoff.delay_amount = scaled  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        standard.ExponentialBackoff.delay_amount = original  # type: ignore[method-assign]
+
+
+def quiet(sandbox: Sandbox, seconds: float = 3.0, timeout: float = 1800.0) -> None:
+    """Until nothing happened for `seconds`: every event handled and every retry delay passed."""
+    deadline = time.monotonic() + timeout
+    seen, since = -1, time.monotonic()
+    while time.monotonic() - since < seconds and time.monotonic() < deadline:
+        sandbox.wait_idle(timeout)
+        count = sandbox.bus.delivered + sandbox.bus.failed_attempts + len(sandbox.pipeline_events)
+        if count != seen:
+            seen, since = count, time.monotonic()
+        time.sleep(0.25)
+
+
+class Scenario:
+    def __init__(self, sandbox: Sandbox, seed: int, repos: int, executions: int) -> None:
+        self.sandbox = sandbox
+        self.rand = random.Random(seed)
+        self.names = [f"chaos-{n:03d}" for n in range(repos)]
+        self.tags: dict[str, dict[str, str]] = {}
+        self.executions = executions
+
+    # -- the workload ----------------------------------------------------------------------------
+    def setup(self) -> None:
+        sb = self.sandbox
+        ecs = sb.client("ecs")
+        ecs.create_cluster(clusterName="apps")
+        ecs.register_task_definition(
+            family="web",
+            taskRoleArn=f"arn:aws:iam::{ACCOUNT}:role/web-task",
+            executionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/web-execution",
+            containerDefinitions=[{"name": "app", "image": "nginx", "memory": 128}],
+        )
+        ecs.create_service(cluster="apps", serviceName="web", taskDefinition="web", desiredCount=1)
+        for name in self.names:
+            sb.client("codecommit").create_repository(repositoryName=name)
+
+    def arn(self, name: str) -> str:
+        return f"arn:aws:codecommit:{REGION}:{ACCOUNT}:{name}"
+
+    def enroll(self) -> None:
+        for name in self.names:
+            tags = {
+                f"{PREFIX}:enabled": "true",
+                f"{PREFIX}:ecs-cluster": "apps",
+                f"{PREFIX}:ecs-service": "web",
+                f"{PREFIX}:container": "app",
+                f"{PREFIX}:retry": self.rand.choice(["transient"] * 6 + ["all", "off"]),
+                f"{PREFIX}:max-retries": str(self.rand.choice([0, 1, 2, 2, 3])),
+                f"{PREFIX}:notify": self.rand.choice(["failures", "failures", "all", "off"]),
+                f"{PREFIX}:keep-executions": str(self.rand.randint(1, 4)),
+            }
+            if self.rand.random() < 0.05:
+                tags[f"{PREFIX}:compute"] = "huge"  # rejected: nothing may be built for it
+            self.tags[name] = tags
+            self.sandbox.client("codecommit").tag_resource(resourceArn=self.arn(name), tags=tags)
+
+    def retag(self) -> None:
+        for name in self.names:
+            roll = self.rand.random()
+            if roll < 0.25:
+                change = {f"{PREFIX}:compute": self.rand.choice(["small", "medium", "large"])}
+                self.tags[name].update(change)
+                self.sandbox.client("codecommit").tag_resource(resourceArn=self.arn(name), tags=change)
+            elif roll < 0.40:
+                del self.tags[name][f"{PREFIX}:enabled"]
+                self.sandbox.client("codecommit").untag_resource(
+                    resourceArn=self.arn(name), tagKeys=[f"{PREFIX}:enabled"]
+                )
+
+    def enrolled(self) -> list[str]:
+        valid = ("small", "medium", "large")
+        return [
+            n
+            for n in self.names
+            if self.tags[n].get(f"{PREFIX}:enabled") == "true"
+            and self.tags[n].get(f"{PREFIX}:compute", "small") in valid
+        ]
+
+    def run_pipelines(self) -> int:
+        pipelines = self.enrolled()
+        started = 0
+        while started < self.executions and pipelines:
+            for name in pipelines:
+                if started >= self.executions:
+                    break
+                roll = self.rand.random()
+                if roll < 0.15:
+                    outcomes = [TEST_FAILURE]
+                elif roll < 0.35:
+                    outcomes = [self.rand.choice([RATE_LIMIT, RESET])]
+                elif roll < 0.42:
+                    outcomes = [RATE_LIMIT] * 4  # outlasts any cap
+                else:
+                    outcomes = []
+                if outcomes:
+                    self.sandbox.simulator.scripts.add(f"pipewarden-{name}", "Build", outcomes)
+                self.sandbox.push(name, f"change {started}")
+                started += 1
+            quiet(self.sandbox)
+        return started
+
+
+def run(seed: int, repos: int, executions: int, fault_rate: float, duplicate: float) -> Figures:
+    from sandbox import invariants
+
+    figures = Figures(seed, repos)
+    started = time.monotonic()
+    with (
+        scaled_sdk_backoff(0.02),
+        Sandbox(parameters=FAST) as sandbox,
+    ):
+        # The SDK's own retries, as deployed functions have them (the sandbox's default is none).
+        import os
+
+        os.environ["AWS_MAX_ATTEMPTS"] = "3"
+        scenario = Scenario(sandbox, seed, repos, executions)
+        scenario.setup()
+        sandbox.bus.disorder(seed, duplicate)
+        sandbox.faults.configure([Rule(fault_rate)], seed)
+        sandbox.faults.slow_seconds = 0.05  # a slow answer, at the sandbox's compressed time
+        scenario.enroll()
+        quiet(sandbox)
+        scenario.retag()
+        quiet(sandbox)
+        figures.executions = scenario.run_pipelines()
+        quiet(sandbox, seconds=6.0)
+        figures.calls, figures.faults = sandbox.faults.calls, Counter(sandbox.faults.injected)
+        sandbox.faults.configure([], seed)  # the incident is over: recover
+        figures.dead_lettered = len(sandbox.bus.dead_letters)
+        figures.replayed = replay(sandbox)
+        quiet(sandbox)
+        sandbox.run_schedules("EnrollFunction")
+        quiet(sandbox)
+        figures.events = sandbox.bus.delivered
+        figures.duplicated = sandbox.bus.duplicated
+        figures.retried = sandbox.bus.failed_attempts
+        figures.violations = invariants.check(sandbox, scenario.tags)
+    figures.seconds = time.monotonic() - started
+    return figures
+
+
+def replay(sandbox: Sandbox) -> int:
+    from cli.main import main as cli_main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        cli_main(["replay-dlq", "--endpoint-url", sandbox.url, "--region", REGION])
+    line = next((row for row in out.getvalue().splitlines() if row.startswith("replayed ")), "replayed 0")
+    return int(line.split()[1].rstrip(","))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sandbox.chaos", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, action="append", help="repeatable (default: 1, 2, 3)")
+    parser.add_argument("--repos", type=int, default=200)
+    parser.add_argument("--executions", type=int, default=500)
+    parser.add_argument("--fault-rate", type=float, default=0.2)
+    parser.add_argument("--duplicate", type=float, default=0.1)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    args = parser.parse_args(argv)
+    violations = 0
+    for seed in args.seed or [1, 2, 3]:
+        figures = run(seed, args.repos, args.executions, args.fault_rate, args.duplicate)
+        figures.print()
+        if args.json:
+            print(json.dumps({**vars(figures), "faults": dict(figures.faults)}, default=str))
+        violations += len(figures.violations)
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""What must hold after any storm of events and faults, checked against the sandbox's final state.
+
+1. Every enrolled repository has exactly one stack, complete and built from its current tags; a
+   repository that is not enrolled (or whose tags are invalid) has none.
+2. No orphan: every pipeline, build project and role of the scenario belongs to a live stack.
+3. No execution was retried beyond its pipeline's cap.
+4. Exactly one notification per reported event: no key twice on SNS, and every decision that its
+   pipeline's notify level hears was told.
+5. No artifact of a kept or running execution was pruned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from pipewarden import blueprint
+from pipewarden.config import ControllerConfig
+from pipewarden.notify_rules import InvalidEvent, parse
+from pipewarden.reconcile import desired_state
+from sandbox.runtime import Sandbox
+
+PREFIX = "pipewarden"
+TOLD = ("Stage Retry Scheduled", "Failure Not Retried", "Retries Exhausted")
+ROLE_PARTS = ("-BuildRole-", "-PipelineRole-", "-SourceRuleRole-")
+
+
+def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
+    return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page[key]]
+
+
+def check(sandbox: Sandbox, tags: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """Every violation found, as a line each (none: all invariants hold)."""
+    live = {
+        stack["StackName"]: stack
+        for stack in _pages(sandbox.client("cloudformation"), "describe_stacks", "Stacks")
+        if stack["StackName"].startswith("pipewarden-chaos-") and stack["StackStatus"] != "DELETE_COMPLETE"
+    }
+    violations: list[str] = []
+    enrolled = _stacks_match_tags(tags, live, violations)
+    names = _no_orphans(sandbox, live, enrolled, violations)
+    _retries_and_artifacts(sandbox, enrolled, names, violations)
+    _told_once(sandbox, enrolled, violations)
+    return violations
+
+
+def _stacks_match_tags(
+    tags: Mapping[str, Mapping[str, str]], live: Mapping[str, Any], violations: list[str]
+) -> dict[str, Mapping[str, str]]:
+    """1. One stack per enrolled repository, from its current tags; none for the others."""
+    config = ControllerConfig.from_env(os.environ)
+    enrolled: dict[str, Mapping[str, str]] = {}
+    for name, current in tags.items():
+        stack_name = f"pipewarden-{name}"
+        desired = desired_state(name, current, config)
+        stack = live.get(stack_name)
+        if desired.settings is None:
+            if stack is not None:
+                violations.append(
+                    f"{name}: not enrolled ({desired.violation or 'no tag'}) but has {stack_name}"
+                )
+            continue
+        enrolled[stack_name] = current
+        if stack is None:
+            violations.append(f"{name}: enrolled but has no stack")
+            continue
+        if stack["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+            violations.append(f"{name}: stack is {stack['StackStatus']}")
+        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+        wanted = blueprint.parameters(desired.settings, config)
+        stale = [k for k in blueprint.TAG_DERIVED if parameters.get(k) != wanted[k]]
+        if stale:
+            violations.append(f"{name}: stack parameters differ from the tags: {', '.join(stale)}")
+    return enrolled
+
+
+def _no_orphans(
+    sandbox: Sandbox, live: Mapping[str, Any], enrolled: Mapping[str, Any], violations: list[str]
+) -> set[str]:
+    """2. Nothing without a live stack, and no live stack without its pipeline and project."""
+    names = {p["name"] for p in _pages(sandbox.client("codepipeline"), "list_pipelines", "pipelines")}
+    projects = set(_pages(sandbox.client("codebuild"), "list_projects", "projects"))
+    roles = {
+        r["RoleName"] for r in _pages(sandbox.client("iam"), "list_roles", "Roles", PathPrefix="/pipewarden/")
+    }
+    for kind, found in (("pipeline", names), ("build project", projects)):
+        for orphan in sorted(n for n in found if n.startswith("pipewarden-chaos-") and n not in live):
+            violations.append(f"orphaned {kind} {orphan}")
+    for role in sorted(r for r in roles if r.startswith("pipewarden-chaos-")):
+        owner = next((role.split(part)[0] for part in ROLE_PARTS if part in role), role)
+        if owner not in live:
+            violations.append(f"orphaned role {role}")
+    for stack_name in live:
+        if stack_name in enrolled and (stack_name not in names or stack_name not in projects):
+            violations.append(f"{stack_name}: stack without its pipeline or build project (half-built)")
+    return names
+
+
+def _retries_and_artifacts(
+    sandbox: Sandbox, enrolled: Mapping[str, Mapping[str, str]], names: set[str], violations: list[str]
+) -> None:
+    """3. Retries within the cap, and 5. the kept and running executions' artifacts still stored."""
+    pipelines = sandbox.client("codepipeline")
+    bucket = sandbox.outputs["ArtifactBucketName"]
+    stored = {o["Key"] for o in _pages(sandbox.client("s3"), "list_objects_v2", "Contents", Bucket=bucket)}
+    for pipeline, current in sorted(enrolled.items()):
+        if pipeline not in names:
+            continue
+        mode = current.get(f"{PREFIX}:retry", "transient")
+        cap = 0 if mode == "off" else int(current.get(f"{PREFIX}:max-retries", "2"))
+        keep = int(current.get(f"{PREFIX}:keep-executions", "10"))
+        runs = _pages(
+            pipelines, "list_pipeline_executions", "pipelineExecutionSummaries", pipelineName=pipeline
+        )
+        runs.sort(key=lambda r: r["startTime"], reverse=True)
+        for index, run in enumerate(runs):
+            execution = run["pipelineExecutionId"]
+            details = pipelines.list_action_executions(
+                pipelineName=pipeline, filter={"pipelineExecutionId": execution}
+            )["actionExecutionDetails"]
+            attempts = Counter((d["stageName"], d["actionName"]) for d in details)
+            worst = max(attempts.values(), default=1) - 1
+            if worst > cap:
+                violations.append(f"{pipeline} {execution[:8]}: {worst} retries, cap {cap}")
+            if index < keep or run["status"] == "InProgress":
+                needed = {
+                    a["s3location"]["key"]
+                    for d in details
+                    for a in d["input"]["inputArtifacts"] + d["output"]["outputArtifacts"]
+                    if a.get("s3location")
+                }
+                violations.extend(
+                    f"{pipeline} {execution[:8]}: kept artifact {key} deleted"
+                    for key in sorted(needed - stored)
+                )
+
+
+def _told_once(sandbox: Sandbox, enrolled: Mapping[str, Mapping[str, str]], violations: list[str]) -> None:
+    """4. No key told twice on SNS, and every decision its pipeline's notify level hears was told."""
+    keys = Counter(json.loads(m["Message"]).get("key") for m in sandbox.sns_messages())
+    violations.extend(f"told {n} times: {key}" for key, n in keys.items() if n > 1)
+    for event in sandbox.events:
+        pipeline = event["detail"].get("pipeline", "")
+        if event["detail-type"] not in TOLD or pipeline not in enrolled:
+            continue
+        if enrolled[pipeline].get(f"{PREFIX}:notify", "failures") == "off":
+            continue
+        try:
+            key = parse(event).key
+        except InvalidEvent as error:
+            violations.append(f"unreadable event {event['id']}: {error}")
+            continue
+        if key not in keys:
+            violations.append(f"never told: {event['detail-type']} {key}")
