@@ -32,6 +32,7 @@ PREFIX = "pipewarden"
 RATE_LIMIT = Outcome(log=["429 Too Many Requests - toomanyrequests: You have reached your pull rate limit."])
 RESET = Outcome(phase="PRE_BUILD", log=["npm ERR! network read ECONNRESET"])
 TEST_FAILURE = Outcome(log=["FAIL src/cart.test.js", "Tests: 1 failed, 41 passed, 42 total"])
+JSON_MARK = "CHAOS-FIGURES "
 FAST = {"RetryBaseSeconds": "1", "RetryCapSeconds": "2", "RateLimitWaitSeconds": "2", "PruneGraceHours": "0"}
 
 
@@ -182,17 +183,16 @@ class Scenario:
                 self.sandbox.push(name, f"change {started}")
                 started += 1
             quiet(self.sandbox)
+            print(f"    {started} executions started", file=sys.stderr, flush=True)
         return started
 
 
 def run(seed: int, repos: int, executions: int, fault_rate: float, duplicate: float) -> Figures:
-    from sandbox import invariants
-
     figures = Figures(seed, repos)
     started = time.monotonic()
     with (
         scaled_sdk_backoff(0.02),
-        Sandbox(parameters=FAST) as sandbox,
+        Sandbox(parameters=FAST, log_level="CRITICAL") as sandbox,  # failures are counted, not logged
     ):
         # The SDK's own retries, as deployed functions have them (the sandbox's default is none).
         import os
@@ -203,12 +203,16 @@ def run(seed: int, repos: int, executions: int, fault_rate: float, duplicate: fl
         sandbox.bus.disorder(seed, duplicate)
         sandbox.faults.configure([Rule(fault_rate)], seed)
         sandbox.faults.slow_seconds = 0.05  # a slow answer, at the sandbox's compressed time
+        progress(started, f"seed {seed}: enrolling {repos} repositories")
         scenario.enroll()
         quiet(sandbox)
+        progress(started, "re-tagging and unenrolling")
         scenario.retag()
         quiet(sandbox)
+        progress(started, f"running {executions} executions")
         figures.executions = scenario.run_pipelines()
         quiet(sandbox, seconds=6.0)
+        progress(started, "the incident is over: replaying dead letters, one resync, checking")
         figures.calls, figures.faults = sandbox.faults.calls, Counter(sandbox.faults.injected)
         sandbox.faults.configure([], seed)  # the incident is over: recover
         figures.dead_lettered = len(sandbox.bus.dead_letters)
@@ -219,9 +223,15 @@ def run(seed: int, repos: int, executions: int, fault_rate: float, duplicate: fl
         figures.events = sandbox.bus.delivered
         figures.duplicated = sandbox.bus.duplicated
         figures.retried = sandbox.bus.failed_attempts
+        from sandbox import invariants
+
         figures.violations = invariants.check(sandbox, scenario.tags)
     figures.seconds = time.monotonic() - started
     return figures
+
+
+def progress(started: float, what: str) -> None:
+    print(f"  [{time.monotonic() - started:5.0f} s] {what}", file=sys.stderr, flush=True)
 
 
 def replay(sandbox: Sandbox) -> int:
@@ -248,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = run(seed, args.repos, args.executions, args.fault_rate, args.duplicate)
         figures.print()
         if args.json:
-            print(json.dumps({**vars(figures), "faults": dict(figures.faults)}, default=str))
+            print(JSON_MARK + json.dumps({**vars(figures), "faults": dict(figures.faults)}, default=str))
         violations += len(figures.violations)
     return 1 if violations else 0
 

@@ -37,7 +37,10 @@ def test_a_reduced_storm_leaves_no_invariant_violated() -> None:
         timeout=540,
         check=False,
     )
-    figures = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
+    mark = "CHAOS-FIGURES "
+    figures = json.loads(
+        next(line for line in done.stdout.splitlines() if line.startswith(mark))[len(mark) :]
+    )
     assert figures["violations"] == [], done.stdout[-3000:]
     assert done.returncode == 0, done.stderr[-3000:]
     assert figures["executions"] == 20 and figures["events"] > 300
