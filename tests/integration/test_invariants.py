@@ -1,0 +1,62 @@
+"""The chaos invariants catch what they promise to: a clean enrollment passes, each kind of damage is named."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sandbox import invariants
+from sandbox.executions import Outcome
+from tests.conftest import World
+
+pytestmark = pytest.mark.integration
+
+
+def test_each_kind_of_damage_is_named(world: World) -> None:
+    sandbox = world.sandbox
+    world.service()
+    repo, arn = world.repository("chaos-inv")
+    tags = world.enroll_tags(notify="all", max_retries="1", keep_executions="1")
+    world.tag(arn, tags)
+    pipeline = f"pipewarden-{repo}"
+    sandbox.simulator.scripts.add(pipeline, "Build", [Outcome(log=["FAIL a.test.js"])])
+    world.push(repo, "breaks a test")
+    world.eventually(lambda: world.pipeline_events(pipeline, "Failure Not Retried"))
+    world.sandbox.wait_idle(30)
+    mine = {repo: tags}
+    assert invariants.check(sandbox, mine) == []
+
+    told = next(
+        json.loads(m["Message"])
+        for m in sandbox.sns_messages()
+        if json.loads(m["Message"]).get("pipeline") == pipeline
+    )
+    sandbox.client("sns").publish(
+        TopicArn=sandbox.outputs["NotificationTopicArn"], Message=json.dumps(told), Subject="again"
+    )
+    run = world.executions(pipeline)[0]["pipelineExecutionId"]
+    kept = sorted(sandbox.execution_keys(pipeline, run))[0]
+    sandbox.client("s3").delete_object(Bucket=sandbox.outputs["ArtifactBucketName"], Key=kept)
+    found = invariants.check(sandbox, mine)
+    assert f"told 2 times: {told['key']}" in found
+    assert f"{pipeline} {run[:8]}: kept artifact {kept} deleted" in found
+
+    sandbox.client("codepipeline").delete_pipeline(name=pipeline)
+    changed = dict(mine[repo], **{"pipewarden:compute": "large"})
+    found = invariants.check(sandbox, {repo: changed})
+    assert f"{pipeline}: stack without its pipeline or build project (half-built)" in found
+    assert f"{repo}: stack parameters differ from the tags: ComputeType" in found
+    world.untag(arn, ["pipewarden:enabled"])  # leave nothing half-built for later tests
+
+    orphan = f"pipewarden-chaos-orphan-{world.suffix}"
+    codebuild = sandbox.client("codebuild")
+    codebuild.create_project(
+        name=orphan,
+        source={"type": "S3", "location": "bucket/source.zip"},
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={"type": "LINUX_CONTAINER", "image": "x", "computeType": "BUILD_GENERAL1_SMALL"},
+        serviceRole="arn:aws:iam::123456789012:role/x",
+    )
+    assert f"orphaned build project {orphan}" in invariants.check(sandbox, {})
+    codebuild.delete_project(name=orphan)
