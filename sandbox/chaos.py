@@ -187,7 +187,9 @@ class Scenario:
         return started
 
 
-def run(seed: int, repos: int, executions: int, fault_rate: float, duplicate: float) -> Figures:
+def run(
+    seed: int, repos: int, executions: int, fault_rate: float, duplicate: float, sdk_attempts: int = 3
+) -> Figures:
     figures = Figures(seed, repos)
     started = time.monotonic()
     with (
@@ -197,7 +199,7 @@ def run(seed: int, repos: int, executions: int, fault_rate: float, duplicate: fl
         # The SDK's own retries, as deployed functions have them (the sandbox's default is none).
         import os
 
-        os.environ["AWS_MAX_ATTEMPTS"] = "3"
+        os.environ["AWS_MAX_ATTEMPTS"] = str(sdk_attempts)
         scenario = Scenario(sandbox, seed, repos, executions)
         scenario.setup()
         sandbox.bus.disorder(seed, duplicate)
@@ -251,11 +253,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--executions", type=int, default=500)
     parser.add_argument("--fault-rate", type=float, default=0.2)
     parser.add_argument("--duplicate", type=float, default=0.1)
+    parser.add_argument(
+        "--sdk-attempts",
+        type=int,
+        default=3,
+        help="tries per AWS call in the functions (3, the SDK's standard mode; 1 sends more to the DLQ)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args(argv)
     violations = 0
     for seed in args.seed or [1, 2, 3]:
-        figures = run(seed, args.repos, args.executions, args.fault_rate, args.duplicate)
+        figures = run(seed, args.repos, args.executions, args.fault_rate, args.duplicate, args.sdk_attempts)
         figures.print()
         if args.json:
             print(JSON_MARK + json.dumps({**vars(figures), "faults": dict(figures.faults)}, default=str))
