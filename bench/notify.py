@@ -84,7 +84,7 @@ def messages_per_execution(sandbox: Sandbox) -> None:
             print(f"  {story:<20} {level:<9} {len(aws):>12} {len(ours):>10} {len(told):>8}   {names}")
             figure(
                 f"notify: {story}, notify={level}",
-                f"{len(told)} messages",
+                f"{len(told)} message{'' if len(told) == 1 else 's'}",
                 f"for {len(aws)} CodePipeline + {len(ours)} pipewarden events",
             )
 
@@ -122,7 +122,7 @@ def calls_per_message(sandbox: Sandbox) -> None:
         outcome = notifier.report(parse(dict(samples[name], id=f"bench-{name}")))
         ops = ", ".join(f"{op.split(':', 1)[1]} {n}" for op, n in sorted(counter.calls.items()))
         print(f"  {name:<24} {outcome.status:<5} {counter.reads:>2} reads {counter.writes:>2} writes  {ops}")
-        figure(f"notify: AWS calls for a {name} message", f"{counter.reads} reads, {counter.writes} writes")
+        figure(f"notify: AWS calls, message on {name}", f"{counter.reads} reads, {counter.writes} writes")
 
 
 def main() -> None:
