@@ -13,6 +13,7 @@ import json
 import time
 from typing import Any
 
+from sandbox import fleet
 from sandbox.calls import CallCounter
 from sandbox.executions import Outcome
 from sandbox.figures import figure
@@ -26,27 +27,6 @@ STORIES = {
     "test failure": [TEST_FAILURE],
     "retries exhausted": [RATE_LIMIT, RATE_LIMIT, RATE_LIMIT],
 }
-
-
-def enroll(sandbox: Sandbox, repo: str, notify: str) -> str:
-    ecs = sandbox.client("ecs")
-    if not ecs.list_clusters()["clusterArns"]:
-        ecs.create_cluster(clusterName="apps")
-        ecs.register_task_definition(
-            family="web", containerDefinitions=[{"name": "web", "image": "nginx", "memory": 128}]
-        )
-        ecs.create_service(cluster="apps", serviceName="web", taskDefinition="web", desiredCount=1)
-    codecommit = sandbox.client("codecommit")
-    arn = codecommit.create_repository(repositoryName=repo)["repositoryMetadata"]["Arn"]
-    tags = {
-        "pipewarden:enabled": "true",
-        "pipewarden:ecs-cluster": "apps",
-        "pipewarden:ecs-service": "web",
-        "pipewarden:notify": notify,
-    }
-    codecommit.tag_resource(resourceArn=arn, tags=tags)
-    sandbox.wait_idle()
-    return f"pipewarden-{repo}"
 
 
 def quiet(sandbox: Sandbox, seconds: float = 4.0) -> None:
@@ -65,7 +45,7 @@ def messages_per_execution(sandbox: Sandbox) -> None:
     print(f"  {'story':<20} {'notify':<9} {'CodePipeline':>12} {'pipewarden':>10} {'messages':>8}   titles")
     for level in ("failures", "all"):
         for n, (story, outcomes) in enumerate(STORIES.items()):
-            pipeline = enroll(sandbox, f"bench-{level}-{n}", level)
+            pipeline = fleet.enroll(sandbox, f"bench-{level}-{n}", notify=level)
             sandbox.simulator.scripts.add(pipeline, "Build", list(outcomes))
             sandbox.push(pipeline.removeprefix("pipewarden-"), story)
             quiet(sandbox)
@@ -98,7 +78,7 @@ def calls_per_message(sandbox: Sandbox) -> None:
 
     print("AWS calls per message (the notifier alone, counted at the client; a cold secret cache reads")
     print("  the webhook secret once, as here; warm invocations skip it; Slack is one HTTPS POST besides)")
-    pipeline = enroll(sandbox, "bench-calls", "all")
+    pipeline = fleet.enroll(sandbox, "bench-calls", notify="all")
     sandbox.simulator.scripts.add(pipeline, "Build", [RATE_LIMIT])
     sandbox.push("bench-calls", "calls")
     quiet(sandbox)

@@ -20,6 +20,7 @@ from typing import Any
 from pipewarden.aws import Clients
 from pipewarden.emit import Emitter
 from pipewarden.retry import DueRetry, Retrier, RetryConfig, StageFailure
+from sandbox import fleet
 from sandbox.calls import CallCounter
 from sandbox.executions import Outcome
 from sandbox.figures import figure
@@ -29,23 +30,6 @@ SCALED = {"RetryBaseSeconds": "1", "RetryCapSeconds": "5", "RateLimitWaitSeconds
 RESET = Outcome(phase="PRE_BUILD", log=["npm ERR! network read ECONNRESET"])
 TEST_FAILURE = Outcome(log=["FAIL src/cart.test.js", "Tests: 1 failed, 41 passed, 42 total"])
 RATE_LIMIT = Outcome(log=["429 Too Many Requests - toomanyrequests: You have reached your pull rate limit."])
-
-
-def setup(sandbox: Sandbox, repo: str, **extra: str) -> str:
-    ecs = sandbox.client("ecs")
-    if not ecs.list_clusters()["clusterArns"]:
-        ecs.create_cluster(clusterName="apps")
-        ecs.register_task_definition(
-            family="web", containerDefinitions=[{"name": "web", "image": "nginx", "memory": 128}]
-        )
-        ecs.create_service(cluster="apps", serviceName="web", taskDefinition="web", desiredCount=1)
-    codecommit = sandbox.client("codecommit")
-    arn = codecommit.create_repository(repositoryName=repo)["repositoryMetadata"]["Arn"]
-    tags = {"pipewarden:enabled": "true", "pipewarden:ecs-cluster": "apps", "pipewarden:ecs-service": "web"}
-    tags.update({f"pipewarden:{k.replace('_', '-')}": v for k, v in extra.items()})
-    codecommit.tag_resource(resourceArn=arn, tags=tags)
-    sandbox.wait_idle()
-    return f"pipewarden-{repo}"
 
 
 def native_twin(sandbox: Sandbox, pipeline: str) -> str:
@@ -98,7 +82,7 @@ def result(sandbox: Sandbox, pipeline: str, run: dict[str, Any]) -> Result:
 
 def scenario(sandbox: Sandbox, name: str, script: Any) -> tuple[Result, Result]:
     repo = f"bench-{name}"
-    pipeline = setup(sandbox, repo)
+    pipeline = fleet.enroll(sandbox, repo)
     twin = native_twin(sandbox, pipeline)
     script(pipeline)
     script(twin)
@@ -109,7 +93,7 @@ def scenario(sandbox: Sandbox, name: str, script: Any) -> tuple[Result, Result]:
 
 def calls_per_event(sandbox: Sandbox) -> None:
     # A test failure in a pipeline with retry=all: the whole path, from event to retry, is taken.
-    pipeline = setup(sandbox, "bench-calls", retry="all", max_retries="0")
+    pipeline = fleet.enroll(sandbox, "bench-calls", retry="all", max_retries="0")
     sandbox.simulator.scripts.add(pipeline, "Build", [TEST_FAILURE])
     sandbox.push("bench-calls", "calls")
     run = settle(sandbox, pipeline, quiet_for=1)

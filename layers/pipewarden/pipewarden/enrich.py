@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from pipewarden import buildlogs
 from pipewarden.aws import AccessDenied, Clients, Invalid, NotFound, call
 from pipewarden.notify_rules import Facts, console_url, telling_lines
 from pipewarden.observability import logger
 
-LOG_TAIL = 40
 T = TypeVar("T")
 
 
@@ -164,18 +164,7 @@ class Enricher:
     def _build_log(self, build_id: str) -> tuple[str, list[str]]:
         builds = call(self.clients.codebuild, "batch_get_builds", ids=[build_id]).get("builds", [])
         logs = (builds[0].get("logs") or {}) if builds else {}
-        deep_link = str(logs.get("deepLink", ""))
-        if not logs.get("groupName") or not logs.get("streamName"):
-            return deep_link, []
-        events = call(
-            self.clients.logs,
-            "get_log_events",
-            logGroupName=logs["groupName"],
-            logStreamName=logs["streamName"],
-            limit=LOG_TAIL,
-            startFromHead=False,
-        ).get("events", [])
-        return deep_link, [str(e.get("message", "")).rstrip() for e in events]
+        return str(logs.get("deepLink", "")), buildlogs.tail(self.clients.logs, builds[0] if builds else {})
 
 
 def _source(declaration: Mapping[str, Any]) -> tuple[str, str]:

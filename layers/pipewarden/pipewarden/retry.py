@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipewarden import classify
+from pipewarden import buildlogs, classify
 from pipewarden.aws import AwsError, Clients, NotFound, call
 from pipewarden.classify import Classification
 from pipewarden.contract import MAX_RETRIES_RANGE, RETRY_MODES
@@ -18,7 +18,6 @@ from pipewarden.naming import is_execution_id, is_pipeline_name
 from pipewarden.retry_policy import SCHEDULED, SKIPPED, Backoff, RetryDecision, decide
 
 STARTED = "Stage Retry Started"
-LOG_TAIL = 40
 MAX_REQUEUES = 5
 DECISION_TTL_DAYS = 30
 
@@ -284,21 +283,7 @@ class Retrier:
         return verdict
 
     def log_tail(self, build: Mapping[str, Any]) -> list[str]:
-        logs = build.get("logs") or {}
-        if not logs.get("groupName") or not logs.get("streamName"):
-            return []
-        try:
-            events = call(
-                self.clients.logs,
-                "get_log_events",
-                logGroupName=logs["groupName"],
-                logStreamName=logs["streamName"],
-                limit=LOG_TAIL,
-                startFromHead=False,
-            ).get("events", [])
-        except NotFound:
-            return []
-        return [str(e.get("message", "")) for e in events]
+        return buildlogs.tail(self.clients.logs, build)
 
     # -- acting and reporting ----------------------------------------------------------------------------
     def _queue(self, due: DueRetry, delay: int) -> None:
