@@ -37,10 +37,12 @@ def test_each_kind_of_damage_is_named(world: World) -> None:
     )
     run = world.executions(pipeline)[0]["pipelineExecutionId"]
     kept = sorted(sandbox.execution_keys(pipeline, run))[0]
-    sandbox.client("s3").delete_object(Bucket=sandbox.outputs["ArtifactBucketName"], Key=kept)
+    bucket = sandbox.outputs["ArtifactBucketName"]
+    marker = sandbox.client("s3").delete_object(Bucket=bucket, Key=kept)["VersionId"]
     found = invariants.check(sandbox, mine)
     assert f"told 2 times: {told['key']}" in found
     assert f"{pipeline} {run[:8]}: kept artifact {kept} deleted" in found
+    sandbox.client("s3").delete_object(Bucket=bucket, Key=kept, VersionId=marker)  # the object is back
 
     sandbox.client("codepipeline").delete_pipeline(name=pipeline)
     changed = dict(mine[repo], **{"pipewarden:compute": "large"})
