@@ -12,9 +12,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipewarden import triggers
 from pipewarden.aws import AwsError, Clients, client
 from pipewarden.config import ControllerConfig
-from pipewarden.emit import ENROLLMENT_FAILED, EVENT_REJECTED, Emitter
+from pipewarden.emit import ENROLLMENT_FAILED, Emitter
 from pipewarden.naming import stack_name
-from pipewarden.observability import logger, metrics
+from pipewarden.observability import logger, metrics, reject
 from pipewarden.outcomes import on_stack_status
 from pipewarden.reconcile import Action, Decision, Reconciler
 from pipewarden.resync import resync
@@ -79,12 +79,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         trigger = triggers.parse(event)
     except triggers.InvalidEvent as error:
-        event_id = event.get("id", "") if isinstance(event, dict) else ""
-        logger.error("invalid event", reason=str(error), event_id=event_id)
-        logger.debug("invalid event body", event=event)
-        metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
-        emitter.emit(EVENT_REJECTED, {"function": "enroll", "reason": str(error), "event-id": event_id})
-        return {"status": "invalid", "reason": str(error)}
+        return reject(emitter, "enroll", event, str(error))
 
     if isinstance(trigger, triggers.Resync):
         report = resync(reconciler)

@@ -12,10 +12,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipewarden.aws import Clients, client
 from pipewarden.deliver import Deliverer, SecretCache
-from pipewarden.emit import EVENT_REJECTED, Emitter
+from pipewarden.emit import Emitter
 from pipewarden.notify import Notifier, NotifyConfig
 from pipewarden.notify_rules import Happening, InvalidEvent, parse
-from pipewarden.observability import logger, metrics
+from pipewarden.observability import logger, metrics, reject
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
@@ -92,13 +92,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     try:
         happening = parse(event)
     except InvalidEvent as error:
-        logger.error("invalid event", reason=str(error))
-        metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
-        event_id = event.get("id", "") if isinstance(event, dict) else ""
-        Emitter(lambda: client("events"), _config().event_bus).emit(
-            EVENT_REJECTED, {"function": "notify", "reason": str(error), "event-id": str(event_id)[:256]}
-        )
-        return {"status": "invalid", "reason": str(error)}
+        return reject(Emitter(lambda: client("events"), _config().event_bus), "notify", event, str(error))
     settings, once = _idempotency()
     settings.register_lambda_context(context)
     logger.append_keys(event_key=happening.key, kind=happening.kind, pipeline=happening.pipeline)

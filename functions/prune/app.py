@@ -10,9 +10,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipewarden.aws import Clients, client
-from pipewarden.emit import EVENT_REJECTED, Emitter
+from pipewarden.emit import Emitter
 from pipewarden.naming import is_pipeline_name
-from pipewarden.observability import logger, metrics
+from pipewarden.observability import logger, metrics, reject
 from pipewarden.prune import PruneConfig, Pruner
 
 ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "SUPERSEDED", "CANCELED"}
@@ -50,9 +50,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     emitter = Emitter(lambda: client("events"), config.event_bus)
     pipeline, invalid = _scope(event)
     if invalid:
-        logger.error("invalid event", reason=invalid)
-        emitter.emit(EVENT_REJECTED, {"function": "prune", "reason": invalid})
-        return {"status": "invalid", "reason": invalid}
+        return reject(emitter, "prune", event, invalid)
     pruner = Pruner(
         config, Clients(), emitter, time_left=lambda: context.get_remaining_time_in_millis() / 1000
     )

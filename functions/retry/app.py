@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipewarden.aws import AwsError, Clients, client
 from pipewarden.emit import EVENT_REJECTED, Emitter
-from pipewarden.observability import logger, metrics
+from pipewarden.observability import logger, metrics, reject
 from pipewarden.retry import (
     STARTED,
     DueRetry,
@@ -87,13 +87,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         failure = parse_stage_failure(event)
     except InvalidMessage as error:
-        logger.error("invalid event", reason=str(error))
-        metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
-        event_id = event.get("id", "") if isinstance(event, dict) else ""
-        retrier.emitter.emit(
-            EVENT_REJECTED, {"function": "retry", "reason": str(error), "event-id": event_id}
-        )
-        return {"status": "invalid", "reason": str(error)}
+        return reject(retrier.emitter, "retry", event, str(error))
     decision = retrier.on_failure(failure)
     _count(decision, pipeline=failure.pipeline, stage=failure.stage, execution_id=failure.execution_id)
     return {
