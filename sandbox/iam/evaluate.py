@@ -60,7 +60,12 @@ class StatementRef:
 
 @dataclass(frozen=True)
 class Decision:
-    """The outcome of `evaluate`, with what decided it."""
+    """The outcome of `evaluate`, with what decided it.
+
+    ``reason`` is "allowed", "explicit-deny" or "no-allow" (an implicit deny); ``policy_type`` names
+    the kind of policy that denied ("identity-based policy", "permissions boundary", "service control
+    policy" or "resource-based policy"), "" when allowed.
+    """
 
     allowed: bool
     reason: str
@@ -108,6 +113,10 @@ def evaluate(
     - naming the account (``111122223333`` or ``arn:aws:iam::111122223333:root``) delegates to the
       account: the identity-based policies decide as if the resource policy were not there.
 
+    ``boundaries`` are the policies of the entity's permissions boundary and ``scps`` those that apply
+    to its account, taken as one level: an Allow in any of them is enough. Leaving either empty means
+    there is none, so nothing to pass.
+
     ``allowed_by`` lists every identity-based statement that allows the request, whatever the final
     decision; ``denied_by`` is the explicit Deny statement that decided, if one did. Every policy is
     checked before anything is decided, so a malformed document raises ValueError even when another
@@ -151,7 +160,8 @@ def evaluate(
     if grant == _Grant.DIRECT:
         return Decision(True, ALLOWED, "", allowed_by, None)
 
-    # The root user has full access unless something denies it explicitly (same page).
+    # "All requests are implicitly denied with the exception of the AWS account root user, which has
+    # full access" (policy-eval-denyallow page): only explicit denies and SCPs hold it back.
     identity_allows = bool(allowed_by) or grant == _Grant.ROLE or caller.kind == _Caller.ROOT
     if not identity_allows:
         return Decision(False, NO_ALLOW, IDENTITY_POLICY, allowed_by, None)
@@ -367,7 +377,10 @@ def _date(text: str) -> datetime | None:
     """A W3C ISO 8601 date or date-time, or epoch seconds; a time without zone is UTC."""
     stripped = text.strip()
     if _EPOCH.fullmatch(stripped):
-        return datetime.fromtimestamp(float(stripped), UTC)
+        try:
+            return datetime.fromtimestamp(float(stripped), UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
     if _PARTIAL_DATE.fullmatch(stripped):
         stripped += "-01"
     try:
@@ -517,6 +530,10 @@ class _Condition:
         (reference_policies_elements_condition_operators.html and the pages on multiple values).
         """
         present = context.values(self.key)
+        if self.qualifier and present is not None and not any(present):
+            # "if the key values resolve to a null data set, such as an empty string"
+            # (reference_policies_condition-single-vs-multi-valued-context-keys.html)
+            present = None
         if self.operator == "Null":
             # "true": the key must be absent; "false": it must be there. Several values: any.
             return any((value.lower() == "true") == (present is None) for value in self.values)
@@ -662,7 +679,7 @@ class _Principals:
         the assumed-role user" (reference_policies_elements_notprincipal.html): leaving out any of
         them may deny the caller through it, so only naming all of them exempts it.
         """
-        named = [(t, v) for t, v in self.entries]
+        named = self.entries
         if any(value == "*" for _, value in named):
             return True
         own = any(value == caller.arn for _, value in named)

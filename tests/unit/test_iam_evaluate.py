@@ -622,6 +622,35 @@ def test_resource_policy_principal_star_allows_everyone() -> None:
         ).allowed
 
 
+def test_principal_arns_are_matched_exactly_and_case_sensitively() -> None:
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html
+    # ("In a Principal element, the user name part of the Amazon Resource Name (ARN) is case sensitive.")
+    grant = repository_policy({"AWS": f"arn:aws:iam::{ACCOUNT}:user/Carlos"})
+    assert evaluate(
+        request("ecr:PutImage", REPOSITORY, f"arn:aws:iam::{ACCOUNT}:user/Carlos"),
+        [],
+        resource_policies=[grant],
+    ).allowed
+    assert not evaluate(
+        request("ecr:PutImage", REPOSITORY, f"arn:aws:iam::{ACCOUNT}:user/carlos"),
+        [],
+        resource_policies=[grant],
+    ).allowed
+
+
+def test_resource_policy_grant_still_needs_the_service_control_policies() -> None:
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-denyallow.html
+    # (Organizations SCPs are checked before resource-based policies)
+    scp = policy(allow("s3:*"), name="scp")
+    decision = evaluate(
+        request("ecr:PutImage", REPOSITORY),
+        [],
+        scps=[scp],
+        resource_policies=[repository_policy({"AWS": SESSION})],
+    )
+    assert (decision.reason, decision.policy_type) == ("no-allow", SERVICE_CONTROL_POLICY)
+
+
 def test_service_principal_in_a_role_trust_policy() -> None:
     # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html
     # (AWS service principals; a trust policy has no Resource element)
@@ -862,6 +891,8 @@ def test_numeric_operators(operator: str, wanted: Any, value: str, expected: boo
         ("DateEquals", "2020-01-01T01:00:00+01:00", "2020-01-01T00:00:00Z", True),
         ("DateNotEquals", "2020-01-01T00:00:00Z", "2020-01-02T00:00:00Z", True),
         ("DateGreaterThanEquals", "2020-01", "2020-01-01", True),
+        ("DateLessThan", "2020-01-01T00:00:00Z", "99999999999999999999", False),
+        ("DateLessThan", "2020-01-01T00:00:00Z", "yesterday", False),
     ],
 )
 def test_date_operators(operator: str, wanted: str, value: str, expected: bool) -> None:
@@ -890,6 +921,14 @@ def test_bool_operator_denies_requests_not_over_ssl() -> None:
     )
     assert allowed(secure, ssl_only, allow("s3:*"))
     assert condition_holds({"Bool": {"aws:SecureTransport": True}}, {"aws:SecureTransport": "True"})
+
+
+def test_binary_equals_compares_base64_values_byte_for_byte() -> None:
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_BinaryEquals
+    binary = {"BinaryEquals": {"key": "QmluYXJ5VmFsdWVJbkJhc2U2NA=="}}
+    assert condition_holds(binary, {"key": "QmluYXJ5VmFsdWVJbkJhc2U2NA=="})
+    assert not condition_holds(binary, {"key": "T3RoZXJWYWx1ZQ=="})
+    assert not condition_holds(binary, {})
 
 
 def test_null_operator_tests_whether_the_key_exists() -> None:
@@ -1102,6 +1141,7 @@ def test_for_all_values_requires_every_requested_value_in_the_policy() -> None:
     # null data set"
     assert condition_holds(attributes, {})
     assert condition_holds(attributes, {"dynamodb:Attributes": []})
+    assert condition_holds(attributes, {"dynamodb:Attributes": [""]})
 
 
 def test_for_any_value_needs_one_match_and_is_false_without_values() -> None:
@@ -1125,6 +1165,7 @@ def test_for_any_value_needs_one_match_and_is_false_without_values() -> None:
     assert not put("UserName", "Message", "PostDateTime")
     assert put("UserName")
     assert put()
+    assert put("")
     assert allowed(request("dynamodb:PutItem", table), forbidden, allow("*"))
 
 
