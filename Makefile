@@ -12,12 +12,12 @@ PIP_FLAGS := -q --disable-pip-version-check
 PY313 := $(shell for c in "$$(command -v python3.13)" "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13; do \
 	[ -x "$$c" ] && "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo "$$c"; break; }; done)
 
-.PHONY: demo test install lint typecheck validate security build unit integration bench chaos local lock clean
+.PHONY: demo test install lint typecheck validate security iam-lint build unit integration bench chaos local lock clean
 
 demo: install ## run pipewarden's main job in the local sandbox, narrated
 	$(BIN)/python -m sandbox.demo
 
-test: install $(SAM_VENV)/.installed lint typecheck validate security build ## everything CI runs
+test: install $(SAM_VENV)/.installed lint typecheck validate security iam-lint build ## everything CI runs
 	$(BIN)/pytest
 
 install: $(VENV)/.installed
@@ -52,6 +52,9 @@ validate: install $(SAM_VENV)/.installed ## sam validate --lint on the controlle
 security: $(CHECKOV_VENV)/.installed ## checkov on the controller and every blueprint: no failed check
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation --skip-download \
 		-f template.yaml $(foreach b,$(wildcard $(BLUEPRINTS)),-f $(b))
+
+iam-lint: install ## parliament, cloudsplaining, handler permissions on every resolved IAM policy: each finding explained
+	$(BIN)/python -m sandbox.iam.lint
 
 build: $(SAM_VENV)/.installed ## sam build for the real runtime (python3.13, arm64)
 	@if [ -n "$(PY313)" ]; then \

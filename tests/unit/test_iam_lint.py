@@ -1,0 +1,300 @@
+"""parliament and cloudsplaining on every IAM policy both templates produce, and what feeds them.
+
+The policies are the templates resolved as AWS would hold them (`sandbox.iam.policies`): template.yaml
+through the real SAM translator, so SAM's generated roles, inline policies and managed policy ARNs are
+linted too. Every finding is fixed or explained in security/iam-exceptions.yaml, and no entry is stale.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.iam import lint, policies
+
+STACKS = policies.every_stack()
+POLICIES = lint.policies_under_test(STACKS)
+FINDINGS = lint.lint_findings(STACKS)
+EXPLANATIONS = [e for e in lint.load_explanations() if e.tool in ("parliament", "cloudsplaining")]
+EXPLAINED = {e.key: e for e in EXPLANATIONS}
+AWS_LAMBDA_BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+
+
+def stack(label: str) -> policies.Stack:
+    return next(s for s in STACKS if s.label == label)
+
+
+def unresolved(node: Any) -> list[str]:
+    """Intrinsic functions left in a document (there should be none)."""
+    if isinstance(node, dict):
+        own = [k for k in node if k == "Ref" or k.startswith("Fn::")]
+        return own + [x for v in node.values() for x in unresolved(v)]
+    if isinstance(node, list):
+        return [x for v in node for x in unresolved(v)]
+    return []
+
+
+# -- the policies the linters see ---------------------------------------------------------------
+
+
+def test_sam_generated_roles_policies_and_managed_policies_are_there() -> None:
+    """SAM gives a function role its Policies as `<Function>RolePolicy0`, the on-failure destination's
+    `<Function>EventInvokeConfigOnFailureSQSPolicy`, AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess
+    with Tracing: Active, and AWSLambdaSQSQueueExecutionRole for an SQS event source.
+    """
+    controller = stack("template.yaml[representative]")
+    enroll = controller.role("EnrollFunctionRole")
+    assert {"EnrollFunctionRolePolicy0", "EnrollFunctionEventInvokeConfigOnFailureSQSPolicy"} <= set(
+        enroll.inline_policies
+    )
+    assert AWS_LAMBDA_BASIC in enroll.managed_policy_arns
+    assert "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess" in enroll.managed_policy_arns
+    retry = controller.role("RetryFunctionRole")
+    assert "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole" in retry.managed_policy_arns
+    assert enroll.trust_policy["Statement"][0]["Principal"] == {"Service": ["lambda.amazonaws.com"]}
+
+
+def test_aws_managed_policy_documents_come_from_moto() -> None:
+    document = policies.aws_managed_policy(AWS_LAMBDA_BASIC)
+    assert "logs:CreateLogGroup" in document["Statement"][0]["Action"]
+    with pytest.raises(KeyError):
+        policies.aws_managed_policy("arn:aws:iam::aws:policy/NoSuchPolicy")
+
+
+def test_every_policy_of_every_role_boundary_and_resource_is_linted() -> None:
+    names = {p.policy for p in POLICIES}
+    for each in STACKS:
+        for role in each.roles:
+            assert f"{each.template}:{role.logical_id}/AssumeRolePolicyDocument" in names
+            assert {f"{each.template}:{role.logical_id}/{n}" for n in role.inline_policies} <= names
+            assert set(role.managed_policy_arns) <= names
+        assert {f"{each.template}:{r.logical_id}" for r in each.resource_policies} <= names
+    kinds = {p.policy: p.kind for p in POLICIES}
+    assert kinds["template.yaml:PermissionsBoundary"] == "boundary"
+    assert kinds["template.yaml:ArtifactBucketPolicy"] == "resource"
+    assert kinds["template.yaml:RuleDeadLetterQueuePolicy"] == "resource"
+
+
+def test_policies_are_resolved_to_plain_json_with_the_stacks_physical_ids() -> None:
+    for each in STACKS:
+        for policy in lint.policies_under_test([each]):
+            assert not unresolved(policy.document), f"{each.label} {policy.policy}"
+    blueprint = stack("ecs-rolling.yaml[representative]")
+    pipeline = blueprint.role("PipelineRole")
+    run_build = next(
+        s for s in policies.statements(pipeline.inline_policies["pipeline"]) if s.get("Sid") == "RunBuild"
+    )
+    assert (
+        run_build["Resource"]
+        == f"arn:aws:codebuild:us-east-1:{policies.ACCOUNT}:project/pipewarden-storefront"
+    )
+    controller = stack("template.yaml[representative]")
+    assert pipeline.permissions_boundary == controller.outputs["PermissionsBoundaryArn"]
+    assert pipeline.arn.startswith(
+        f"arn:aws:iam::{policies.ACCOUNT}:role{pipeline.path}pipewarden-storefront-"
+    )
+
+
+def test_pass_role_follows_the_services_roles() -> None:
+    """The blueprint's PassRole statement lists PassRoleArns and is left out without them (Fn::If)."""
+
+    def passed(label: str) -> list[Any]:
+        document = stack(label).role("PipelineRole").inline_policies["pipeline"]
+        return [s["Resource"] for s in policies.statements(document) if s["Action"] == "iam:PassRole"]
+
+    assert passed("ecs-rolling.yaml[representative]") == [list(policies.BLUEPRINT_CASES[0].pass_role_arns)]
+    assert passed("ecs-rolling.yaml[no-pass-roles]") == []
+
+
+def test_a_policy_document_given_as_a_json_string_is_parsed(tmp_path: Path) -> None:
+    """Condition keys that contain a parameter cannot be YAML keys, so a template may write the
+    document as a `!Sub` JSON string (or Fn::ToJsonString); IAM holds the parsed document.
+    """
+    template = tmp_path / "t.yaml"
+    template.write_text(
+        """
+Parameters:
+  TagPrefix: {Type: String, Default: pipewarden}
+Resources:
+  Boundary:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument: !Sub |
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecr:PutImage",
+         "Resource": "*", "Condition": {"StringEquals":
+         {"aws:ResourceTag/${TagPrefix}:repository": "${!aws:PrincipalTag/${TagPrefix}:repository}"}}}]}
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      PermissionsBoundary: !Ref Boundary
+      AssumeRolePolicyDocument:
+        Fn::ToJsonString:
+          Version: "2012-10-17"
+          Statement: [{Effect: Allow, Principal: {Service: codebuild.amazonaws.com}, Action: sts:AssumeRole}]
+      Policies:
+        - PolicyName: inline
+          PolicyDocument: !Sub '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": "s3:GetObject", "Resource": "arn:${AWS::Partition}:s3:::${AWS::StackName}/*"}]}'
+""",
+        encoding="utf-8",
+    )
+    resolved = policies.blueprint({"TagPrefix": "acme"}, "pipewarden-x", template)
+    condition = resolved.managed_policy("Boundary").document["Statement"][0]["Condition"]
+    assert condition == {
+        "StringEquals": {"aws:ResourceTag/acme:repository": "${aws:PrincipalTag/acme:repository}"}
+    }
+    role = resolved.role("Role")
+    assert role.permissions_boundary == resolved.managed_policy("Boundary").arn
+    assert role.trust_policy["Statement"][0]["Principal"] == {"Service": "codebuild.amazonaws.com"}
+    assert role.inline_policies["inline"]["Statement"][0]["Resource"] == "arn:aws:s3:::pipewarden-x/*"
+
+
+def test_a_blueprint_parameter_without_a_value_is_refused(tmp_path: Path) -> None:
+    """CloudFormation refuses a stack when a parameter without Default has no value."""
+    template = tmp_path / "t.yaml"
+    template.write_text("Parameters:\n  Name: {Type: String}\nResources: {}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="Name"):
+        policies.blueprint({}, "pipewarden-x", template)
+
+
+# -- the linters, as this gate runs them ----------------------------------------------------------
+
+
+def lint_one(statements: list[dict[str, Any]], kind: str = "identity") -> list[lint.Finding]:
+    policy = lint.PolicyUnderTest("test:policy", kind, {"Version": "2012-10-17", "Statement": statements})
+    return [*lint.parliament_findings(policy), *lint.cloudsplaining_findings(policy)]
+
+
+def test_a_parliament_crash_is_a_finding_on_its_statement_and_the_rest_is_still_linted() -> None:
+    """parliament 1.6.4 raises "Unknown data format: ArrayOfARN" on events:TargetArn."""
+    found = lint_one(
+        [
+            {
+                "Effect": "Allow",
+                "Action": "events:PutTargets",
+                "Resource": "*",
+                "Condition": {"ArnLike": {"events:TargetArn": "arn:aws:codepipeline:*:*:x"}},
+            },
+            {"Effect": "Allow", "Action": "ecs:DescribeTasks", "Resource": "*"},
+        ]
+    )
+    keys = {(f.tool, f.kind, f.action) for f in found}
+    assert ("parliament", "EXCEPTION", "events:PutTargets") in keys
+    assert ("parliament", "RESOURCE_STAR", "ecs:DescribeTasks") in keys
+
+
+def test_a_parliament_finding_located_by_line_is_about_that_statements_actions() -> None:
+    found = lint_one(
+        [
+            {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": ["iam:CreateRole"],
+                "Resource": "arn:aws:iam::123456789012:role/x/*",
+                "Condition": {
+                    "StringEquals": {"iam:PermissionsBoundary": "arn:aws:iam::123456789012:policy/b"}
+                },
+            },
+        ]
+    )
+    mismatched = [f for f in found if f.kind == "MISMATCHED_TYPE_BUT_USABLE"]
+    assert [f.action for f in mismatched] == ["iam:CreateRole"]
+
+
+def test_trust_policies_go_to_cloudsplaining_only() -> None:
+    """parliament calls any trust policy MALFORMED (no Resource); cloudsplaining checks who may assume."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+            "Action": "sts:AssumeRole",
+        }
+    ]
+    found = lint_one(statements, kind="trust")
+    assert [(f.tool, f.kind) for f in found] == [("cloudsplaining", "AssumableByCrossAccountPrincipal")]
+
+
+def test_cloudsplaining_finds_privilege_escalation_and_public_resource_policies() -> None:
+    escalation = lint_one([{"Effect": "Allow", "Action": "iam:CreatePolicyVersion", "Resource": "*"}])
+    assert ("PrivilegeEscalation", "CreateNewPolicyVersion") in {(f.kind, f.action) for f in escalation}
+    public = lint_one(
+        [{"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": "*"}], kind="resource"
+    )
+    assert ("cloudsplaining", "InternetAccessible", "sqs:SendMessage") in {
+        (f.tool, f.kind, f.action) for f in public
+    }
+
+
+# -- the explanations -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("finding", FINDINGS, ids=[f.describe()[:150] for f in FINDINGS])
+def test_every_finding_is_fixed_or_explained(finding: lint.Finding) -> None:
+    assert finding.key in EXPLAINED, (
+        f"{finding.describe()} in {', '.join(finding.stacks)}: fix the template, or explain it in "
+        "security/iam-exceptions.yaml (tool, issue, policy, action, reason)"
+    )
+
+
+@pytest.mark.parametrize("entry", EXPLANATIONS, ids=[e.describe() for e in EXPLANATIONS])
+def test_no_explanation_is_stale(entry: lint.Explanation) -> None:
+    """A pending entry whose fix landed, or an explanation of a finding that went away, must be removed."""
+    assert entry.key in {f.key for f in FINDINGS}, (
+        f"{entry.describe()} matches no finding any more: remove it"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("findings: [{tool: parliament, issue: X, policy: p, action: a, reason: short}]", "reason"),
+        (
+            "findings: [{tool: parliament, issue: X, policy: p, reason: a reason long enough to count, pending: true}]",
+            "fix",
+        ),
+        ("findings: [{tool: pylint, issue: X, policy: p, reason: a reason long enough to count}]", "name"),
+        (
+            "findings:\n"
+            "  - {tool: parliament, issue: X, policy: p, action: A, reason: a reason long enough to count}\n"
+            "  - {tool: parliament, issue: X, policy: p, action: a, reason: a reason long enough to count}\n",
+            "twice",
+        ),
+    ],
+)
+def test_a_malformed_explanation_is_refused(tmp_path: Path, text: str, complaint: str) -> None:
+    path = tmp_path / "exceptions.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=complaint):
+        lint.load_explanations(path)
+
+
+def test_the_report_says_what_is_unexplained_and_stale_and_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    finding = lint.Finding("parliament", "RESOURCE_STAR", "template.yaml:X/y", "ecs:ListTasks")
+    monkeypatch.setattr(lint, "every_finding", lambda stacks=None: [finding])
+    path = tmp_path / "exceptions.yaml"
+    stale = {"tool": "cloudsplaining", "issue": "DataExfiltration", "policy": "p", "action": "s3:GetObject"}
+    path.write_text(json.dumps({"findings": [{**stale, "reason": "a reason long enough to count"}]}), "utf-8")
+    assert lint.main(["--exceptions", str(path)]) == 1
+    printed = capsys.readouterr().out
+    assert "!! parliament RESOURCE_STAR: template.yaml:X/y ecs:ListTasks" in printed
+    assert "UNEXPLAINED" in printed and "STALE" in printed
+    assert (
+        "1 findings: 0 explained (0 pending a template fix), 1 unexplained; 1 stale explanations" in printed
+    )
+
+
+def test_the_report_passes_when_everything_is_explained(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `make iam-lint` runs, on the findings computed above."""
+    findings = [*FINDINGS, *lint.schema_findings(STACKS)]
+    monkeypatch.setattr(lint, "every_finding", lambda stacks=None: findings)
+    status = lint.main([])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert "0 unexplained; 0 stale explanations" in printed
