@@ -145,10 +145,12 @@ def policies_under_test(stacks: Iterable[Stack]) -> list[PolicyUnderTest]:
     A blueprint has the same policy names under every case; a document whose content differs
     between cases (a PassRole list, a tag prefix) is kept once per content, under its one name.
     """
+    stacks = list(stacks)
+    # The controller creates the boundary, the blueprints' roles carry it.
+    boundaries = {role.permissions_boundary for stack in stacks for role in stack.roles}
     found: dict[tuple[str, str], PolicyUnderTest] = {}
     for stack in stacks:
         documents: list[tuple[str, str, dict[str, Any]]] = []
-        boundaries = {role.permissions_boundary for role in stack.roles}
         for role in stack.roles:
             prefix = f"{stack.template}:{role.logical_id}"
             documents.append((f"{prefix}/AssumeRolePolicyDocument", "trust", role.trust_policy))
@@ -159,7 +161,7 @@ def policies_under_test(stacks: Iterable[Stack]) -> list[PolicyUnderTest]:
                 if arn.startswith("arn:aws:iam::aws:policy/")
             ]
         for managed in stack.managed_policies:
-            kind = "boundary" if managed.arn in boundaries or "Boundary" in managed.logical_id else "identity"
+            kind = "boundary" if managed.arn in boundaries else "identity"
             documents.append((f"{stack.template}:{managed.logical_id}", kind, managed.document))
         documents += [
             (f"{stack.template}:{r.logical_id}", "resource", r.document) for r in stack.resource_policies

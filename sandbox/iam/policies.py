@@ -35,6 +35,7 @@ RESOURCE_POLICY_PROPERTIES = {
     "AWS::SecretsManager::ResourcePolicy": "ResourcePolicy",
     "AWS::Logs::ResourcePolicy": "PolicyDocument",
 }
+_IAM_TYPES = ("AWS::IAM::Role", "AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", "AWS::IAM::RolePolicy")
 # Where CloudFormation takes a resource's physical name from when the template names it.
 _NAME_PROPERTIES = (
     "RoleName",
@@ -63,6 +64,7 @@ class Role:
     trust_policy: dict[str, Any]
     inline_policies: dict[str, dict[str, Any]]  # policy name -> document
     managed_policy_arns: tuple[str, ...]
+    tags: dict[str, str]  # the boundary's policy variables (aws:PrincipalTag/...) read these
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,6 @@ class _StackResolver(cfn_template.Resolver):
         # Set before the base class evaluates the conditions, which may name the stack.
         self._stack_name = stack_name
         super().__init__(template, overrides, resources, ACCOUNT, REGION)
-        self.pseudo["AWS::StackName"] = stack_name
         self.pseudo["AWS::StackId"] = (
             f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack_name}/{_suffix(stack_name, 'id')}"
         )
@@ -340,17 +341,14 @@ def _collect(
             continue
         kind = resource["Type"]
         where = f"{label}:{logical_id}"
-        if kind not in (
-            "AWS::IAM::Role",
-            "AWS::IAM::ManagedPolicy",
-            "AWS::IAM::Policy",
-            "AWS::IAM::RolePolicy",
-        ):
-            if kind in RESOURCE_POLICY_PROPERTIES:
-                prop = resource.get("Properties", {}).get(RESOURCE_POLICY_PROPERTIES[kind])
-                if prop is not None:
-                    document = _document(resolver.resolve(prop), where)
-                    resource_policies.append(ResourcePolicy(logical_id, kind, document))
+        if kind in RESOURCE_POLICY_PROPERTIES:
+            held = resource.get("Properties", {}).get(RESOURCE_POLICY_PROPERTIES[kind])
+            if held is not None:
+                resource_policies.append(
+                    ResourcePolicy(logical_id, kind, _document(resolver.resolve(held), where))
+                )
+            continue
+        if kind not in _IAM_TYPES:
             continue
         properties = resolver.resolve(resource.get("Properties", {}))
         if kind == "AWS::IAM::Role":
@@ -395,6 +393,7 @@ def _collect(
                 trust_policy=_document(properties["AssumeRolePolicyDocument"], f"{where}/trust"),
                 inline_policies=inline,
                 managed_policy_arns=tuple(arns),
+                tags={str(t["Key"]): str(t["Value"]) for t in _as_list(properties.get("Tags"))},
             )
         )
     outputs = {
@@ -559,19 +558,3 @@ def aws_managed_policy(arn: str) -> dict[str, Any]:
 def statements(document: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     """The statements of a policy document (a lone statement object counts as a list of one)."""
     yield from _as_list(document.get("Statement"))
-
-
-def identity_policies(stack: Stack) -> Iterator[tuple[Role | None, str, dict[str, Any]]]:
-    """(role, policy name, document) for every identity policy in a stack: inline and managed.
-
-    Customer managed policies come with role None (the boundary is one of them); AWS managed
-    policies attached to roles come once per role, named by their ARN.
-    """
-    for role in stack.roles:
-        for name, document in role.inline_policies.items():
-            yield role, name, document
-        for arn in role.managed_policy_arns:
-            if arn.startswith("arn:aws:iam::aws:policy/"):
-                yield role, arn, aws_managed_policy(arn)
-    for policy in stack.managed_policies:
-        yield None, policy.logical_id, policy.document
