@@ -8,11 +8,13 @@ linted too. Every finding is fixed or explained in security/iam-exceptions.yaml,
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sandbox import template as cfn_template
 from sandbox.iam import lint, policies
 
 STACKS = policies.every_stack()
@@ -56,6 +58,18 @@ def test_sam_generated_roles_policies_and_managed_policies_are_there() -> None:
     assert "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole" in retry.managed_policy_arns
     assert enroll.trust_policy["Statement"][0]["Principal"] == {"Service": ["lambda.amazonaws.com"]}
     assert enroll.tags == {"lambda:createdBy": "SAM"}
+
+
+def test_the_sam_translator_gets_its_region_without_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SAM's `transform` reads the region from boto3's default session (AWS_DEFAULT_REGION); the
+    translator is handed a session with the region instead, and the environment stays as it was.
+    """
+    for variable in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    translated = policies.sam_translate(cfn_template.load(policies.CONTROLLER_TEMPLATE), {})
+    assert translated["Resources"]["EnrollFunction"]["Type"] == "AWS::Lambda::Function"
+    assert "AWS_DEFAULT_REGION" not in os.environ and "AWS_REGION" not in os.environ
 
 
 def test_aws_managed_policy_documents_come_from_moto() -> None:
