@@ -1,4 +1,4 @@
-"""IAM gates on every resolved policy: parliament, cloudsplaining and CloudFormation's handler permissions."""
+"""IAM gates on every resolved policy: parliament, cloudsplaining, condition keys, CloudFormation handlers."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from sandbox.iam.policies import Stack
 
 EXCEPTIONS_FILE = policies.ROOT / "security/iam-exceptions.yaml"
 CLOUDFORMATION_ROLE = "CloudFormationExecutionRole"
-TOOLS = ("parliament", "cloudsplaining", "schema")
+TOOLS = ("parliament", "cloudsplaining", "condition-keys", "schema")
 
 # CloudFormation calls a type's create, read, update and delete handlers while it creates, updates,
 # deletes and drift-checks a stack, always as the stack's execution role. The list handler serves
@@ -334,6 +334,53 @@ def cloudsplaining_findings(policy: PolicyUnderTest, account: str = policies.ACC
     return found
 
 
+# -- condition keys --------------------------------------------------------------------------------
+
+# "Multivalued context keys require a condition set operator" (ForAllValues or ForAnyValue).
+MULTIVALUED_KEYS_REFERENCE = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html"
+# Global keys the IAM User Guide lists as multivalued; a service's keys say so by an ArrayOf... type.
+GLOBAL_MULTIVALUED_KEYS = frozenset(
+    {"aws:tagkeys", "aws:calledvia", "aws:principalservicenameslist", "aws:principalorgpaths"}
+)
+
+
+def is_multivalued_key(key: str) -> bool:
+    """True when AWS's definitions give the condition key several values in one request (ArrayOf... types)."""
+    from policy_sentry.querying.conditions import get_condition_key_details
+
+    lowered = key.lower()
+    if lowered.startswith("aws:"):
+        return lowered in GLOBAL_MULTIVALUED_KEYS
+    try:
+        details = get_condition_key_details(lowered.split(":", 1)[0], lowered)
+    except KeyError:  # a service AWS's definitions do not know, or one without condition keys
+        return False
+    return str((details or {}).get("condition_value_type", "")).startswith("arrayof")
+
+
+def condition_key_findings(policy: PolicyUnderTest) -> list[Finding]:
+    """Multivalued condition keys used without ForAllValues or ForAnyValue, one finding per action.
+
+    parliament checks condition types but raises on ArrayOfARN keys, and neither linter checks
+    for the set operator AWS requires with a multivalued key (MULTIVALUED_KEYS_REFERENCE).
+    """
+    found: list[Finding] = []
+    for statement in policies.statements(policy.document):
+        for operator, block in (statement.get("Condition") or {}).items():
+            if operator.startswith(("ForAllValues:", "ForAnyValue:")) or operator.startswith("Null"):
+                continue
+            for key in block:
+                if is_multivalued_key(key):
+                    note = f"{operator} on {key}, which has several values per request"
+                    found += [
+                        Finding(
+                            "condition-keys", "MULTIVALUED_KEY_WITHOUT_SET_OPERATOR", policy.policy, a, note
+                        )
+                        for a in _statement_actions(statement)
+                    ]
+    return found
+
+
 # -- CloudFormation handler permissions --------------------------------------------------------------
 
 
@@ -512,10 +559,14 @@ def judge(
 
 
 def lint_findings(stacks: Sequence[Stack]) -> list[Finding]:
-    """parliament's and cloudsplaining's findings on every policy of these stacks, each once."""
+    """parliament's, cloudsplaining's and the condition key check's findings on every policy, each once."""
     merged: dict[tuple[str, str, str, str], Finding] = {}
     for policy in policies_under_test(stacks):
-        for finding in [*parliament_findings(policy), *cloudsplaining_findings(policy)]:
+        for finding in [
+            *parliament_findings(policy),
+            *cloudsplaining_findings(policy),
+            *condition_key_findings(policy),
+        ]:
             previous = merged.get(finding.key)
             seen = tuple(dict.fromkeys([*(previous.stacks if previous else ()), *policy.stacks]))
             detail = previous.detail if previous else finding.detail

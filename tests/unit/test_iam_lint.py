@@ -20,7 +20,8 @@ from sandbox.iam import lint, policies
 STACKS = policies.every_stack()
 POLICIES = lint.policies_under_test(STACKS)
 FINDINGS = lint.lint_findings(STACKS)
-EXPLANATIONS = [e for e in lint.load_explanations() if e.tool in ("parliament", "cloudsplaining")]
+LINTERS = ("parliament", "cloudsplaining", "condition-keys")
+EXPLANATIONS = [e for e in lint.load_explanations() if e.tool in LINTERS]
 EXPLAINED = {e.key: e for e in EXPLANATIONS}
 AWS_LAMBDA_BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 
@@ -183,7 +184,11 @@ def test_a_blueprint_parameter_without_a_value_is_refused(tmp_path: Path) -> Non
 
 def lint_one(statements: list[dict[str, Any]], kind: str = "identity") -> list[lint.Finding]:
     policy = lint.PolicyUnderTest("test:policy", kind, {"Version": "2012-10-17", "Statement": statements})
-    return [*lint.parliament_findings(policy), *lint.cloudsplaining_findings(policy)]
+    return [
+        *lint.parliament_findings(policy),
+        *lint.cloudsplaining_findings(policy),
+        *lint.condition_key_findings(policy),
+    ]
 
 
 def test_a_parliament_crash_is_a_finding_on_its_statement_and_the_rest_is_still_linted() -> None:
@@ -244,6 +249,32 @@ def test_cloudsplaining_finds_privilege_escalation_and_public_resource_policies(
     assert ("cloudsplaining", "InternetAccessible", "sqs:SendMessage") in {
         (f.tool, f.kind, f.action) for f in public
     }
+
+
+@pytest.mark.parametrize(
+    ("operator", "key", "flagged"),
+    [
+        ("ArnLike", "events:TargetArn", True),  # ArrayOfARN in AWS's definitions
+        ("ForAllValues:ArnLike", "events:TargetArn", False),
+        ("StringLike", "aws:TagKeys", True),  # multivalued per the IAM User Guide
+        ("ForAnyValue:StringLike", "aws:TagKeys", False),
+        ("StringEquals", "aws:ResourceTag/team", False),  # one value per tag key
+        ("StringEquals", "iam:PassedToService", False),
+    ],
+)
+def test_a_multivalued_key_needs_a_set_operator(operator: str, key: str, flagged: bool) -> None:
+    """IAM User Guide, single-valued vs. multivalued context keys (lint.MULTIVALUED_KEYS_REFERENCE):
+    "Multivalued context keys require a condition set operator".
+    """
+    statement = {
+        "Effect": "Allow",
+        "Action": "events:PutTargets",
+        "Resource": "*",
+        "Condition": {operator: {key: "x*"}},
+    }
+    found = [f for f in lint_one([statement]) if f.tool == "condition-keys"]
+    assert bool(found) == flagged
+    assert all(f.action == "events:PutTargets" for f in found)
 
 
 # -- the explanations -------------------------------------------------------------------------------
