@@ -23,6 +23,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from sandbox.faults import Faults
+from sandbox.iam.enforce import Enforcer
 
 PREFIX = "/_sandbox/"
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -99,12 +100,13 @@ class SandboxServer(ThreadedMotoServer):
         self._invoker = invoker
         self.requests: Counter[str] = Counter()  # every request served, by kind (benchmarks read it)
         self.faults = Faults()  # off until rules are set
+        self.iam = Enforcer()  # assumed roles' calls are authorized as AWS would; other keys pass
 
     def _server_entry(self) -> None:
         moto_app: Any = DomainDispatcherApplication(create_backend_app)
         if self._invoker is not None:
             moto_app = with_lambda_invoke(moto_app, self._invoker)
-        app = with_sandbox_api(self.faults.wrap(moto_app), self._handlers, self.requests)
+        app = with_sandbox_api(self.faults.wrap(self.iam.wrap(moto_app)), self._handlers, self.requests)
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )

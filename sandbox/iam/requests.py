@@ -644,7 +644,7 @@ def authorization_requests(
     action = iam_action(call)
     if action is None:
         return []
-    base = _base_context(call, principal, now or datetime.datetime.now(datetime.UTC))
+    base = principal_context(principal, call.signature.region, now)
     request_context = {**base, **_request_tag_context(call.params), **_call_context(call, principal, state)}
     requests = []
     for target in _targets(call, principal, state):
@@ -657,13 +657,16 @@ def authorization_requests(
     return requests
 
 
-def _base_context(call: Call, principal: Principal, now: datetime.datetime) -> dict[str, ContextValue]:
-    """The keys AWS puts in every request of an assumed role's session."""
+def principal_context(
+    principal: Principal, region: str, now: datetime.datetime | None = None
+) -> dict[str, ContextValue]:
+    """The keys AWS puts in every request of an assumed role's session (principal, region, TLS, time)."""
+    now = now or datetime.datetime.now(datetime.UTC)
     context: dict[str, ContextValue] = {
         "aws:PrincipalArn": principal.role_arn,
         "aws:PrincipalAccount": principal.account,
         "aws:PrincipalType": "AssumedRole",
-        "aws:RequestedRegion": call.signature.region,
+        "aws:RequestedRegion": region,
         # SDKs reach AWS over TLS. The sandbox answers plain HTTP on 127.0.0.1, which stands in for
         # AWS's HTTPS endpoint: a policy requiring TLS must see the request the SDK would have sent.
         "aws:SecureTransport": "true",
