@@ -232,6 +232,7 @@ def parliament_findings(policy: PolicyUnderTest) -> list[Finding]:
     Trust policies are left out: parliament lints identity and resource policies, and reports any
     trust policy as MALFORMED (it has no Resource). A statement parliament cannot analyze (it
     raises) is an EXCEPTION finding on that statement's actions, and the rest is still analyzed.
+    A policy with Deny statements is linted whole and with its Allow statements alone.
     """
     if policy.kind == "trust":
         return []
@@ -250,16 +251,31 @@ def parliament_findings(policy: PolicyUnderTest) -> list[Finding]:
             ]
         else:
             statements.append(statement)
-    text, first = _one_statement_a_line({**head, "Statement": statements})
+    # parliament's auditors take any Deny on Resource "*" or with NotResource as removing its actions
+    # everywhere, and then stop seeing them (the CloudFormation role's IAM writes, for one); a Deny
+    # only narrows where they apply, so the Allow statements are also linted on their own.
+    allows = [s for s in statements if s.get("Effect") == "Allow"]
+    variants = [statements, allows] if len(allows) < len(statements) else [statements]
+    unique: dict[tuple[str, str, str, str], Finding] = {f.key: f for f in found}
+    for variant in variants:
+        for finding in _parliament_run(parliament, policy.policy, {**head, "Statement": variant}):
+            unique.setdefault(finding.key, finding)
+    return list(unique.values())
+
+
+def _parliament_run(parliament: Any, name: str, document: Mapping[str, Any]) -> list[Finding]:
+    statements = list(policies.statements(document))
+    text, first = _one_statement_a_line(document)
     try:
         analyzed = parliament.analyze_policy_string(text, include_community_auditors=True)
     except Exception as error:  # an auditor's crash on the whole policy is a finding too
-        return [*found, Finding("parliament", "EXCEPTION", policy.policy, "", f"parliament raised: {error}")]
+        return [Finding("parliament", "EXCEPTION", name, "", f"parliament raised: {error}")]
+    found: list[Finding] = []
     for raw in analyzed.findings:
         issue = parliament.enhance_finding(raw)
         if issue.severity in PARLIAMENT_SEVERITIES:
             found += [
-                Finding("parliament", issue.issue, policy.policy, action, note)
+                Finding("parliament", issue.issue, name, action, note)
                 for action, note in _parliament_actions(dict(issue.location), issue.detail, statements, first)
             ]
     return found

@@ -209,6 +209,20 @@ def test_a_parliament_crash_is_a_finding_on_its_statement_and_the_rest_is_still_
     assert ("parliament", "RESOURCE_STAR", "ecs:DescribeTasks") in keys
 
 
+def test_a_deny_does_not_hide_the_allowed_actions_from_parliament() -> None:
+    """parliament's auditors drop an action that any Deny with NotResource names, although the Deny
+    only narrows where it applies; the Allow statements are linted on their own as well.
+    """
+    roles = "arn:aws:iam::123456789012:role/pipewarden/*"
+    found = lint_one(
+        [
+            {"Effect": "Allow", "Action": "iam:PutRolePolicy", "Resource": roles},
+            {"Effect": "Deny", "Action": "iam:PutRolePolicy", "NotResource": roles},
+        ]
+    )
+    assert ("PERMISSIONS_MANAGEMENT_ACTIONS", "iam:PutRolePolicy") in {(f.kind, f.action) for f in found}
+
+
 def test_a_parliament_finding_located_by_line_is_about_that_statements_actions() -> None:
     found = lint_one(
         [
