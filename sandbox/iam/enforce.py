@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape
 
 from sandbox.iam import catalog, requests
 from sandbox.iam.evaluate import Decision, Policy, Request, StatementRef, evaluate
-from sandbox.iam.requests import AuthorizationRequest, Principal, UnmappedRequest
+from sandbox.iam.requests import Principal, UnmappedRequest
 
 PARTITION = "aws"
 SESSION_POLICY = "session policy"
@@ -169,39 +169,52 @@ class Enforcer:
         )
 
     def check(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
-        """None when the request may go on; else AWS's AccessDenied answer (status, headers, body)."""
+        """None when the request may go on; else AWS's AccessDenied answer (status, headers, body).
+
+        Once the caller is known to be an assumed role, a failure of the sandbox's own IAM code denies
+        (logged with its traceback): a bug must not let a call through, nor look like AWS failing (a 500
+        reads as transient and is retried).
+        """
         signature = requests.signature(environ)
         if signature is None or not signature.access_key.startswith("ASIA"):
             return None  # only STS hands out ASIA keys: anything else is not an assumed role
         session = session_of(signature.access_key)
         if session is None:
             return None
+        description = (
+            f"{signature.service} {environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
+        )
         try:
-            call = requests.parse(environ)
-            state = requests.MotoState(session.principal.account, signature.region)
-            needed = requests.authorization_requests(call, session.principal, state)
+            return self._check(environ, session, signature)
         except UnmappedRequest as error:
-            description = (
-                f"{signature.service} {environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
-            )
             self.recorder.unmapped_request(f"{description}: {error}")
             _log.warning(
                 "IAM: denied a request the sandbox cannot map to IAM actions: %s: %s", description, error
             )
             message = f"User: {session.principal.arn} is not authorized: the sandbox cannot authorize {error}"
-            return access_denied(_protocol(environ, signature.service), signature.service, message)
-        denied: tuple[AuthorizationRequest, Request, Decision] | None = None
-        for authorization in needed:
+        except Exception as error:
+            self.recorder.unmapped_request(f"{description}: {error!r}")
+            _log.exception("IAM: the sandbox failed to authorize %s; denied", description)
+            message = f"User: {session.principal.arn} is not authorized: the sandbox failed on {error!r}"
+        return access_denied(_protocol(environ, signature.service), signature.service, message)
+
+    def _check(
+        self, environ: dict[str, Any], session: Session, signature: requests.Signature
+    ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        call = requests.parse(environ)
+        state = requests.MotoState(session.principal.account, signature.region)
+        denied: tuple[Request, Decision] | None = None
+        for authorization in requests.authorization_requests(call, session.principal, state):
             request = Request(
                 session.principal.arn, authorization.action, authorization.resource, authorization.context
             )
             decision = decide(session, request, state)
             self._record(session, request, decision)
             if not decision.allowed and denied is None:
-                denied = (authorization, request, decision)
+                denied = (request, decision)
         if denied is None:
             return None
-        _, request, decision = denied
+        request, decision = denied
         return access_denied(call.protocol, call.signature.service, decision.message(request))
 
 

@@ -603,10 +603,21 @@ _PASSED_ROLES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("cloudformation", "UpdateStack"): ("cloudformation.amazonaws.com", ("RoleARN",)),
     ("codebuild", "CreateProject"): ("codebuild.amazonaws.com", ("serviceRole",)),
     ("codebuild", "UpdateProject"): ("codebuild.amazonaws.com", ("serviceRole",)),
-    ("codepipeline", "CreatePipeline"): ("codepipeline.amazonaws.com", ("pipeline.roleArn",)),
-    ("codepipeline", "UpdatePipeline"): ("codepipeline.amazonaws.com", ("pipeline.roleArn",)),
+    ("codepipeline", "CreatePipeline"): (
+        "codepipeline.amazonaws.com",
+        ("pipeline.roleArn", "pipeline.stages[].actions[].roleArn"),
+    ),
+    ("codepipeline", "UpdatePipeline"): (
+        "codepipeline.amazonaws.com",
+        ("pipeline.roleArn", "pipeline.stages[].actions[].roleArn"),
+    ),
     ("events", "PutTargets"): ("events.amazonaws.com", ("Targets[].RoleArn",)),
     ("ecs", "RegisterTaskDefinition"): ("ecs-tasks.amazonaws.com", ("taskRoleArn", "executionRoleArn")),
+    ("ecs", "RunTask"): ("ecs-tasks.amazonaws.com", ("overrides.taskRoleArn", "overrides.executionRoleArn")),
+    ("ecs", "StartTask"): (
+        "ecs-tasks.amazonaws.com",
+        ("overrides.taskRoleArn", "overrides.executionRoleArn"),
+    ),
     ("lambda", "CreateFunction"): ("lambda.amazonaws.com", ("Role",)),
     ("lambda", "UpdateFunctionConfiguration"): ("lambda.amazonaws.com", ("Role",)),
 }
@@ -1205,10 +1216,14 @@ class MotoState:
 
     def tags(self, arn: str) -> Mapping[str, str]:
         """The resource's tags from the backend that keeps them."""
-        try:
-            return self._tags(arn)
-        except (KeyError, LookupError, AttributeError, ValueError):
-            return {}
+        for _ in range(3):
+            try:
+                return self._tags(arn)
+            except RuntimeError:
+                continue  # a backend's dict changed while it was read (moto serves on several threads)
+            except (LookupError, AttributeError, ValueError):
+                return {}
+        return {}
 
     def _tags(self, arn: str) -> Mapping[str, str]:
         service = arn.split(":")[2] if arn.count(":") >= 5 else ""
@@ -1222,7 +1237,8 @@ class MotoState:
             repository = backend.repositories.get(arn.split(":repository/", 1)[-1])
             if repository is None:
                 return {}
-            tags = backend.tagger.list_tags_for_resource(repository.arn).get("Tags", [])
+            listed = backend.tagger.list_tags_for_resource(repository.arn)
+            tags = listed.get("tags", listed.get("Tags", []))  # moto's ECR tagger keys them "tags"
             return {t["Key"]: t["Value"] for t in tags}
         if service == "codebuild" and ":project/" in arn:
             from moto.codebuild.models import codebuild_backends
@@ -1238,6 +1254,11 @@ class MotoState:
                 for resource in list(backend.iter_tagged_resources()):
                     if resource.arn == arn:
                         return dict(resource.tags)
+                # Some backends list only part of what they tag (EventBridge: its buses, not its rules)
+                # and keep the rest in their TaggingService, by ARN.
+                tagger = getattr(backend, "tagger", None)
+                if tagger is not None and hasattr(tagger, "get_tag_dict_for_resource"):
+                    return dict(tagger.get_tag_dict_for_resource(arn))
         return {}
 
     def next_task_definition_revision(self, family: str) -> int:

@@ -13,7 +13,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from pipewarden.aws import AccessDenied, call
+from sandbox import moto_ext
 from sandbox.iam.enforce import Enforcer
+from sandbox.iam.requests import MotoState
 from sandbox.server import SandboxServer
 
 pytestmark = pytest.mark.integration
@@ -104,6 +106,7 @@ class Role:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
+    moto_ext.install()  # CodeCommit tags and the rest, as the sandbox always runs
     running = SandboxServer("127.0.0.1", 0, {})
     running.start()
     yield running
@@ -322,6 +325,71 @@ def test_a_tag_conditioned_statement_follows_the_resources_tags(aws: Aws) -> Non
     )
     ecs.tag_resource(resourceArn=arns["pay"], tags=[{"key": "team", "value": "storefront"}])
     deployer.update_service(cluster=cluster, service="pay", desiredCount=2)
+
+
+def test_the_services_own_resource_tag_key_is_set_too(aws: Aws) -> None:
+    # ecr:ResourceTag/<k> is an alias of aws:ResourceTag/<k> on repositories (Service Authorization
+    # Reference, Amazon ECR: repository resource type)
+    ecr = aws.admin("ecr")
+    mine, theirs = f"mine-{uuid.uuid4().hex[:8]}", f"theirs-{uuid.uuid4().hex[:8]}"
+    for name, team in ((mine, "storefront"), (theirs, "payments")):
+        ecr.create_repository(repositoryName=name, tags=[{"Key": "team", "Value": team}])
+    role = aws.role(
+        [
+            {
+                "Effect": "Allow",
+                "Action": "ecr:DescribeImages",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"ecr:ResourceTag/team": "storefront"}},
+            }
+        ]
+    )
+    role.client("ecr").describe_images(repositoryName=mine)
+    with pytest.raises(ClientError):
+        role.client("ecr").describe_images(repositoryName=theirs)
+
+
+def test_resource_tags_and_arns_are_read_from_each_services_state(aws: Aws) -> None:
+    tags, pairs = [{"Key": "team", "Value": "a"}], [{"key": "team", "value": "a"}]
+    suffix = uuid.uuid4().hex[:8]
+    arns = {
+        "iam role": aws.admin("iam").create_role(
+            RoleName=f"r-{suffix}", Path="/x/", AssumeRolePolicyDocument="{}", Tags=tags
+        )["Role"]["Arn"],
+        "ecr repository": aws.admin("ecr").create_repository(repositoryName=f"e-{suffix}", tags=tags)[
+            "repository"
+        ]["repositoryArn"],
+        "codecommit repository": aws.admin("codecommit").create_repository(
+            repositoryName=f"c-{suffix}", tags={"team": "a"}
+        )["repositoryMetadata"]["Arn"],
+        "secret": aws.admin("secretsmanager").create_secret(Name=f"s/{suffix}", SecretString="x", Tags=tags)[
+            "ARN"
+        ],
+        "topic": aws.admin("sns").create_topic(Name=f"t-{suffix}", Tags=tags)["TopicArn"],
+    }
+    ecs = aws.admin("ecs")
+    ecs.create_cluster(clusterName=f"cl-{suffix}", tags=pairs)
+    arns["ecs task definition"] = ecs.register_task_definition(
+        family=f"f-{suffix}", containerDefinitions=[{"name": "a", "image": "b", "memory": 128}], tags=pairs
+    )["taskDefinition"]["taskDefinitionArn"]
+    arns["ecs service"] = ecs.create_service(
+        cluster=f"cl-{suffix}", serviceName="sv", taskDefinition=f"f-{suffix}", desiredCount=1, tags=pairs
+    )["service"]["serviceArn"]
+    arns["cloudformation stack"] = aws.admin("cloudformation").create_stack(
+        StackName=f"stk-{suffix}",
+        TemplateBody=json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}),
+        Tags=tags,
+    )["StackId"]
+    aws.admin("events").put_rule(Name=f"ru-{suffix}", EventPattern="{}", Tags=tags)
+    arns["events rule"] = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/ru-{suffix}"
+    state = MotoState(ACCOUNT, REGION)
+    assert {kind: dict(state.tags(arn)) for kind, arn in arns.items()} == {
+        kind: {"team": "a"} for kind in arns
+    }
+    assert state.stack_arn(f"stk-{suffix}") == arns["cloudformation stack"]
+    assert state.secret_arn(f"s/{suffix}") == arns["secret"]
+    assert state.role_arn(f"r-{suffix}") == arns["iam role"]
+    assert state.next_task_definition_revision(f"f-{suffix}") == 2
 
 
 def test_a_bucket_policy_deny_applies_to_the_role(aws: Aws) -> None:

@@ -682,6 +682,36 @@ DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/pipewarden/deployer"
             [DEPLOYER],
             "codepipeline.amazonaws.com",
         ),
+        # An action may run as its own role, which CodePipeline then assumes (ActionDeclaration.roleArn)
+        (
+            "codepipeline",
+            "update_pipeline",
+            {
+                "pipeline": {
+                    "name": "p",
+                    "roleArn": DEPLOYER,
+                    "stages": [
+                        {
+                            "name": "Deploy",
+                            "actions": [
+                                {
+                                    "name": "Deploy",
+                                    "actionTypeId": {
+                                        "category": "Deploy",
+                                        "owner": "AWS",
+                                        "provider": "ECS",
+                                        "version": "1",
+                                    },
+                                    "roleArn": f"arn:aws:iam::{ACCOUNT}:role/deploy-action",
+                                }
+                            ],
+                        }
+                    ],
+                }
+            },
+            [DEPLOYER, f"arn:aws:iam::{ACCOUNT}:role/deploy-action"],
+            "codepipeline.amazonaws.com",
+        ),
         (
             "events",
             "put_targets",
