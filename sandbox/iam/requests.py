@@ -222,10 +222,10 @@ _models_lock = threading.Lock()
 
 @functools.cache
 def _service_models(signing_name: str) -> tuple[ServiceModel, ...]:
-    session = _session()
-    available = set(session.get_available_services())
-    names = [n for n in _SERVICES_BY_SIGNING_NAME.get(signing_name, (signing_name,)) if n in available]
-    with _models_lock:  # botocore's loader caches as it goes; load each model once
+    with _models_lock:  # botocore's loader caches as it goes, and moto serves on several threads
+        session = _session()
+        available = set(session.get_available_services())
+        names = [n for n in _SERVICES_BY_SIGNING_NAME.get(signing_name, (signing_name,)) if n in available]
         return tuple(session.get_service_model(name) for name in names)
 
 
