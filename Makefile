@@ -75,8 +75,8 @@ bench: install ## every benchmark, then one table of the figures (bench/table.py
 chaos: install ## the chaos scenario at full scale on three seeds; prints its figures and invariants
 	$(BIN)/python -m sandbox.chaos --seed 1 --seed 2 --seed 3
 
-local: install ## keep a sandbox with the controller running on port 4599
-	$(BIN)/pipewarden local --port 4599
+local: install ## keep a sandbox with the controller running on port 4599 (ALLOWED='apps*': its allow-list)
+	$(BIN)/pipewarden local --port 4599 $(if $(ALLOWED),--allowed-targets '$(ALLOWED)')
 
 lock: ## re-pin every dependency after editing requirements/*.in
 	rm -rf $(VENV) $(SAM_VENV)

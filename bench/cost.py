@@ -16,6 +16,8 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
+from pipewarden.naming import pipeline_name
+from sandbox import fleet
 from sandbox.executions import Outcome
 from sandbox.figures import figure
 from sandbox.lambdas import Function
@@ -24,7 +26,7 @@ from sandbox.runtime import Sandbox
 REPOS, DAILY, DAYS = 100, 20, 30
 MONTHLY = REPOS * DAILY * DAYS
 FLEET, RUNS = 5, 40
-FAST = {"RetryBaseSeconds": "1", "RetryCapSeconds": "2", "RateLimitWaitSeconds": "2"}
+FAST = {**fleet.PARAMETERS, "RetryBaseSeconds": "1", "RetryCapSeconds": "2", "RateLimitWaitSeconds": "2"}
 MEMORY_GB = {"EnrollFunction": 0.25, "RetryFunction": 0.25, "PruneFunction": 0.5, "NotifyFunction": 0.25}
 PRICE = {
     "lambda request": 0.20 / 1e6,
@@ -66,24 +68,8 @@ def timed_invocations() -> dict[str, list[float]]:
 
 def story(sandbox: Sandbox, durations: dict[str, list[float]]) -> Counter[str]:
     """Run the fleet; the controller's calls (the durations land in `durations`)."""
-    ecs = sandbox.client("ecs")
-    ecs.create_cluster(clusterName="apps")
-    ecs.register_task_definition(
-        family="web", containerDefinitions=[{"name": "app", "image": "nginx", "memory": 128}]
-    )
-    ecs.create_service(cluster="apps", serviceName="web", taskDefinition="web", desiredCount=1)
     for n in range(FLEET):
-        arn = sandbox.client("codecommit").create_repository(repositoryName=f"cost-{n}")[
-            "repositoryMetadata"
-        ]["Arn"]
-        tags = {
-            "pipewarden:enabled": "true",
-            "pipewarden:ecs-cluster": "apps",
-            "pipewarden:ecs-service": "web",
-        }
-        sandbox.client("codecommit").tag_resource(
-            resourceArn=arn, tags={**tags, "pipewarden:container": "app"}
-        )
+        fleet.enroll(sandbox, f"cost-{n}", container="app")
     sandbox.wait_idle(60)
     durations.clear()
     sandbox.faults.seen.clear()
@@ -93,13 +79,11 @@ def story(sandbox: Sandbox, durations: dict[str, list[float]]) -> Counter[str]:
         repo = f"cost-{run % FLEET}"
         roll = rand.random()
         if roll < 0.05:
-            sandbox.simulator.scripts.add(
-                f"pipewarden-{repo}", "Build", [Outcome(log=["FAIL src/a.test.js"])]
-            )
+            sandbox.simulator.scripts.add(pipeline_name(repo), "Build", [Outcome(log=["FAIL src/a.test.js"])])
         elif roll < 0.15:
-            sandbox.simulator.scripts.add(f"pipewarden-{repo}", "Build", [Outcome(log=["toomanyrequests"])])
+            sandbox.simulator.scripts.add(pipeline_name(repo), "Build", [Outcome(log=["toomanyrequests"])])
         sandbox.push(repo, f"change {run}")
-        sandbox.wait_for_execution(f"pipewarden-{repo}")
+        sandbox.wait_for_execution(pipeline_name(repo))
         time.sleep(0.1)
     time.sleep(4)  # the last retries come due
     sandbox.wait_idle(60)

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from sandbox import fleet
 from sandbox.figures import figure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,12 +64,8 @@ def reconcile_calls() -> None:
     from sandbox.calls import CallCounter
     from sandbox.runtime import Sandbox
 
-    with Sandbox() as sandbox:
-        setup_service(sandbox)
-        arn = sandbox.client("codecommit").create_repository(repositoryName="bench-one")[
-            "repositoryMetadata"
-        ]["Arn"]
-        sandbox.client("codecommit").tag_resource(resourceArn=arn, tags=enroll_tags())
+    with Sandbox(parameters=fleet.PARAMETERS) as sandbox:
+        fleet.enroll(sandbox, "bench-one")
         sandbox.wait_idle(60)
         counter = CallCounter(sandbox)
         config = ControllerConfig.from_env(os.environ)
@@ -89,21 +86,6 @@ def reconcile_calls() -> None:
         )
 
 
-def setup_service(sandbox: object) -> None:
-    ecs = sandbox.client("ecs")  # type: ignore[attr-defined]
-    ecs.create_cluster(clusterName="apps")
-    ecs.register_task_definition(
-        family="web",
-        executionRoleArn="arn:aws:iam::123456789012:role/web-execution",
-        containerDefinitions=[{"name": "web", "image": "nginx", "memory": 128}],
-    )
-    ecs.create_service(cluster="apps", serviceName="web", taskDefinition="web", desiredCount=1)
-
-
-def enroll_tags() -> dict[str, str]:
-    return {"pipewarden:enabled": "true", "pipewarden:ecs-cluster": "apps", "pipewarden:ecs-service": "web"}
-
-
 def resync_at(sizes: list[int]) -> None:
     from pipewarden.aws import Clients
     from pipewarden.config import ControllerConfig
@@ -118,12 +100,16 @@ def resync_at(sizes: list[int]) -> None:
     columns = ("repositories", "read calls", "writes", "wall time", "first pass (creates)")
     print("  " + " ".join(f"{c:>{w}}" for c, w in zip(columns, (12, 10, 6, 10, 21), strict=True)))
     for size in sizes:
-        with Sandbox() as sandbox:
-            setup_service(sandbox)
+        with Sandbox(parameters=fleet.PARAMETERS) as sandbox:
             codecommit = sandbox.client("codecommit")
             publish.unsubscribe(sandbox.bus.put)  # build the fleet without routing its events
             for i in range(size):
-                codecommit.create_repository(repositoryName=f"bench-{i:04d}", tags=enroll_tags())
+                cluster, service = fleet.deploy_target(
+                    sandbox, f"bench-{i:04d}", service=f"bench-{i:04d}", roles=False
+                )
+                codecommit.create_repository(
+                    repositoryName=f"bench-{i:04d}", tags=fleet.enroll_tags(cluster, service)
+                )
 
             def reconciler(counter: CallCounter) -> Reconciler:
                 clients = Clients(counter)

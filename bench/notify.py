@@ -19,7 +19,7 @@ from sandbox.executions import Outcome
 from sandbox.figures import figure
 from sandbox.runtime import Sandbox
 
-FAST = {"RetryBaseSeconds": "1", "RetryCapSeconds": "2", "RateLimitWaitSeconds": "2"}
+FAST = {**fleet.PARAMETERS, "RetryBaseSeconds": "1", "RetryCapSeconds": "2", "RateLimitWaitSeconds": "2"}
 RATE_LIMIT = Outcome(log=["429 Too Many Requests - toomanyrequests: You have reached your pull rate limit."])
 TEST_FAILURE = Outcome(log=["FAIL src/cart.test.js", "Tests: 1 failed, 41 passed, 42 total"])
 STORIES = {

@@ -21,7 +21,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pipewarden.naming import pipeline_name
 from sandbox.figures import figure
+from sandbox.fleet import PARAMETERS, deploy_target, enroll_tags
 from sandbox.runtime import ACCOUNT, Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,23 +48,13 @@ print(json.dumps({
 
 def fleet(sandbox: Sandbox) -> list[str]:
     """20 enrolled pipelines (their stacks really created), whose prefixes the stale objects sit under."""
-    ecs = sandbox.client("ecs")
-    ecs.create_cluster(clusterName="apps")
-    ecs.register_task_definition(
-        family="web", containerDefinitions=[{"name": "web", "image": "nginx", "memory": 128}]
-    )
-    ecs.create_service(cluster="apps", serviceName="web", taskDefinition="web", desiredCount=1)
     codecommit = sandbox.client("codecommit")
     names = []
     for i in range(PIPELINES):
         repo = f"service-{i:02d}"
-        tags = {
-            "pipewarden:enabled": "true",
-            "pipewarden:ecs-cluster": "apps",
-            "pipewarden:ecs-service": "web",
-        }
-        codecommit.create_repository(repositoryName=repo, tags=tags)
-        names.append(f"pipewarden-{repo}")
+        cluster, service = deploy_target(sandbox, repo, service=repo, roles=False)
+        codecommit.create_repository(repositoryName=repo, tags=enroll_tags(cluster, service))
+        names.append(pipeline_name(repo))
     sandbox.wait_idle(120)
     return names
 
@@ -88,7 +80,7 @@ def prune_figures(sizes: list[int]) -> None:
     columns = f"{'objects':>8} {'deleted':>8} {'list calls':>10} {'DeleteObjects':>13} {'wall time':>9}"
     print(f"  {columns} {'peak memory':>11}")
     for size in sizes:
-        with Sandbox() as sandbox:
+        with Sandbox(parameters=PARAMETERS) as sandbox:
             pipelines = fleet(sandbox)
             bucket = sandbox.outputs["ArtifactBucketName"]
             stale_objects(bucket, pipelines, size)
@@ -123,7 +115,7 @@ def side_by_side(size: int) -> None:
     if aws is None:
         print("  skipped: no `aws` CLI on PATH")
         return
-    with Sandbox() as sandbox:
+    with Sandbox(parameters=PARAMETERS) as sandbox:
         pipelines = fleet(sandbox)
         bucket = "pipewarden-bench-side-by-side"
         sandbox.client("s3").create_bucket(Bucket=bucket)

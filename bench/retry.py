@@ -26,7 +26,7 @@ from sandbox.executions import Outcome
 from sandbox.figures import figure
 from sandbox.runtime import Sandbox
 
-SCALED = {"RetryBaseSeconds": "1", "RetryCapSeconds": "5", "RateLimitWaitSeconds": "6"}
+SCALED = {**fleet.PARAMETERS, "RetryBaseSeconds": "1", "RetryCapSeconds": "5", "RateLimitWaitSeconds": "6"}
 RESET = Outcome(phase="PRE_BUILD", log=["npm ERR! network read ECONNRESET"])
 TEST_FAILURE = Outcome(log=["FAIL src/cart.test.js", "Tests: 1 failed, 41 passed, 42 total"])
 RATE_LIMIT = Outcome(log=["429 Too Many Requests - toomanyrequests: You have reached your pull rate limit."])

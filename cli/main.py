@@ -57,6 +57,12 @@ def cmd_local(args: argparse.Namespace) -> int:
     sandbox.bus.add_rule("pipewarden-local-printer", {"source": ["pipewarden"]}, show, retries=0)
     sandbox.slack.listeners.append(lambda payload: print(f"  slack: {payload.get('text', '')}", flush=True))
     print(sandbox.url, flush=True)
+    if not parameters.get("AllowedEcsTargets"):
+        print(
+            "AllowedEcsTargets is empty (the template's default): every enrollment is rejected until the\n"
+            "  platform team lists ECS targets. Start with --allowed-targets 'apps*' (or '*') to try it.",
+            flush=True,
+        )
     print(
         f"pipewarden sandbox ready (account 123456789012, us-east-1). Use any AWS client with\n"
         f"  --endpoint-url {sandbox.url}  and dummy credentials, e.g.\n"
@@ -379,7 +385,10 @@ def parser() -> argparse.ArgumentParser:
 
     local = sub.add_parser("local", help="run the sandbox with the controller deployed into it")
     local.add_argument("--port", type=int, default=4599)
-    local.add_argument("--allowed-targets", help="AllowedEcsTargets parameter (default: the template's, '*')")
+    local.add_argument(
+        "--allowed-targets",
+        help="AllowedEcsTargets parameter (default: the template's, empty: nothing allowed)",
+    )
     local.add_argument("--resync-every", type=float, default=None, help="run the resync every N seconds")
     local.add_argument("--log-level", default="WARNING", help="handlers' log level (default: WARNING)")
     local.add_argument(

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipewarden.naming import pipeline_name
+from sandbox import fleet
 from sandbox.executions import Outcome
 from sandbox.faults import Rule
 from sandbox.runtime import ACCOUNT, REGION, Sandbox
@@ -33,7 +35,13 @@ RATE_LIMIT = Outcome(log=["429 Too Many Requests - toomanyrequests: You have rea
 RESET = Outcome(phase="PRE_BUILD", log=["npm ERR! network read ECONNRESET"])
 TEST_FAILURE = Outcome(log=["FAIL src/cart.test.js", "Tests: 1 failed, 41 passed, 42 total"])
 JSON_MARK = "CHAOS-FIGURES "
-FAST = {"RetryBaseSeconds": "1", "RetryCapSeconds": "2", "RateLimitWaitSeconds": "2", "PruneGraceHours": "0"}
+FAST = {
+    **fleet.PARAMETERS,
+    "RetryBaseSeconds": "1",
+    "RetryCapSeconds": "2",
+    "RateLimitWaitSeconds": "2",
+    "PruneGraceHours": "0",
+}
 
 
 @dataclass
@@ -108,15 +116,8 @@ class Scenario:
     # -- the workload ----------------------------------------------------------------------------
     def setup(self) -> None:
         sb = self.sandbox
-        ecs = sb.client("ecs")
-        ecs.create_cluster(clusterName="apps")
-        ecs.register_task_definition(
-            family="web",
-            taskRoleArn=f"arn:aws:iam::{ACCOUNT}:role/web-task",
-            executionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/web-execution",
-            containerDefinitions=[{"name": "app", "image": "nginx", "memory": 128}],
-        )
-        ecs.create_service(cluster="apps", serviceName="web", taskDefinition="web", desiredCount=1)
+        for name in self.names:  # one service per repository: a service takes one repository's images
+            fleet.deploy_target(sb, name, cluster="apps", service=name, container="app")
         for name in self.names:
             sb.client("codecommit").create_repository(repositoryName=name)
 
@@ -128,7 +129,7 @@ class Scenario:
             tags = {
                 f"{PREFIX}:enabled": "true",
                 f"{PREFIX}:ecs-cluster": "apps",
-                f"{PREFIX}:ecs-service": "web",
+                f"{PREFIX}:ecs-service": name,
                 f"{PREFIX}:container": "app",
                 f"{PREFIX}:retry": self.rand.choice(["transient"] * 6 + ["all", "off"]),
                 f"{PREFIX}:max-retries": str(self.rand.choice([0, 1, 2, 2, 3])),
@@ -179,7 +180,7 @@ class Scenario:
                 else:
                     outcomes = []
                 if outcomes:
-                    self.sandbox.simulator.scripts.add(f"pipewarden-{name}", "Build", outcomes)
+                    self.sandbox.simulator.scripts.add(pipeline_name(name), "Build", outcomes)
                 self.sandbox.push(name, f"change {started}")
                 started += 1
             quiet(self.sandbox)

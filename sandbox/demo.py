@@ -18,12 +18,15 @@ from collections.abc import Callable
 from typing import Any
 
 from cli.main import main as cli_main
+from pipewarden.naming import pipeline_name, stack_name
+from sandbox import fleet
 from sandbox.executions import Outcome
 from sandbox.runtime import ACCOUNT, REGION, Sandbox
 
 ALLOWED = "apps-*,shared/web-*"
 REPO = "storefront"
-PIPELINE = f"pipewarden-{REPO}"
+PIPELINE = pipeline_name(REPO)
+STACK = stack_name(REPO)  # also the build project's name, and the start of its roles' and rule's
 PREFIX = "pipewarden"
 
 
@@ -171,12 +174,7 @@ def source_branch(pipeline: dict[str, Any]) -> str:
 
 def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to bottom
     sb = demo.sandbox
-    cc, ecs, iam, cfn = (
-        sb.client("codecommit"),
-        sb.client("ecs"),
-        sb.client("iam"),
-        sb.client("cloudformation"),
-    )
+    cc, iam, cfn = sb.client("codecommit"), sb.client("iam"), sb.client("cloudformation")
     tags = {
         f"{PREFIX}:enabled": "true",
         f"{PREFIX}:ecs-cluster": "apps-prod",
@@ -185,17 +183,10 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     }
 
     demo.step(
-        "An application team's starting point: an ECR repository, an ECS service, a CodeCommit repository"
+        "An application team's starting point: an ECS service that takes its images, a CodeCommit repository"
     )
-    sb.client("ecr").create_repository(repositoryName=REPO)
-    ecs.create_cluster(clusterName="apps-prod")
-    ecs.register_task_definition(
-        family="web",
-        taskRoleArn=f"arn:aws:iam::{ACCOUNT}:role/web-task",
-        executionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/web-execution",
-        containerDefinitions=[{"name": REPO, "image": "nginx", "memory": 256}],
-    )
-    ecs.create_service(cluster="apps-prod", serviceName="web", taskDefinition="web", desiredCount=2)
+    fleet.deploy_target(sb, REPO, cluster="apps-prod", service="web", container=REPO)
+    demo.say(f"ECS service apps-prod/web and its task and execution roles carry {PREFIX}:repository={REPO}")
     arn = cc.create_repository(repositoryName=REPO)["repositoryMetadata"]["Arn"]
     demo.say(f"repository {arn}")
     demo.say(f"controller allow-list (AllowedEcsTargets): {ALLOWED}")
@@ -222,7 +213,7 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
         f"deploy: ECS {deploy['actions'][0]['configuration']}, "
         f"on failure: {deploy.get('onFailure', {}).get('result')}"
     )
-    project = sb.client("codebuild").batch_get_projects(names=[PIPELINE])["projects"][0]
+    project = sb.client("codebuild").batch_get_projects(names=[STACK])["projects"][0]
     demo.say(
         f"build: {project['environment']['image']}, privileged={project['environment']['privilegedMode']}"
     )
@@ -230,13 +221,18 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
         "docker buildx build --platform" in project["source"]["buildspec"],
         "managed buildspec builds with buildx",
     )
-    roles = [
-        r for r in iam.list_roles(PathPrefix="/pipewarden/")["Roles"] if r["RoleName"].startswith(PIPELINE)
-    ]
+    roles = [r for r in iam.list_roles(PathPrefix="/pipewarden/")["Roles"] if r["RoleName"].startswith(STACK)]
     bounded = all(iam.get_role(RoleName=r["RoleName"])["Role"].get("PermissionsBoundary") for r in roles)
     demo.say(f"roles: {', '.join(r['RoleName'] for r in roles)}")
     demo.check(len(roles) == 3 and bounded, "3 roles under /pipewarden/, each with the permissions boundary")
-    rule = next(r for r in sb.client("events").list_rules()["Rules"] if r["Name"].startswith(PIPELINE))
+    image_repository = sb.client("ecr").describe_repositories(repositoryNames=[REPO])["repositories"][0]
+    demo.check(
+        image_repository["imageTagMutability"].startswith("IMMUTABLE")
+        and image_repository["imageScanningConfiguration"]["scanOnPush"],
+        f"ECR repository {REPO} created with it: immutable tags (latest aside), scanned on push",
+    )
+    demo.say(f"artifacts go under {PIPELINE[:20]}/, a key prefix no other pipeline has")
+    rule = next(r for r in sb.client("events").list_rules()["Rules"] if r["Name"].startswith(STACK))
     demo.check(
         '"referenceName": ["main"]' in rule["EventPattern"],
         "change detection rule watches branch main (no polling)",
@@ -336,7 +332,7 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     )
 
     demo.step("Nothing changed, events arrive again: nothing is written")
-    before = cfn.describe_stacks(StackName=PIPELINE)["Stacks"][0]["StackStatus"]
+    before = cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"]
     sb.run_schedules("EnrollFunction")
     demo.settle()
     demo.check(not demo.new_events(), f"resync left the stack as it was ({before})")
@@ -352,7 +348,18 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     )
     told = demo.new_messages()
     demo.check(len(told) == 1, f"{len(rejected)} rejection events, one message")
-    demo.check(pipeline_or_none(sb, f"pipewarden-{REPO}-payments") is None, "nothing was created for it")
+    demo.check(pipeline_or_none(sb, pipeline_name(f"{REPO}-payments")) is None, "nothing was created for it")
+
+    demo.step(f"{REPO}-payments aims at apps-prod/web instead, a service that takes {REPO}'s images only")
+    cc.tag_resource(resourceArn=other, tags=dict(tags, **{f"{PREFIX}:ecs-cluster": "apps-prod"}))
+    demo.settle()
+    rejected = [e for e in demo.new_events() if e["detail-type"] == "Repository Enrollment Rejected"]
+    demo.check(
+        bool(rejected) and f"belongs to repository {REPO!r}" in rejected[0]["detail"]["reason"],
+        "rejected: the service's ownership tag names another repository",
+    )
+    demo.new_messages()
+    demo.check(pipeline_or_none(sb, pipeline_name(f"{REPO}-payments")) is None, "nothing was created for it")
 
     demo.step(f"An invalid value on the enrolled repository: {PREFIX}:max-retries=9")
     cc.tag_resource(resourceArn=arn, tags={f"{PREFIX}:max-retries": "9"})
@@ -374,10 +381,10 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     left = [
         r["RoleName"]
         for r in iam.list_roles(PathPrefix="/pipewarden/")["Roles"]
-        if r["RoleName"].startswith(PIPELINE)
+        if r["RoleName"].startswith(STACK)
     ]
     projects = sb.client("codebuild").list_projects()["projects"]
-    demo.check(not left and PIPELINE not in projects, "its roles and build project are gone too")
+    demo.check(not left and STACK not in projects, "its roles and build project are gone too")
     demo.check(
         bool(sb.pipewarden_events("Repository Unenrolled")), "Repository Unenrolled followed DELETE_COMPLETE"
     )

@@ -1,29 +1,101 @@
-"""What benchmarks set up again and again: an ECS service `apps/web` and repositories enrolled for it."""
+"""What the demo, benchmarks, chaos and tests set up again and again: ECS services that take a
+repository's images (with the ownership tags a platform team's service owners would set), and
+repositories enrolled for them."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+PREFIX = "pipewarden"
+# The controller's AllowedEcsTargets for the services these helpers create.
+ALLOWED = "apps"
+PARAMETERS = {"AllowedEcsTargets": ALLOWED}
+_TASKS_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
 
-def ensure_service(sandbox: Any) -> None:
-    """The ECS cluster `apps` with the service `web`, created once per sandbox."""
+
+def owner_tag(repository: str, prefix: str = PREFIX) -> dict[str, str]:
+    return {f"{prefix}:repository": repository}
+
+
+def ensure_role(sandbox: Any, name: str, owner: str | None, prefix: str = PREFIX) -> str:
+    """An ECS task role, tagged `<prefix>:repository=<owner>` (no tag for None); its ARN."""
+    iam = sandbox.client("iam")
+    tags = [{"Key": k, "Value": v} for k, v in owner_tag(owner, prefix).items()] if owner else []
+    try:
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=_TASKS_TRUST, Tags=tags)["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+        if tags:
+            iam.tag_role(RoleName=name, Tags=tags)
+    return str(arn)
+
+
+def deploy_target(
+    sandbox: Any,
+    repository: str,
+    cluster: str = "apps",
+    service: str = "web",
+    roles: bool = True,
+    owner: str | None = "",
+    prefix: str = PREFIX,
+    container: str = "",
+    role_prefix: str = "",
+) -> tuple[str, str]:
+    """An ECS service that takes `repository`'s images, as its owner would set it up.
+
+    The cluster, a task definition whose task and execution roles (with `roles`) carry
+    `<prefix>:repository=<owner>`, and the service tagged the same way. `owner` defaults to the
+    repository; None leaves the tags out (a service that never opted in). The roles are named
+    `<role_prefix>-task` and `<role_prefix>-execution` (the service's name by default).
+    """
+    owner = repository if owner == "" else owner
     ecs = sandbox.client("ecs")
-    if ecs.list_clusters()["clusterArns"]:
-        return
-    ecs.create_cluster(clusterName="apps")
+    ecs.create_cluster(clusterName=cluster)
+    extra = {}
+    if roles:
+        extra = {
+            "taskRoleArn": ensure_role(sandbox, f"{role_prefix or service}-task", owner, prefix),
+            "executionRoleArn": ensure_role(sandbox, f"{role_prefix or service}-execution", owner, prefix),
+        }
     ecs.register_task_definition(
-        family="web", containerDefinitions=[{"name": "web", "image": "nginx", "memory": 128}]
+        family=service,
+        containerDefinitions=[{"name": container or service, "image": "nginx", "memory": 128}],
+        **extra,
     )
-    ecs.create_service(cluster="apps", serviceName="web", taskDefinition="web", desiredCount=1)
+    tags = [{"key": k, "value": v} for k, v in owner_tag(owner, prefix).items()] if owner else []
+    ecs.create_service(
+        cluster=cluster, serviceName=service, taskDefinition=service, desiredCount=1, tags=tags
+    )
+    return cluster, service
 
 
 def enroll(sandbox: Any, repo: str, **extra: str) -> str:
-    """Create the repository, tag it for `apps/web` (plus `extra` tags, `_` for `-`); its pipeline's name."""
-    ensure_service(sandbox)
+    """Create the repository and its service `apps/<repo>`, tag it for that service (plus `extra`
+    tags, `_` for `-`); the name of its pipeline."""
+    from pipewarden.naming import pipeline_name
+
+    cluster, service = deploy_target(sandbox, repo, service=repo)
     codecommit = sandbox.client("codecommit")
     arn = codecommit.create_repository(repositoryName=repo)["repositoryMetadata"]["Arn"]
-    tags = {"pipewarden:enabled": "true", "pipewarden:ecs-cluster": "apps", "pipewarden:ecs-service": "web"}
-    tags.update({f"pipewarden:{k.replace('_', '-')}": v for k, v in extra.items()})
-    codecommit.tag_resource(resourceArn=arn, tags=tags)
+    codecommit.tag_resource(resourceArn=arn, tags=enroll_tags(cluster, service, **extra))
     sandbox.wait_idle()
-    return f"pipewarden-{repo}"
+    return pipeline_name(repo)
+
+
+def enroll_tags(cluster: str, service: str, prefix: str = PREFIX, **extra: str) -> dict[str, str]:
+    """The tags that enroll a repository for `cluster/service` (`extra`: more keys, `_` for `-`)."""
+    tags = {f"{prefix}:enabled": "true", f"{prefix}:ecs-cluster": cluster, f"{prefix}:ecs-service": service}
+    tags.update({f"{prefix}:{k.replace('_', '-')}": v for k, v in extra.items()})
+    return tags

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from pipewarden import blueprint
+from pipewarden import blueprint, naming
 from pipewarden.config import ControllerConfig
 from pipewarden.notify_rules import InvalidEvent, parse
 from pipewarden.reconcile import desired_state
@@ -41,7 +41,7 @@ def check(sandbox: Sandbox, tags: Mapping[str, Mapping[str, str]]) -> list[str]:
     }
     violations: list[str] = []
     enrolled = _stacks_match_tags(tags, live, violations)
-    names = _no_orphans(sandbox, live, enrolled, violations)
+    names = _no_orphans(sandbox, live, violations)
     _retries_and_artifacts(sandbox, enrolled, names, violations)
     _told_once(sandbox, enrolled, violations)
     return violations
@@ -50,11 +50,14 @@ def check(sandbox: Sandbox, tags: Mapping[str, Mapping[str, str]]) -> list[str]:
 def _stacks_match_tags(
     tags: Mapping[str, Mapping[str, str]], live: Mapping[str, Any], violations: list[str]
 ) -> dict[str, Mapping[str, str]]:
-    """1. One stack per enrolled repository, from its current tags; none for the others."""
+    """1. One stack per enrolled repository, from its current tags; none for the others.
+
+    Returns the enrolled repositories' tags by the name of their pipeline.
+    """
     config = ControllerConfig.from_env(os.environ)
     enrolled: dict[str, Mapping[str, str]] = {}
     for name, current in tags.items():
-        stack_name = f"pipewarden-{name}"
+        stack_name = naming.stack_name(name)
         desired = desired_state(name, current, config)
         stack = live.get(stack_name)
         if desired.settings is None:
@@ -63,7 +66,7 @@ def _stacks_match_tags(
                     f"{name}: not enrolled ({desired.violation or 'no tag'}) but has {stack_name}"
                 )
             continue
-        enrolled[stack_name] = current
+        enrolled[naming.pipeline_name(name)] = current
         if stack is None:
             violations.append(f"{name}: enrolled but has no stack")
             continue
@@ -77,26 +80,37 @@ def _stacks_match_tags(
     return enrolled
 
 
-def _no_orphans(
-    sandbox: Sandbox, live: Mapping[str, Any], enrolled: Mapping[str, Any], violations: list[str]
-) -> set[str]:
-    """2. Nothing without a live stack, and no live stack without its pipeline and project."""
+def _no_orphans(sandbox: Sandbox, live: Mapping[str, Any], violations: list[str]) -> set[str]:
+    """2. Nothing without a live stack, and no live stack without its pipeline and project.
+
+    A stack's build project and roles carry its name; its pipeline, the repository's pipeline name.
+    """
+    pipeline_of = {name: naming.pipeline_name(_repository(stack)) for name, stack in live.items()}
     names = {p["name"] for p in _pages(sandbox.client("codepipeline"), "list_pipelines", "pipelines")}
     projects = set(_pages(sandbox.client("codebuild"), "list_projects", "projects"))
     roles = {
         r["RoleName"] for r in _pages(sandbox.client("iam"), "list_roles", "Roles", PathPrefix="/pipewarden/")
     }
-    for kind, found in (("pipeline", names), ("build project", projects)):
-        for orphan in sorted(n for n in found if n.startswith("pipewarden-chaos-") and n not in live):
-            violations.append(f"orphaned {kind} {orphan}")
+    live_pipelines = set(pipeline_of.values())
+    for orphan in sorted(n for n in names if "-chaos-" in n and n not in live_pipelines):
+        violations.append(f"orphaned pipeline {orphan}")
+    for orphan in sorted(n for n in projects if n.startswith("pipewarden-chaos-") and n not in live):
+        violations.append(f"orphaned build project {orphan}")
     for role in sorted(r for r in roles if r.startswith("pipewarden-chaos-")):
         owner = next((role.split(part)[0] for part in ROLE_PARTS if part in role), role)
         if owner not in live:
             violations.append(f"orphaned role {role}")
-    for stack_name in live:
-        if stack_name in enrolled and (stack_name not in names or stack_name not in projects):
+    for stack_name, stack in live.items():
+        if stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE") and (
+            pipeline_of[stack_name] not in names or stack_name not in projects
+        ):
             violations.append(f"{stack_name}: stack without its pipeline or build project (half-built)")
     return names
+
+
+def _repository(stack: Mapping[str, Any]) -> str:
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+    return parameters.get("RepositoryName") or str(stack["StackName"]).removeprefix("pipewarden-")
 
 
 def _retries_and_artifacts(
@@ -144,7 +158,7 @@ def _told_once(sandbox: Sandbox, enrolled: Mapping[str, Mapping[str, str]], viol
     keys = Counter(
         m.get("key")
         for m in messages
-        if str(m.get("pipeline", "")).startswith("pipewarden-chaos-")
+        if "-chaos-" in str(m.get("pipeline", ""))
         or str(m.get("repository", "")).startswith("chaos-")
     )
     violations.extend(f"told {n} times: {key}" for key, n in keys.items() if n > 1)

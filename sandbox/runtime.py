@@ -280,7 +280,7 @@ class Sandbox:
         self.client("iam").create_policy(
             PolicyName="pipewarden-boundary",
             Path=props.get("Path", "/"),
-            PolicyDocument=json.dumps(props["PolicyDocument"]),
+            PolicyDocument=policy_text(props["PolicyDocument"]),
             Description=props.get("Description", ""),
         )
 
@@ -295,7 +295,7 @@ class Sandbox:
             iam.put_role_policy(
                 RoleName="pipewarden-cloudformation",
                 PolicyName=policy["PolicyName"],
-                PolicyDocument=json.dumps(policy["PolicyDocument"]),
+                PolicyDocument=policy_text(policy["PolicyDocument"]),
             )
 
     def _wire_functions(self, tpl: dict[str, Any], resolver: cfn_template.Resolver) -> None:
@@ -529,6 +529,11 @@ class Sandbox:
         self._timer = threading.Timer(self.resync_every, tick)
         self._timer.daemon = True
         self._timer.start()
+
+
+def policy_text(document: Any) -> str:
+    """A policy document from a template as IAM's API takes it (templates give objects or JSON text)."""
+    return document if isinstance(document, str) else json.dumps(document)
 
 
 def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from pipewarden.naming import pipeline_name
+from sandbox import fleet
 from sandbox.runtime import ACCOUNT, REGION, Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,24 +50,19 @@ class World:
         return f"{base}-{self.suffix}"
 
     def service(
-        self, cluster: str = "apps-prod", service: str = "web", roles: bool = True
+        self,
+        cluster: str = "apps-prod",
+        service: str = "web",
+        roles: bool = True,
+        owner: str | None = "",
     ) -> tuple[str, str]:
-        ecs = self.sandbox.client("ecs")
-        ecs.create_cluster(clusterName=cluster)
-        family = self.name(service)
-        extra = (
-            {
-                "taskRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{family}-task",
-                "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{family}-execution",
-            }
-            if roles
-            else {}
+        """An ECS service `<service>-<suffix>` that takes the test's repository's images (`shop-<suffix>`
+        unless `owner` says otherwise; None: a service that never opted in)."""
+        owner = self.name("shop") if owner == "" else owner
+        name = self.name(service)
+        return fleet.deploy_target(
+            self.sandbox, owner or "", cluster, name, roles=roles, owner=owner, role_prefix=name
         )
-        ecs.register_task_definition(
-            family=family, containerDefinitions=[{"name": "app", "image": "nginx", "memory": 128}], **extra
-        )
-        ecs.create_service(cluster=cluster, serviceName=service, taskDefinition=family, desiredCount=1)
-        return cluster, service
 
     def repository(self, base: str = "shop", tags: dict[str, str] | None = None) -> tuple[str, str]:
         name = self.name(base)
@@ -75,13 +72,8 @@ class World:
         return name, arn
 
     def enroll_tags(self, cluster: str = "apps-prod", service: str = "web", **extra: str) -> dict[str, str]:
-        tags = {
-            "pipewarden:enabled": "true",
-            "pipewarden:ecs-cluster": cluster,
-            "pipewarden:ecs-service": service,
-        }
-        tags.update({f"pipewarden:{k.replace('_', '-')}": v for k, v in extra.items()})
-        return tags
+        """The tags that enroll a repository for the service `world.service(cluster, service)` made."""
+        return fleet.enroll_tags(cluster, self.name(service), **extra)
 
     def tag(self, arn: str, tags: dict[str, str]) -> None:
         self.sandbox.client("codecommit").tag_resource(resourceArn=arn, tags=tags)
@@ -94,7 +86,7 @@ class World:
     def pipeline(self, repository: str) -> dict[str, Any] | None:
         client = self.sandbox.client("codepipeline")
         try:
-            return client.get_pipeline(name=f"pipewarden-{repository}")["pipeline"]  # type: ignore[no-any-return]
+            return client.get_pipeline(name=pipeline_name(repository))["pipeline"]  # type: ignore[no-any-return]
         except client.exceptions.PipelineNotFoundException:
             return None
 

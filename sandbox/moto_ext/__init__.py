@@ -10,8 +10,8 @@ def install() -> None:
     global _installed  # noqa: PLW0603 - moto's registries are process-wide; so is this switch
     if _installed:
         return
-    from sandbox.moto_ext import cloudformation, codebuild, codecommit, codepipeline, events, s3, tagging
+    from sandbox.moto_ext import cloudformation, codebuild, codecommit, codepipeline, ecr, events, s3, tagging
 
-    for module in (codecommit, codepipeline, codebuild, cloudformation, tagging, events, s3):
+    for module in (codecommit, codepipeline, codebuild, cloudformation, tagging, events, s3, ecr):
         module.install()
     _installed = True

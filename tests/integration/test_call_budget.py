@@ -41,9 +41,9 @@ def test_reconcile_of_an_unchanged_repository_makes_three_reads_and_no_write(wor
 
 
 def test_resync_with_nothing_changed_writes_nothing(world: World) -> None:
-    world.service()
     for base in ("a", "b", "c"):
-        world.tag(world.repository(base)[1], world.enroll_tags())
+        world.service(service=f"web-{base}", owner=world.name(base))
+        world.tag(world.repository(base)[1], world.enroll_tags(service=f"web-{base}"))
     reconciler, counter = counted_reconciler(world)
     report = resync(reconciler)
     assert counter.writes == 0

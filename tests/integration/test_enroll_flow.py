@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipewarden.naming import pipeline_name
 from sandbox.moto_ext import publish
 from tests.conftest import World
 
@@ -46,7 +47,7 @@ def test_pipeline_carries_retry_notify_keep_settings_as_tags(world: World) -> No
         ),
     )
     client = world.sandbox.client("codepipeline")
-    arn_pipeline = f"arn:aws:codepipeline:us-east-1:123456789012:pipewarden-{repo}"
+    arn_pipeline = f"arn:aws:codepipeline:us-east-1:123456789012:{pipeline_name(repo)}"
     tags = {t["key"]: t["value"] for t in client.list_tags_for_resource(resourceArn=arn_pipeline)["tags"]}
     assert tags == {
         "pipewarden:managed-by": "pipewarden",
@@ -175,8 +176,8 @@ def test_cluster_outside_the_allow_list_is_rejected(world: World) -> None:
 
 
 def test_cluster_service_allow_list_entry_allows_only_matching_services(world: World) -> None:
-    world.service(cluster="shared", service="web-frontend")
-    world.service(cluster="shared", service="admin")
+    world.service(cluster="shared", service="web-frontend", owner=world.name("allowed"))
+    world.service(cluster="shared", service="admin", owner=world.name("denied"))
     allowed, allowed_arn = world.repository("allowed")
     denied, denied_arn = world.repository("denied")
     world.tag(allowed_arn, world.enroll_tags(cluster="shared", service="web-frontend"))
@@ -208,7 +209,9 @@ def test_pipeline_for_a_service_that_does_not_exist_yet_waits_for_its_roles(worl
     stack = world.stack(repo)
     assert stack is not None
     params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
-    assert params["PassRoleArns"].endswith(f"role/{world.name('web')}-task")
+    assert params["PassRoleArns"].endswith(
+        f"role/{world.name('web')}-task"
+    )  # the roles of its task definition
     assert "pipewarden:awaiting-service" not in {t["Key"] for t in stack["Tags"]}
 
 
@@ -267,7 +270,7 @@ def test_failed_stack_is_reported_with_cloudformation_reason_and_repaired_later(
         '"Principal":{"Service":"codepipeline.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
     )["Role"]["Arn"]
     manual = {
-        "name": f"pipewarden-{repo}",
+        "name": pipeline_name(repo),
         "roleArn": role,
         "artifactStore": {"type": "S3", "location": "elsewhere"},
         "stages": [
@@ -292,7 +295,7 @@ def test_failed_stack_is_reported_with_cloudformation_reason_and_repaired_later(
     stack = world.stack(repo)
     assert stack is not None and stack["StackStatus"] == "ROLLBACK_COMPLETE"
     # Then once the blocker is gone, the next resync repairs it: delete, then create again
-    sb.client("codepipeline").delete_pipeline(name=f"pipewarden-{repo}")
+    sb.client("codepipeline").delete_pipeline(name=pipeline_name(repo))
     sb.run_schedules()
     assert sb.wait_idle(30)
     stack = world.stack(repo)
@@ -302,15 +305,18 @@ def test_failed_stack_is_reported_with_cloudformation_reason_and_repaired_later(
 
 def test_resync_converges_what_lost_events_missed(world: World) -> None:
     sb = world.sandbox
-    world.service()
+    world.service(service="web-missed", owner=world.name("missed"))
+    world.service(service="web-orphan", owner=world.name("orphan"))
     enrolled, enrolled_arn = world.repository("missed")
-    world.tag(world.repository("orphan")[1], world.enroll_tags())
+    world.tag(world.repository("orphan")[1], world.enroll_tags(service="web-orphan"))
     orphan = world.name("orphan")
     assert world.pipeline(orphan) is not None
     # Given tag changes and a deletion whose events were all lost
     publish.unsubscribe(sb.bus.put)
     try:
-        sb.client("codecommit").tag_resource(resourceArn=enrolled_arn, tags=world.enroll_tags())
+        sb.client("codecommit").tag_resource(
+            resourceArn=enrolled_arn, tags=world.enroll_tags(service="web-missed")
+        )
         sb.client("codecommit").delete_repository(repositoryName=orphan)
     finally:
         publish.subscribe(sb.bus.put)

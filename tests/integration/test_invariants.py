@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from pipewarden.naming import pipeline_name, stack_name
 from sandbox import invariants
 from sandbox.executions import Outcome
 from tests.conftest import World
@@ -15,11 +16,11 @@ pytestmark = pytest.mark.integration
 
 def test_each_kind_of_damage_is_named(world: World) -> None:
     sandbox = world.sandbox
-    world.service()
+    world.service(owner=world.name("chaos-inv"))
     repo, arn = world.repository("chaos-inv")
     tags = world.enroll_tags(notify="all", max_retries="1", keep_executions="1")
     world.tag(arn, tags)
-    pipeline = f"pipewarden-{repo}"
+    pipeline = pipeline_name(repo)
     sandbox.simulator.scripts.add(pipeline, "Build", [Outcome(log=["FAIL a.test.js"])])
     world.push(repo, "breaks a test")
     world.eventually(lambda: world.pipeline_events(pipeline, "Failure Not Retried"))
@@ -47,7 +48,7 @@ def test_each_kind_of_damage_is_named(world: World) -> None:
     sandbox.client("codepipeline").delete_pipeline(name=pipeline)
     changed = dict(mine[repo], **{"pipewarden:compute": "large"})
     found = invariants.check(sandbox, {repo: changed})
-    assert f"{pipeline}: stack without its pipeline or build project (half-built)" in found
+    assert f"{stack_name(repo)}: stack without its pipeline or build project (half-built)" in found
     assert f"{repo}: stack parameters differ from the tags: ComputeType" in found
     world.untag(arn, ["pipewarden:enabled"])  # leave nothing half-built for later tests
 

@@ -14,6 +14,7 @@ import pytest
 from pipewarden.aws import Clients
 from pipewarden.deliver import Deliverer, SecretCache
 from pipewarden.messages import Notice
+from pipewarden.naming import pipeline_name
 from pipewarden.slack import SlackPoster
 from sandbox.executions import Outcome
 from sandbox.slack_sink import SlackSink
@@ -29,10 +30,10 @@ TEST_FAILURE = Outcome(log=["FAIL src/cart.test.js", "Tests: 1 failed, 41 passed
 
 
 def enrolled(world: World, base: str = "shop", **tags: str) -> tuple[str, str]:
-    world.service()
+    world.service(service=f"web-{base}", owner=world.name(base))
     repo, arn = world.repository(base)
-    world.tag(arn, world.enroll_tags(**tags))
-    return repo, f"pipewarden-{repo}"
+    world.tag(arn, world.enroll_tags(service=f"web-{base}", **tags))
+    return repo, pipeline_name(repo)
 
 
 def slack_for(world: World, name: str, sink: SlackSink | None = None) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from cli.main import main
+from pipewarden.naming import pipeline_name
 from sandbox.executions import Outcome
 from tests.conftest import World
 
@@ -43,7 +44,7 @@ def test_after_15_executions_prune_keeps_the_last_5_and_retries_still_find_their
     world.service()
     repo, arn = world.repository()
     world.tag(arn, world.enroll_tags(keep_executions="5"))
-    pipeline = f"pipewarden-{repo}"
+    pipeline = pipeline_name(repo)
     scripts = world.sandbox.simulator.scripts
     for n in range(1, 16):
         if n == 10:
@@ -84,16 +85,16 @@ def test_after_15_executions_prune_keeps_the_last_5_and_retries_still_find_their
 def test_pruning_one_pipeline_leaves_other_prefixes_alone(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    world.service()
     first, first_arn = world.repository("alpha")
     second, second_arn = world.repository("beta")
     for repo, arn in ((first, first_arn), (second, second_arn)):
-        world.tag(arn, world.enroll_tags(keep_executions="1"))
+        world.service(service=f"web-{repo}", owner=repo)
+        world.tag(arn, world.enroll_tags(service=f"web-{repo}", keep_executions="1"))
         for n in range(3):
             world.push(repo, f"{repo} {n}")
-            world.sandbox.wait_for_execution(f"pipewarden-{repo}")
+            world.sandbox.wait_for_execution(pipeline_name(repo))
     before = objects(world)
-    code, _ = prune(world, capsys, "--pipeline", f"pipewarden-{first}")
+    code, _ = prune(world, capsys, "--pipeline", pipeline_name(first))
     assert code == 0
     gone = before - objects(world)
-    assert gone and all(key.startswith(f"pipewarden-{first}"[:20]) for key in gone)
+    assert gone and all(key.startswith(pipeline_name(first)[:20]) for key in gone)

@@ -9,6 +9,7 @@ import pytest
 
 from cli.main import main as cli_main
 from cli.replay import target
+from pipewarden.naming import pipeline_name
 from sandbox.faults import Rule
 from sandbox.runtime import REGION, Sandbox
 from tests.conftest import World
@@ -20,9 +21,9 @@ def test_a_dead_lettered_notification_is_replayed_and_delivered(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sandbox: Sandbox = world.sandbox
-    world.service()
+    world.service(owner=world.name("dlq"))
     repo, arn = world.repository("dlq")
-    pipeline = f"pipewarden-{repo}"
+    pipeline = pipeline_name(repo)
     sandbox.faults.configure([Rule(1.0, ("error503",), service="sns")], seed=1)
     try:
         world.tag(arn, world.enroll_tags(notify="all"))

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from pipewarden.naming import pipeline_name
 from sandbox.executions import Outcome
 from tests.conftest import World, sample_event
 
@@ -21,11 +22,10 @@ TEST_FAILURE = Outcome(log=["FAIL src/cart.test.js", "Tests: 1 failed, 41 passed
 
 
 def enrolled(world: World, base: str = "shop", **tags: str) -> tuple[str, str]:
-    if base == "shop":
-        world.service()
+    world.service(service=f"web-{base}", owner=world.name(base))
     repo, arn = world.repository(base)
-    world.tag(arn, world.enroll_tags(**tags))
-    return repo, f"pipewarden-{repo}"
+    world.tag(arn, world.enroll_tags(service=f"web-{base}", **tags))
+    return repo, pipeline_name(repo)
 
 
 def latest(world: World, pipeline: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ UNSCOPABLE = {
     "ecs:TagResource",
     "ecs:DescribeServices",  # the enroll function looks up any allowed cluster's service
     "tag:GetResources",
+    "codepipeline:ListPipelines",
     "cloudformation:DescribeStacks",
 }
 
@@ -78,7 +79,7 @@ def test_resource_star_only_for_actions_aws_cannot_scope(owner: str, statement: 
 
 def test_every_pass_role_is_scoped_and_conditioned() -> None:
     passes = [(o, s) for o, s in ALLOWS if "iam:PassRole" in as_list(s["Action"])]
-    assert len(passes) >= 4
+    assert len(passes) >= 3  # and the boundary's, in JSON: checked on resolved policies
     for owner, statement in passes:
         assert "*" not in as_list(statement["Resource"]), owner
         assert "iam:PassedToService" in statement["Condition"]["StringEquals"], owner
@@ -100,7 +101,7 @@ def test_blueprint_creates_no_other_iam_resources() -> None:
 def test_cloudformation_role_creates_roles_only_with_the_boundary() -> None:
     role = CONTROLLER["Resources"]["CloudFormationExecutionRole"]["Properties"]
     found = [s for _, s in statements({"Resources": {"r": {"Properties": role}}})]
-    create = [s for s in found if "iam:CreateRole" in as_list(s["Action"])]
+    create = [s for s in found if s["Effect"] == "Allow" and "iam:CreateRole" in as_list(s["Action"])]
     assert len(create) == 1
     assert create[0]["Condition"]["StringEquals"]["iam:PermissionsBoundary"] == {"Ref": "PermissionsBoundary"}
     assert create[0]["Resource"] == {
@@ -117,7 +118,8 @@ def test_enroll_function_cannot_touch_iam_roles_itself() -> None:
         for _, s in statements({"Resources": {"f": {"Properties": {"P": policy}}}})
         for a in as_list(s["Action"])
     }
-    assert not {a for a in actions if a.startswith("iam:") and a != "iam:PassRole"}
+    writes = {a for a in actions if a.startswith("iam:") and not a.startswith(("iam:Get", "iam:List"))}
+    assert writes <= {"iam:PassRole"}
 
 
 def test_artifact_bucket_is_encrypted_private_and_tls_only() -> None:

@@ -8,14 +8,16 @@ from importlib import resources
 
 from pipewarden.config import ControllerConfig
 from pipewarden.contract import COMPUTE_TYPES, RepositorySettings
-from pipewarden.naming import stack_name
+from pipewarden.naming import artifact_prefix, pipeline_name
 
 BLUEPRINT = "ecs-rolling.yaml"
 
 # Parameters that follow from tags and the controller's settings: a difference in any of them
-# is a reason to update the stack. PassRoleArns is looked up from ECS only when we write.
+# is a reason to update the stack. PassRoleArns (from ECS) and CreateEcrRepository (from ECR) are
+# looked up only when we write.
 TAG_DERIVED = (
     "RepositoryName",
+    "PipelineName",
     "BranchName",
     "EcsCluster",
     "EcsService",
@@ -50,9 +52,10 @@ def version() -> str:
 
 def parameters(settings: RepositorySettings, config: ControllerConfig) -> dict[str, str]:
     """The stack parameters that the repository's tags and the controller's settings determine."""
-    name = stack_name(settings.repository)
+    pipeline = pipeline_name(settings.repository)
     return {
         "RepositoryName": settings.repository,
+        "PipelineName": pipeline,
         "BranchName": settings.branch,
         "EcsCluster": settings.ecs_cluster,
         "EcsService": settings.ecs_service,
@@ -61,7 +64,7 @@ def parameters(settings: RepositorySettings, config: ControllerConfig) -> dict[s
         "Buildspec": settings.buildspec,
         "ComputeType": COMPUTE_TYPES[settings.compute],
         "ArtifactBucket": config.artifact_bucket,
-        "ArtifactPrefix": name[:20],
+        "ArtifactPrefix": artifact_prefix(pipeline),
         "PermissionsBoundaryArn": config.permissions_boundary_arn,
         "TagPrefix": config.tag_prefix,
         "RetryMode": settings.retry,

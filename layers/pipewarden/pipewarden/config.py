@@ -38,9 +38,8 @@ class ControllerConfig:
         prefix = env.get("TAG_PREFIX", "pipewarden").strip()
         if not _PREFIX.match(prefix) or prefix.startswith("aws"):
             raise ConfigError(f"TAG_PREFIX={prefix!r} is not a valid tag key prefix")
-        targets = tuple(t.strip() for t in env.get("ALLOWED_ECS_TARGETS", "*").split(",") if t.strip())
-        if not targets:
-            raise ConfigError("ALLOWED_ECS_TARGETS is empty: name at least one cluster, or '*'")
+        # Empty (the template's default) is valid: nothing may be deployed until targets are listed.
+        targets = tuple(t.strip() for t in env.get("ALLOWED_ECS_TARGETS", "").split(",") if t.strip())
         retention = env.get("LOG_RETENTION_DAYS", "30").strip()
         if not retention.isdigit():
             raise ConfigError(f"LOG_RETENTION_DAYS={retention!r} is not a number of days")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -171,19 +170,33 @@ def parse_settings(repository: str, tags: Mapping[str, str], prefix: str) -> Rep
 def check_allowed(settings: RepositorySettings, allowed_targets: Sequence[str], prefix: str) -> None:
     """Raise `ContractViolation` unless the cluster/service is on the controller's allow-list.
 
-    An entry is a cluster pattern (`apps-*`) or a cluster/service pattern (`apps-*/web-*`),
-    matched case-sensitively with shell-style wildcards; `*` allows every cluster of the account.
+    An entry is a cluster pattern (`apps-*`) or a cluster/service pattern (`apps-*/web-*`), matched
+    case-sensitively with the wildcards `*` and `?` (as the permissions boundary matches them); `*`
+    allows every cluster of the account, and no entry allows nothing.
     """
     target = f"{settings.ecs_cluster}/{settings.ecs_service}"
+    if not allowed_targets:
+        raise ContractViolation(
+            f"{prefix}:ecs-cluster",
+            settings.ecs_cluster,
+            f"deploying to {target} is not allowed: no ECS target is allowed yet (the platform team "
+            "lists them in the controller's AllowedEcsTargets parameter)",
+        )
     for entry in allowed_targets:
         pattern = entry if "/" in entry else f"{entry}/*"
-        if fnmatch.fnmatchcase(target, pattern):
+        if _wildcard_match(pattern, target):
             return
     raise ContractViolation(
         f"{prefix}:ecs-cluster",
         settings.ecs_cluster,
         f"deploying to {target} is not allowed (allowed: {', '.join(allowed_targets)})",
     )
+
+
+def _wildcard_match(pattern: str, value: str) -> bool:
+    """IAM's wildcards: `*` any run of characters (`/` included), `?` one character, nothing else."""
+    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(regex, value) is not None
 
 
 def unknown_keys(tags: Mapping[str, str], prefix: str) -> list[str]:

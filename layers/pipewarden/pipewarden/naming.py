@@ -36,6 +36,34 @@ def stack_name(repository: str) -> str:
     return f"{name[: MAX_NAME - len(digest) - 1]}-{digest}"
 
 
+# CodePipeline writes an execution's artifacts under the first 20 characters of the pipeline's name.
+ARTIFACT_PREFIX_LENGTH = 20
+_BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def pipeline_name(repository: str) -> str:
+    """The pipeline's name: the stack's when it is shorter than 20 characters, else one with an id.
+
+    CodePipeline keys artifacts by the first 20 characters of the pipeline name, so two names that
+    share them would share artifacts (and each pipeline's roles could read and write the other's).
+    A name shorter than 20 characters is its own prefix; any other gets an 8-character id of the
+    repository name (40 bits) right after `pipewarden-`, so its first 20 characters are
+    `pipewarden-<id>-`. Those can still collide by chance or on purpose: the enroll function
+    refuses to create a pipeline whose prefix another pipeline already has.
+    """
+    name = stack_name(repository)
+    if len(name) < ARTIFACT_PREFIX_LENGTH:
+        return name
+    digest = int.from_bytes(hashlib.sha256(repository.encode()).digest()[:5], "big")
+    ident = "".join(_BASE32[(digest >> shift) & 31] for shift in range(35, -1, -5))
+    return f"{STACK_PREFIX}{ident}-{name.removeprefix(STACK_PREFIX)}"[:MAX_NAME]
+
+
+def artifact_prefix(pipeline: str) -> str:
+    """The key prefix (without the slash) CodePipeline writes the pipeline's artifacts under."""
+    return pipeline[:ARTIFACT_PREFIX_LENGTH]
+
+
 def repository_from_arn(arn: str) -> str:
     """The repository name of a CodeCommit ARN (`arn:aws:codecommit:<region>:<account>:<name>`)."""
     parts = arn.split(":", 5)

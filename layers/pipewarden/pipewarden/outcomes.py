@@ -37,7 +37,8 @@ def on_stack_status(reconciler: Reconciler, stack_id: str, status: str, reason: 
         "repository": repository,
         "stack": stack.name,
         "stack-id": stack.stack_id,
-        "pipeline": stack.name,
+        # Stacks of an earlier blueprint have no PipelineName: their pipeline had the stack's name.
+        "pipeline": stack.parameters.get("PipelineName") or stack.name,
         "status": status,
         # What the notifier needs once the pipeline (and its tags) may be gone.
         "notify": stack.parameters.get("NotifyMode", ""),

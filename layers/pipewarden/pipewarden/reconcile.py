@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from pipewarden import blueprint, stacks
+from pipewarden import blueprint, ownership, stacks
 from pipewarden.aws import Clients, Conflict, NotFound, call
 from pipewarden.config import ControllerConfig
 from pipewarden.contract import ContractViolation, RepositorySettings, check_allowed, parse_settings
@@ -19,7 +19,7 @@ from pipewarden.emit import (
     UNENROLLMENT_STARTED,
     Emitter,
 )
-from pipewarden.naming import stack_name
+from pipewarden.naming import artifact_prefix, pipeline_name, stack_name
 from pipewarden.stacks import StackView
 
 
@@ -60,6 +60,7 @@ class Decision:
     violation: ContractViolation | None = None
     changed: tuple[str, ...] = ()
     stack_id: str = ""
+    stack_parameters: Mapping[str, str] = field(default_factory=dict)
 
 
 def desired_state(repository: str, tags: Mapping[str, str] | None, config: ControllerConfig) -> Desired:
@@ -100,7 +101,7 @@ def decide(desired: Desired, stack: StackView | None, config: ControllerConfig) 
         if desired.settings is not None:
             return decision(action=Action.CREATE, reason="enrolled repository has no pipeline")
         return decision(action=Action.NOTHING, reason="not enrolled and no pipeline")
-    decision = functools.partial(decision, stack_id=stack.stack_id)
+    decision = functools.partial(decision, stack_id=stack.stack_id, stack_parameters=stack.parameters)
     if stack.in_progress:
         return decision(action=Action.WAIT, reason=f"stack is {stack.status}; next event or resync converges")
     if desired.violation is not None:
@@ -152,7 +153,7 @@ class Reconciler:
         detail: dict[str, Any] = {
             "repository": decision.repository,
             "stack": decision.stack,
-            "pipeline": decision.stack,
+            "pipeline": pipeline_name(decision.repository),
             "action": decision.action.value,
             "reason": decision.reason,
         }
@@ -174,20 +175,38 @@ class Reconciler:
     def _write(
         self, decision: Decision, settings: RepositorySettings, detail: dict[str, Any], resources: list[str]
     ) -> Decision:
-        """Create or update the stack with the parameters the tags and the ECS service give."""
+        """Create or update the stack, once the ECS service, its roles and the ECR repository are the
+        repository's own (a rejection otherwise) and, for a new pipeline, its artifact prefix is free."""
         cfn, role, prefix = (
             self.clients.cloudformation,
             self.config.cloudformation_role_arn,
             self.config.tag_prefix,
         )
-        pass_roles, missing = self.service_roles(settings)
-        if missing and decision.changed == (AWAITING_SERVICE,):
-            return self._record(replace(decision, action=Action.NOTHING, reason=f"still waiting: {missing}"))
-        parameters = dict(blueprint.parameters(settings, self.config), PassRoleArns=pass_roles)
+        try:
+            if decision.action is Action.CREATE:
+                self._check_artifact_prefix(settings)
+            targets = ownership.check(
+                self.clients, settings, prefix, ecr_created_by_stack=self._stack_owns_ecr(decision, settings)
+            )
+        except ContractViolation as violation:
+            kept = "; the existing pipeline is left unchanged" if decision.action is Action.UPDATE else ""
+            refused = replace(
+                decision, action=Action.REJECT, reason=f"{violation}{kept}", violation=violation
+            )
+            return self._reject(refused, detail, resources)
+        if targets.warning and decision.changed == (AWAITING_SERVICE,):
+            return self._record(
+                replace(decision, action=Action.NOTHING, reason=f"still waiting: {targets.warning}")
+            )
+        parameters = dict(
+            blueprint.parameters(settings, self.config),
+            PassRoleArns=",".join(targets.pass_roles),
+            CreateEcrRepository=str(targets.create_ecr_repository).lower(),
+        )
         tags = blueprint.stack_tags(decision.repository, prefix)
-        if missing:
+        if targets.warning:
             tags[f"{prefix}:{AWAITING_SERVICE}"] = "true"
-            detail["warnings"] = [missing]
+            detail["warnings"] = [targets.warning]
         body = blueprint.template_body()
         if decision.action is Action.CREATE:
             try:
@@ -202,6 +221,29 @@ class Reconciler:
         detail["settings"] = _settings_detail(settings)
         self.emitter.emit(ENROLLMENT_STARTED, detail, resources)
         return self._record(decision)
+
+    @staticmethod
+    def _stack_owns_ecr(decision: Decision, settings: RepositorySettings) -> bool:
+        """The stack created the ECR repository it pushes to (and keeps owning it)."""
+        current = decision.stack_parameters
+        return (
+            current.get("CreateEcrRepository") == "true"
+            and current.get("EcrRepositoryName") == settings.ecr_repository
+        )
+
+    def _check_artifact_prefix(self, settings: RepositorySettings) -> None:
+        """Refuse a pipeline whose artifact prefix another pipeline has: they would share artifacts."""
+        pipeline = pipeline_name(settings.repository)
+        prefix = artifact_prefix(pipeline)
+        if prefix != pipeline:  # a name shorter than the prefix length is its own prefix
+            for other in _pipeline_names(self.clients.codepipeline):
+                if other != pipeline and artifact_prefix(other) == prefix:
+                    raise ContractViolation(
+                        f"{self.config.tag_prefix}:enabled",
+                        "true",
+                        f"pipeline {other} already keeps its artifacts under {prefix}/, where "
+                        f"{pipeline} would keep its own; rename the repository",
+                    )
 
     def _reject(self, decision: Decision, detail: dict[str, Any], resources: list[str]) -> Decision:
         violation = decision.violation
@@ -223,32 +265,16 @@ class Reconciler:
         self.decisions.append(decision)
         return decision
 
-    def service_roles(self, settings: RepositorySettings) -> tuple[str, str]:
-        """The ECS service's task and execution roles (the only roles the pipeline may pass).
 
-        Returns the comma-separated role ARNs and, when the cluster or service does not exist
-        (yet), a warning instead: the pipeline is created all the same, may pass no role, and is
-        updated once the service exists.
-        """
-        where = f"ECS service {settings.ecs_service} in cluster {settings.ecs_cluster}"
-        missing = f"{where} not found: the Deploy stage fails until it exists"
-        try:
-            response = call(
-                self.clients.ecs,
-                "describe_services",
-                cluster=settings.ecs_cluster,
-                services=[settings.ecs_service],
-            )
-        except NotFound:
-            return "", missing
-        services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
-        if not services:
-            return "", missing
-        task_definition = call(
-            self.clients.ecs, "describe_task_definition", taskDefinition=services[0]["taskDefinition"]
-        )["taskDefinition"]
-        roles = {task_definition.get("taskRoleArn"), task_definition.get("executionRoleArn")}
-        return ",".join(sorted(r for r in roles if r)), ""
+def _pipeline_names(codepipeline: Any) -> Iterator[str]:
+    token = ""
+    while True:
+        page = call(codepipeline, "list_pipelines", **({"nextToken": token} if token else {}))
+        for pipeline in page.get("pipelines", []):
+            yield str(pipeline["name"])
+        token = page.get("nextToken", "")
+        if not token:
+            return
 
 
 def _settings_detail(settings: RepositorySettings) -> dict[str, Any]:
