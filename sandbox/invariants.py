@@ -158,8 +158,7 @@ def _told_once(sandbox: Sandbox, enrolled: Mapping[str, Mapping[str, str]], viol
     keys = Counter(
         m.get("key")
         for m in messages
-        if "-chaos-" in str(m.get("pipeline", ""))
-        or str(m.get("repository", "")).startswith("chaos-")
+        if "-chaos-" in str(m.get("pipeline", "")) or str(m.get("repository", "")).startswith("chaos-")
     )
     violations.extend(f"told {n} times: {key}" for key, n in keys.items() if n > 1)
     for event in sandbox.events:

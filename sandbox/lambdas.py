@@ -10,6 +10,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from botocore.credentials import ReadOnlyCredentials
+
+from sandbox.iam.credentials import acting_as
+
 _counter = itertools.count()
 
 
@@ -40,6 +44,7 @@ class Function:
     account: str
     region: str
     invocations: int = 0
+    credentials: ReadOnlyCredentials | None = None  # its execution role's session (None: the environment's)
     _module: ModuleType | None = None
 
     def load(self) -> ModuleType:
@@ -62,11 +67,12 @@ class Function:
     def invoke(self, event: dict[str, Any]) -> Any:
         self.invocations += 1
         handler = getattr(self.load(), self.handler.rsplit(".", 1)[1])
-        return handler(
-            event,
-            Context(
-                function_name=self.name,
-                invoked_function_arn=self.arn,
-                log_group_name=f"/aws/lambda/{self.name}",
-            ),
-        )
+        with acting_as(self.credentials):
+            return handler(
+                event,
+                Context(
+                    function_name=self.name,
+                    invoked_function_arn=self.arn,
+                    log_group_name=f"/aws/lambda/{self.name}",
+                ),
+            )

@@ -19,6 +19,7 @@ from sandbox import template as cfn_template
 from sandbox.bus import DeadLetter, Event, EventBus, Rule
 from sandbox.executions import Outcome, Simulator
 from sandbox.faults import EXEMPT_KEY, Faults
+from sandbox.iam import credentials, policies
 from sandbox.lambdas import Function
 from sandbox.moto_ext import publish
 from sandbox.server import SandboxServer
@@ -83,6 +84,9 @@ class Sandbox:
         from sandbox import moto_ext
 
         moto_ext.install()
+        credentials.install()
+        # Function roles carry AWS managed policies (SAM attaches AWSLambdaBasicExecutionRole & co).
+        os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
         from moto.core.base_backend import BackendDict
 
         BackendDict.reset()  # moto's state is per process: a new sandbox starts from an empty account
@@ -193,8 +197,12 @@ class Sandbox:
                 }
         boundary_arn = f"arn:aws:iam::{ACCOUNT}:policy/pipewarden/pipewarden-boundary"
         resources["PermissionsBoundary"] = {"Ref": boundary_arn}
-        role_arn = f"arn:aws:iam::{ACCOUNT}:role/pipewarden/pipewarden-cloudformation"
-        resources["CloudFormationExecutionRole"] = {"Ref": "pipewarden-cloudformation", "Arn": role_arn}
+        translated = policies.sam_translate(tpl, self.parameters)
+        for name, spec in translated["Resources"].items():
+            if spec["Type"] == "AWS::IAM::Role":
+                path = str(spec["Properties"].get("Path", "/"))
+                role = f"pipewarden-{name}"
+                resources[name] = {"Ref": role, "Arn": f"arn:aws:iam::{ACCOUNT}:role{path}{role}"}
         resources["PipewardenLayer"] = {"Ref": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:pipewarden:1"}
         for name, spec in tpl["Resources"].items():
             if spec["Type"] == "AWS::Serverless::Function":
@@ -205,9 +213,12 @@ class Sandbox:
         resolver = cfn_template.Resolver(tpl, self.parameters, resources, ACCOUNT, REGION)
         self._create_bucket(bucket, resolver.resolve(tpl["Resources"]["ArtifactBucket"]["Properties"]))
         self._create_boundary(resolver.resolve(tpl["Resources"]["PermissionsBoundary"]["Properties"]))
-        self._create_cloudformation_role(
-            resolver.resolve(tpl["Resources"]["CloudFormationExecutionRole"]["Properties"])
-        )
+        # Every role of the stack as SAM deploys it: the CloudFormation role and each function's
+        # role with the policies SAM adds (logs, X-Ray, the SQS poller, the on-failure destination).
+        roles_resolver = cfn_template.Resolver(translated, self.parameters, resources, ACCOUNT, REGION)
+        for name, spec in translated["Resources"].items():
+            if spec["Type"] == "AWS::IAM::Role":
+                self._create_role(resources[name]["Ref"], roles_resolver.resolve(spec["Properties"]))
         self.outputs = {k: str(resolver.resolve(v["Value"])) for k, v in tpl.get("Outputs", {}).items()}
         self._failure_queue_url = self.outputs["FunctionFailureQueueUrl"]
         self.bus.on_dead_letter = self._to_failure_queue
@@ -284,19 +295,27 @@ class Sandbox:
             Description=props.get("Description", ""),
         )
 
-    def _create_cloudformation_role(self, props: dict[str, Any]) -> None:
+    def _create_role(self, name: str, props: dict[str, Any]) -> None:
         iam = self.client("iam")
         iam.create_role(
-            RoleName="pipewarden-cloudformation",
+            RoleName=name,
             Path=props.get("Path", "/"),
-            AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
+            AssumeRolePolicyDocument=policy_text(props["AssumeRolePolicyDocument"]),
+            Tags=props.get("Tags", []),
+            **(
+                {"PermissionsBoundary": props["PermissionsBoundary"]}
+                if props.get("PermissionsBoundary")
+                else {}
+            ),
         )
         for policy in props.get("Policies", []):
             iam.put_role_policy(
-                RoleName="pipewarden-cloudformation",
+                RoleName=name,
                 PolicyName=policy["PolicyName"],
                 PolicyDocument=policy_text(policy["PolicyDocument"]),
             )
+        for arn in props.get("ManagedPolicyArns", []):
+            iam.attach_role_policy(RoleName=name, PolicyArn=arn)
 
     def _wire_functions(self, tpl: dict[str, Any], resolver: cfn_template.Resolver) -> None:
         global_env = resolver.resolve(
@@ -314,6 +333,11 @@ class Sandbox:
             # no two functions set differently may live in the process environment.
             os.environ.update({k: str(v) for k, v in env.items()})
             function = Function(name, self.root / props["CodeUri"], props["Handler"], ACCOUNT, REGION)
+            # Lambda runs the function with its execution role's session credentials.
+            role_arn = str(resolver.resolve(props.get("Role") or {"Fn::GetAtt": [f"{name}Role", "Arn"]}))
+            function.credentials = credentials.from_sts(
+                self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=f"pipewarden-{name}")
+            )
             self.functions[name] = function
             for event_name, event in props.get("Events", {}).items():
                 if event["Type"] in RULE_EVENT_TYPES:

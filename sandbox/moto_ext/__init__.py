@@ -10,8 +10,18 @@ def install() -> None:
     global _installed  # noqa: PLW0603 - moto's registries are process-wide; so is this switch
     if _installed:
         return
-    from sandbox.moto_ext import cloudformation, codebuild, codecommit, codepipeline, ecr, events, s3, tagging
+    from sandbox.moto_ext import (
+        cloudformation,
+        codebuild,
+        codecommit,
+        codepipeline,
+        ecr,
+        events,
+        iam,
+        s3,
+        tagging,
+    )
 
-    for module in (codecommit, codepipeline, codebuild, cloudformation, tagging, events, s3, ecr):
+    for module in (codecommit, codepipeline, codebuild, cloudformation, tagging, events, s3, ecr, iam):
         module.install()
     _installed = True
