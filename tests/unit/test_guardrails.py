@@ -1,4 +1,8 @@
-"""Guardrails read from the templates: boundary on every generated role, no wildcards that grant too much."""
+"""Guardrails read from the policies the templates produce, resolved as AWS holds them.
+
+The IAM checks run on `sandbox.iam.policies`: template.yaml through SAM's translator and every blueprint
+under every case (the boundary is a JSON string in the template, so only its resolved form can be read).
+"""
 
 from __future__ import annotations
 
@@ -8,89 +12,105 @@ from typing import Any
 import pytest
 
 from sandbox import template
+from sandbox.iam import catalog, policies
 from tests.conftest import ROOT
 
 BLUEPRINT = template.load(ROOT / "layers/pipewarden/pipewarden/blueprints/ecs-rolling.yaml")
 CONTROLLER = template.load(ROOT / "template.yaml")
+STACKS = policies.every_stack()
+CONTROLLER_STACK = next(s for s in STACKS if s.template == "template.yaml")
+BLUEPRINT_STACKS = [s for s in STACKS if s.template != "template.yaml"]
 
-# Actions that AWS does not scope to a resource, so "*" is the only possible Resource.
-UNSCOPABLE = {
-    "ecr:GetAuthorizationToken",
-    "ecs:DescribeTaskDefinition",
-    "ecs:RegisterTaskDefinition",
-    "ecs:DescribeTasks",
-    "ecs:ListTasks",
-    "ecs:TagResource",
-    "ecs:DescribeServices",  # the enroll function looks up any allowed cluster's service
-    "tag:GetResources",
-    "codepipeline:ListPipelines",
-    "cloudformation:DescribeStacks",
-}
+# Actions AWS's own policy for CodePipeline's ECS deploy action gives on "*", although the Service
+# Authorization Reference names a resource: CodePipeline calls them without one (DescribeTasks for the
+# deployment's tasks, ListTasks without a container instance).
+# https://docs.aws.amazon.com/codepipeline/latest/userguide/security-iam.html#how-to-custom-role
+STAR_AS_AWS_DOCUMENTS = {"ecs:DescribeTasks", "ecs:ListTasks"}
 
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def statements(tpl: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every policy statement in a template, with the logical id it belongs to."""
-
-    def walk(node: Any, owner: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        if isinstance(node, dict):
-            if "Effect" in node and "Action" in node:
-                yield owner, node
-            for key, value in node.items():
-                if key == "Fn::If":
-                    for branch in value[1:]:
-                        yield from walk(branch, owner)
-                else:
-                    yield from walk(value, owner)
-        elif isinstance(node, list):
-            for item in node:
-                yield from walk(item, owner)
-
-    for logical_id, resource in tpl["Resources"].items():
-        yield from walk(resource.get("Properties", {}), logical_id)
+def documents(stack: policies.Stack) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, document) of every identity policy and customer managed policy of the stack."""
+    for role in stack.roles:
+        for name, document in role.inline_policies.items():
+            yield f"{stack.label}:{role.logical_id}/{name}", document
+    for policy in stack.managed_policies:
+        yield f"{stack.label}:{policy.logical_id}", policy.document
 
 
-ALL = [*statements(BLUEPRINT), *statements(CONTROLLER)]
-ALLOWS = [(owner, s) for owner, s in ALL if s["Effect"] == "Allow"]
+ALLOWS = [
+    (where, statement)
+    for stack in STACKS
+    for where, document in documents(stack)
+    for statement in policies.statements(document)
+    if statement["Effect"] == "Allow"
+]
+IDS = [f"{w}:{s.get('Sid', i)}" for i, (w, s) in enumerate(ALLOWS)]
+
+
+def actions(statements: Any) -> set[str]:
+    return {a for s in statements for a in as_list(s.get("Action", []))}
 
 
 def test_the_templates_have_policies_to_check() -> None:
-    assert len(ALLOWS) > 30
+    assert len(ALLOWS) > 60
+    assert any("PermissionsBoundary" in where for where, _ in ALLOWS)
 
 
-@pytest.mark.parametrize(
-    ("owner", "statement"), ALLOWS, ids=[f"{o}:{s.get('Sid', i)}" for i, (o, s) in enumerate(ALLOWS)]
-)
-def test_no_allow_grants_every_action_of_a_service(owner: str, statement: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("where", "statement"), ALLOWS, ids=IDS)
+def test_no_allow_grants_every_action_of_a_service(where: str, statement: dict[str, Any]) -> None:
+    assert "NotAction" not in statement, where
     for action in as_list(statement["Action"]):
-        assert action != "*" and not action.endswith(":*"), f"{owner} allows {action}"
+        assert action != "*" and not action.endswith(":*"), f"{where} allows {action}"
 
 
-@pytest.mark.parametrize(
-    ("owner", "statement"), ALLOWS, ids=[f"{o}:{s.get('Sid', i)}" for i, (o, s) in enumerate(ALLOWS)]
-)
-def test_resource_star_only_for_actions_aws_cannot_scope(owner: str, statement: dict[str, Any]) -> None:
-    if "*" in as_list(statement.get("Resource")):
-        assert set(as_list(statement["Action"])) <= UNSCOPABLE, f"{owner} uses Resource '*'"
+@pytest.mark.parametrize(("where", "statement"), ALLOWS, ids=IDS)
+def test_resource_star_only_for_actions_aws_cannot_scope(where: str, statement: dict[str, Any]) -> None:
+    """Resource "*" only where the Service Authorization Reference gives the action no required resource."""
+    if "*" not in as_list(statement.get("Resource")):
+        return
+    for action in as_list(statement["Action"]):
+        known = catalog.action(action)
+        assert known is not None, f"{where}: AWS defines no action {action}"
+        required = [r.resource_type for r in known.resources if r.required]
+        assert not required or action in STAR_AS_AWS_DOCUMENTS, (
+            f"{where}: {action} on '*' (it takes {required})"
+        )
 
 
 def test_every_pass_role_is_scoped_and_conditioned() -> None:
-    passes = [(o, s) for o, s in ALLOWS if "iam:PassRole" in as_list(s["Action"])]
-    assert len(passes) >= 3  # and the boundary's, in JSON: checked on resolved policies
-    for owner, statement in passes:
-        assert "*" not in as_list(statement["Resource"]), owner
-        assert "iam:PassedToService" in statement["Condition"]["StringEquals"], owner
+    passes = [(w, s) for w, s in ALLOWS if "iam:PassRole" in as_list(s["Action"])]
+    assert any("PermissionsBoundary" in w for w, _ in passes) and any("PipelineRole" in w for w, _ in passes)
+    for where, statement in passes:
+        assert "*" not in as_list(statement["Resource"]), where
+        assert "iam:PassedToService" in statement["Condition"]["StringEquals"], where
+
+
+def test_the_boundary_passes_only_roles_that_name_the_repository() -> None:
+    boundary = CONTROLLER_STACK.managed_policy("PermissionsBoundary").document
+    passing = [s for s in policies.statements(boundary) if "iam:PassRole" in as_list(s.get("Action"))]
+    assert len(passing) == 1
+    condition = passing[0]["Condition"]["StringEquals"]
+    assert condition["iam:PassedToService"] == "ecs-tasks.amazonaws.com"
+    assert condition["iam:ResourceTag/pipewarden:repository"] == [
+        "${aws:PrincipalTag/pipewarden:repository}",
+        "*",
+    ]
 
 
 def test_every_blueprint_role_has_the_boundary_and_the_path() -> None:
-    roles = {k: v for k, v in BLUEPRINT["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
-    assert set(roles) == {"BuildRole", "PipelineRole", "SourceRuleRole"}
-    for name, role in roles.items():
-        assert role["Properties"]["PermissionsBoundary"] == {"Ref": "PermissionsBoundaryArn"}, name
-        assert role["Properties"]["Path"] == "/pipewarden/", name
+    boundary = CONTROLLER_STACK.managed_policy("PermissionsBoundary").arn
+    for stack in BLUEPRINT_STACKS:
+        assert {r.logical_id for r in stack.roles} == {"BuildRole", "PipelineRole", "SourceRuleRole"}
+        for role in stack.roles:
+            assert role.permissions_boundary == stack.parameters["PermissionsBoundaryArn"], role.logical_id
+            assert role.path == "/pipewarden/", role.logical_id
+            owner = f"{stack.parameters['TagPrefix']}:repository"
+            assert role.tags[owner] == stack.parameters["RepositoryName"], role.logical_id
+    assert all(s.parameters["PermissionsBoundaryArn"] for s in BLUEPRINT_STACKS) and boundary
 
 
 def test_blueprint_creates_no_other_iam_resources() -> None:
@@ -98,28 +118,64 @@ def test_blueprint_creates_no_other_iam_resources() -> None:
     assert kinds == {"AWS::IAM::Role"}
 
 
-def test_cloudformation_role_creates_roles_only_with_the_boundary() -> None:
-    role = CONTROLLER["Resources"]["CloudFormationExecutionRole"]["Properties"]
-    found = [s for _, s in statements({"Resources": {"r": {"Properties": role}}})]
+def test_cloudformation_role_creates_roles_only_with_the_boundary_and_lives_off_their_path() -> None:
+    role = CONTROLLER_STACK.role("CloudFormationExecutionRole")
+    boundary = CONTROLLER_STACK.managed_policy("PermissionsBoundary").arn
+    assert not role.path.startswith("/pipewarden/")  # where it may create roles
+    found = [s for d in role.inline_policies.values() for s in policies.statements(d)]
     create = [s for s in found if s["Effect"] == "Allow" and "iam:CreateRole" in as_list(s["Action"])]
     assert len(create) == 1
-    assert create[0]["Condition"]["StringEquals"]["iam:PermissionsBoundary"] == {"Ref": "PermissionsBoundary"}
-    assert create[0]["Resource"] == {
-        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/pipewarden/*"
-    }
+    assert create[0]["Condition"]["StringEquals"]["iam:PermissionsBoundary"] == boundary
+    assert create[0]["Resource"] == "arn:aws:iam::123456789012:role/pipewarden/*"
     denies = [s for s in found if s["Effect"] == "Deny"]
     assert any("iam:DeleteRolePermissionsBoundary" in as_list(s["Action"]) for s in denies)
 
 
+def role_actions(logical_id: str) -> set[str]:
+    role = CONTROLLER_STACK.role(logical_id)
+    return actions(
+        s for d in role.inline_policies.values() for s in policies.statements(d) if s["Effect"] == "Allow"
+    )
+
+
+def writes(found: set[str]) -> set[str]:
+    return {a for a in found if not a.split(":")[1].startswith(("Get", "List", "BatchGet", "Describe"))}
+
+
 def test_enroll_function_cannot_touch_iam_roles_itself() -> None:
-    policy = CONTROLLER["Resources"]["EnrollFunction"]["Properties"]["Policies"]
-    actions = {
-        a
-        for _, s in statements({"Resources": {"f": {"Properties": {"P": policy}}}})
-        for a in as_list(s["Action"])
+    assert {a for a in writes(role_actions("EnrollFunctionRole")) if a.startswith("iam:")} <= {"iam:PassRole"}
+
+
+def test_the_retry_function_can_only_retry_and_read() -> None:
+    assert writes(role_actions("RetryFunctionExecutionRole")) == {
+        "codepipeline:RetryStageExecution",
+        "sqs:SendMessage",  # its decisions, and the failed invocations it reports
+        "sqs:ReceiveMessage",  # the event source mapping, on RetryQueue only
+        "sqs:DeleteMessage",
+        "dynamodb:PutItem",
+        "events:PutEvents",
     }
-    writes = {a for a in actions if a.startswith("iam:") and not a.startswith(("iam:Get", "iam:List"))}
-    assert writes <= {"iam:PassRole"}
+
+
+def test_the_notify_function_can_only_publish_remember_and_read() -> None:
+    assert writes(role_actions("NotifyFunctionRole")) == {
+        "sns:Publish",
+        "sqs:SendMessage",  # SAM's on-failure destination
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "events:PutEvents",
+    }
+    role = CONTROLLER_STACK.role("NotifyFunctionRole")
+    secrets = next(
+        s
+        for d in role.inline_policies.values()
+        for s in policies.statements(d)
+        if "secretsmanager:GetSecretValue" in as_list(s["Action"])
+    )
+    assert as_list(secrets["Resource"]) == [
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:pipewarden/slack/*"
+    ]
 
 
 def test_artifact_bucket_is_encrypted_private_and_tls_only() -> None:
@@ -154,22 +210,6 @@ def test_queues_hand_poison_messages_to_a_dead_letter_queue() -> None:
     assert queue["RedrivePolicy"]["maxReceiveCount"] <= 10
 
 
-def test_the_retry_function_can_only_retry_and_read() -> None:
-    policy = CONTROLLER["Resources"]["RetryFunction"]["Properties"]["Policies"]
-    actions = {
-        a
-        for _, s in statements({"Resources": {"f": {"Properties": {"P": policy}}}})
-        for a in as_list(s["Action"])
-    }
-    writes = {a for a in actions if not a.split(":")[1].startswith(("Get", "List", "BatchGet"))}
-    assert writes == {
-        "codepipeline:RetryStageExecution",
-        "sqs:SendMessage",
-        "dynamodb:PutItem",
-        "events:PutEvents",
-    }
-
-
 def test_the_runtime_is_python_3_13_on_arm64() -> None:
     function = CONTROLLER["Globals"]["Function"]
     assert function["Runtime"] == "python3.13"
@@ -186,28 +226,6 @@ def test_every_checkov_suppression_carries_its_reason() -> None:
     assert skips
     for name, skip in skips:
         assert skip["id"].startswith("CKV_") and len(skip.get("comment", "")) > 40, name
-
-
-def test_the_notify_function_can_only_publish_remember_and_read() -> None:
-    policy = CONTROLLER["Resources"]["NotifyFunction"]["Properties"]["Policies"]
-    found = list(statements({"Resources": {"f": {"Properties": {"P": policy}}}}))
-    actions = {a for _, s in found for a in as_list(s["Action"])}
-    writes = {a for a in actions if not a.split(":")[1].startswith(("Get", "List", "BatchGet"))}
-    assert writes == {
-        "sns:Publish",
-        "kms:GenerateDataKey*",
-        "kms:Decrypt",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "events:PutEvents",
-    }
-    secrets = next(s for _, s in found if "secretsmanager:GetSecretValue" in as_list(s["Action"]))
-    assert as_list(secrets["Resource"])[0]["Fn::Sub"].endswith(":secret:pipewarden/slack/*")
-    kms = next(s for _, s in found if "kms:Decrypt" in as_list(s["Action"]))
-    assert kms["Condition"]["StringEquals"]["kms:ViaService"] == {
-        "Fn::Sub": "sns.${AWS::Region}.amazonaws.com"
-    }
 
 
 def test_every_queue_topic_and_table_is_encrypted_at_rest() -> None:

@@ -55,8 +55,14 @@ def test_sam_generated_roles_policies_and_managed_policies_are_there() -> None:
     )
     assert AWS_LAMBDA_BASIC in enroll.managed_policy_arns
     assert "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess" in enroll.managed_policy_arns
-    retry = controller.role("RetryFunctionRole")
-    assert "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole" in retry.managed_policy_arns
+    # The retry function has a role of its own, so SAM attaches nothing to it: no
+    # AWSLambdaSQSQueueExecutionRole (every queue of the account), the poller scoped to RetryQueue.
+    retry = controller.role("RetryFunctionExecutionRole")
+    assert (
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole" not in retry.managed_policy_arns
+    )
+    assert AWS_LAMBDA_BASIC in retry.managed_policy_arns
+    assert not [r for r in controller.roles if r.logical_id == "RetryFunctionRole"]
     assert enroll.trust_policy["Statement"][0]["Principal"] == {"Service": ["lambda.amazonaws.com"]}
     assert enroll.tags == {"lambda:createdBy": "SAM"}
 
