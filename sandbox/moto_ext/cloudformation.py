@@ -4,11 +4,19 @@ moto 5.2.5 reports CREATE_COMPLETE for AWS::CodeBuild::Project and AWS::CodePipe
 creating anything, raises a resource failure out of CreateStack instead of rolling the stack back,
 and emits no `CloudFormation Stack Status Change` events. This module adds the two resource models
 (in moto's CloudFormationModel style) and a backend that behaves as CloudFormation does.
+
+A stack with a service role is deployed with that role's credentials: every resource's create, update
+and delete handler is authorized against the role (`sandbox.iam.stack_handlers`), and a denial fails
+the resource as AWS reports it, so the stack rolls back.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from moto.cloudformation import models as cfn_models
@@ -19,6 +27,7 @@ from moto.codepipeline.models import codepipeline_backends
 from moto.core.common_models import CloudFormationModel
 from moto.utilities.utils import get_partition
 
+from sandbox.iam.stack_handlers import HandlerCall, handler_calls
 from sandbox.moto_ext import publish
 from sandbox.moto_ext.urls import ServedLikeMoto
 
@@ -217,6 +226,106 @@ class Pipeline(NamedResource, CloudFormationModel):
         codepipeline_backends[account_id][region_name].delete_pipeline(name)
 
 
+# Decides one handler call as the stack's role: None when allowed, else AWS's AccessDenied message.
+# The sandbox sets it; without it (moto alone) nothing is authorized.
+Authorizer = Callable[[str, HandlerCall], "str | None"]
+authorizer: Authorizer | None = None
+# The service names AWS prints in a handler's error ("(Service: Iam, Status Code: 403, ...)").
+_SERVICE_NAMES = {"iam": "Iam", "ecr": "Ecr", "logs": "CloudWatchLogs", "events": "EventBridge"}
+
+
+@dataclass(frozen=True)
+class _Acting:
+    role_arn: str
+    stack_tags: dict[str, str]
+    operation: str = ""
+
+
+_acting: contextvars.ContextVar[_Acting | None] = contextvars.ContextVar(
+    "cloudformation_acting", default=None
+)
+
+
+class HandlerAccessDenied(Exception):
+    """A resource handler's call that the stack's role may not make."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@contextlib.contextmanager
+def _as(role_arn: str | None, tags: dict[str, str] | None, operation: str = "") -> Iterator[None]:
+    current = _acting.get()
+    if role_arn is None and current is None:
+        yield
+        return
+    acting = _Acting(role_arn or (current.role_arn if current else ""), dict(tags or {}), operation)
+    if current is not None and role_arn is None:
+        acting = _Acting(current.role_arn, current.stack_tags, operation or current.operation)
+    token = _acting.set(acting)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+def _authorize(
+    operation: str, resource_type: str, name: str, properties: dict[str, Any], account: str, region: str
+) -> None:
+    acting = _acting.get()
+    if acting is None or authorizer is None or not acting.role_arn:
+        return
+    for call in handler_calls(
+        resource_type, operation, name or "", properties, account, region, acting.stack_tags
+    ):
+        denied = authorizer(acting.role_arn, call)
+        if denied is not None:
+            service = _SERVICE_NAMES.get(call.action.split(":")[0], call.action.split(":")[0].capitalize())
+            raise HandlerAccessDenied(
+                f"{denied} (Service: {service}, Status Code: 403, Request ID: {uuid.uuid4()})"
+            )
+
+
+def _install_handler_authorization() -> None:
+    """Authorize each resource's handler as the stack's role, before moto creates, updates or deletes it."""
+    original_name = cfn_parsing.parse_resource_and_generate_name
+    original_create = cfn_parsing.parse_and_create_resource
+    original_update = cfn_parsing.parse_and_update_resource
+    original_delete = cfn_parsing.ResourceMap._delete_resource
+
+    def generate_name(logical_id: str, resource_json: dict[str, Any], resources_map: Any) -> Any:
+        parsed = original_name(logical_id, resource_json, resources_map)
+        acting = _acting.get()
+        if acting is not None and acting.operation:
+            properties = parsed[1].get("Properties", {}) if parsed else resource_json.get("Properties", {})
+            name = parsed[2] if parsed else ""
+            account, region = resources_map._account_id, resources_map._region_name
+            _authorize(acting.operation, resource_json["Type"], name, properties, account, region)
+        return parsed
+
+    def create(*args: Any, **kwargs: Any) -> Any:
+        with _as(None, None, "create"):
+            return original_create(*args, **kwargs)
+
+    def update(*args: Any, **kwargs: Any) -> Any:
+        with _as(None, None, "update"):
+            return original_update(*args, **kwargs)
+
+    def delete(self: Any, parsed_resource: Any, resource_json: dict[str, Any]) -> None:
+        name = getattr(parsed_resource, "physical_resource_id", "") or ""
+        properties = resource_json.get("Properties", {})
+        _authorize(
+            "delete", resource_json["Type"], str(name), properties, self._account_id, self._region_name
+        )
+        original_delete(self, parsed_resource, resource_json)
+
+    cfn_parsing.parse_resource_and_generate_name = generate_name
+    cfn_parsing.parse_and_create_resource = create
+    cfn_parsing.parse_and_update_resource = update
+    cfn_parsing.ResourceMap._delete_resource = delete
+
+
 def _failed_resource(stack: Any) -> str:
     created = set(getattr(stack.resource_map, "_parsed_resources", {}))
     for logical_id in stack.template_dict.get("Resources", {}):
@@ -249,6 +358,8 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
     def _resource_failed(self, stack: Any, logical_id: str, status: str, error: Exception) -> str:
         message = getattr(error, "message", "") or str(error)
         reason = f'Resource handler returned message: "{message}"'
+        if isinstance(error, HandlerAccessDenied):
+            reason += f" (RequestToken: {uuid.uuid4()}, HandlerErrorCode: AccessDenied)"
         resource_type = stack.template_dict.get("Resources", {}).get(logical_id, {}).get("Type", "")
         stack.events.append(
             cfn_models.Event(
@@ -267,7 +378,8 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
     def create_stack(self, name: str, template: str, parameters: dict[str, Any], **kwargs: Any) -> Any:
         before = set(self.stacks)
         try:
-            stack = super().create_stack(name, template, parameters, **kwargs)
+            with _as(kwargs.get("role_arn"), kwargs.get("tags")):
+                stack = super().create_stack(name, template, parameters, **kwargs)
         except Exception as error:
             new = [stack_id for stack_id in self.stacks if stack_id not in before]
             if not new:
@@ -316,7 +428,9 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
             raise ValidationError(name, "No updates are to be performed.")
         previous = (stack.template, dict(stack.parameters), dict(stack.tags or {}))
         try:
-            stack.update(template, role_arn, parameters=resolved, tags=tags)
+            # Without a role in the request, CloudFormation uses the one the stack has.
+            with _as(role_arn or getattr(stack, "role_arn", None), tags if tags is not None else stack.tags):
+                stack.update(template, role_arn, parameters=resolved, tags=tags)
         except Exception as error:
             self._status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
             logical_id = _failed_resource(stack)
@@ -336,7 +450,21 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
 
     def delete_stack(self, name_or_stack_id: str) -> None:
         live = [s for s in self.stacks.values() if name_or_stack_id in (s.name, s.stack_id)]
-        super().delete_stack(name_or_stack_id)
+        role = next((getattr(s, "role_arn", None) for s in live), None)
+        try:
+            with _as(role, None, "delete"):
+                super().delete_stack(name_or_stack_id)
+        except HandlerAccessDenied as error:
+            for stack in live:
+                self._status(stack, "DELETE_IN_PROGRESS", "User Initiated")
+                logical_id = next(iter(stack.resource_map._parsed_resources), stack.name)
+                reason = self._resource_failed(stack, logical_id, "DELETE_FAILED", error)
+                self._status(
+                    stack,
+                    "DELETE_FAILED",
+                    f"The following resource(s) failed to delete: [{logical_id}]. {reason}",
+                )
+            return
         for stack in live:
             self._status(stack, "DELETE_IN_PROGRESS", "User Initiated")
             self._status(stack, "DELETE_COMPLETE")
@@ -344,6 +472,7 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
 
 def install() -> None:
     cfn_models.cloudformation_backends.backend = CloudFormationBackend
+    _install_handler_authorization()
     for cached in (cfn_parsing.get_model_list, cfn_parsing.get_model_map, cfn_parsing.get_name_type_map):
         cached.cache_clear()
 

@@ -112,8 +112,8 @@ def test_removing_the_enabled_tag_tears_everything_down(world: World) -> None:
     assert world.pipeline(repo) is None
     assert world.stack(repo) is None
     assert stack_name not in sb.client("codebuild").list_projects()["projects"]
-    roles = sb.client("iam").list_roles(PathPrefix="/pipewarden/")["Roles"]
-    assert not [r for r in roles if r["RoleName"].startswith(stack_name)]
+    pages = sb.client("iam").get_paginator("list_roles").paginate(PathPrefix="/pipewarden/")
+    assert not [r for page in pages for r in page["Roles"] if r["RoleName"].startswith(stack_name)]
     assert not [r for r in sb.client("events").list_rules()["Rules"] if r["Name"].startswith(stack_name)]
     groups = sb.client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/codebuild/{stack_name}")
     assert groups["logGroups"] == []
@@ -248,7 +248,8 @@ def test_generated_roles_carry_the_boundary_and_the_path(world: World) -> None:
     boundary = world.sandbox.outputs["PermissionsBoundaryArn"]
     roles = [
         r
-        for r in iam.list_roles(PathPrefix="/pipewarden/")["Roles"]
+        for page in iam.get_paginator("list_roles").paginate(PathPrefix="/pipewarden/")
+        for r in page["Roles"]
         if r["RoleName"].startswith(f"pipewarden-{repo}")
     ]
     assert len(roles) == 3

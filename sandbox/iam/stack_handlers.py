@@ -1,0 +1,238 @@
+"""What CloudFormation's resource handlers ask IAM for when they act with a stack's service role.
+
+A stack with a service role is created, updated and deleted with that role's credentials: each
+resource's handler calls the service's API, and IAM authorizes each call. The permissions a handler
+may call are in the type's resource provider schema (`handlers.<create|update|delete>.permissions`,
+read by `sandbox.iam.lint.handler_permissions`). Some of them a handler calls only for a property
+(a repository policy, a KMS key, managed policies): those are required here only when the resource
+sets that property, so a template that sets one needs the permission and one that does not, does not.
+https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-iam-servicerole.html
+https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-schema.html#schema-properties-handlers
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.iam import catalog, lint
+from sandbox.iam.requests import ContextValue, MotoState
+
+# The session name CloudFormation gives a stack's service role.
+SESSION_NAME = "AWSCloudFormation"
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/")
+
+Properties = Mapping[str, Any]
+
+
+def _has(name: str) -> Callable[[Properties], bool]:
+    return lambda properties: bool(properties.get(name))
+
+
+def _kms_encryption(properties: Properties) -> bool:
+    return str((properties.get("EncryptionConfiguration") or {}).get("EncryptionType", "")).upper() == "KMS"
+
+
+def _connection_source(properties: Properties) -> bool:
+    return any(
+        (action.get("ActionTypeId") or {}).get("Provider") == "CodeStarSourceConnection"
+        for stage in properties.get("Stages") or []
+        for action in stage.get("Actions") or []
+    )
+
+
+# (type, action) -> the property that makes the handler call it (AWS's docs for each property say so).
+ONLY_WHEN: dict[tuple[str, str], Callable[[Properties], bool]] = {
+    ("AWS::IAM::Role", "iam:AttachRolePolicy"): _has("ManagedPolicyArns"),
+    ("AWS::IAM::Role", "iam:PutRolePolicy"): _has("Policies"),
+    ("AWS::IAM::Role", "iam:PutRolePermissionsBoundary"): _has("PermissionsBoundary"),
+    # An update calls it to take the boundary off: when the new properties have none.
+    ("AWS::IAM::Role", "iam:DeleteRolePermissionsBoundary"): lambda p: not p.get("PermissionsBoundary"),
+    ("AWS::ECR::Repository", "ecr:SetRepositoryPolicy"): _has("RepositoryPolicyText"),
+    ("AWS::ECR::Repository", "ecr:PutLifecyclePolicy"): _has("LifecyclePolicy"),
+    ("AWS::ECR::Repository", "kms:CreateGrant"): _kms_encryption,
+    ("AWS::ECR::Repository", "kms:DescribeKey"): _kms_encryption,
+    ("AWS::ECR::Repository", "kms:RetireGrant"): _kms_encryption,
+    ("AWS::Logs::LogGroup", "logs:AssociateKmsKey"): _has("KmsKeyId"),
+    ("AWS::Logs::LogGroup", "logs:PutRetentionPolicy"): _has("RetentionInDays"),
+    ("AWS::Logs::LogGroup", "logs:PutDataProtectionPolicy"): _has("DataProtectionPolicy"),
+    ("AWS::Logs::LogGroup", "logs:PutIndexPolicy"): _has("FieldIndexPolicies"),
+    ("AWS::Logs::LogGroup", "logs:PutResourcePolicy"): _has("ResourcePolicyDocument"),
+    ("AWS::Logs::LogGroup", "logs:PutLogGroupDeletionProtection"): _has("DeletionProtectionEnabled"),
+    ("AWS::Logs::LogGroup", "logs:PutBearerTokenAuthentication"): _has("BearerTokenAuthenticationEnabled"),
+    ("AWS::Logs::LogGroup", "logs:CreateLogDelivery"): _has("ResourcePolicyDocument"),
+    ("AWS::Logs::LogGroup", "firehose:TagDeliveryStream"): lambda _: False,  # log delivery to Firehose
+    ("AWS::CodeBuild::Project", "codebuild:CreateWebhook"): _has("Triggers"),
+    ("AWS::CodeBuild::Project", "codebuild:UpdateWebhook"): _has("Triggers"),
+    ("AWS::CodeBuild::Project", "codebuild:DeleteWebhook"): _has("Triggers"),
+    ("AWS::CodeBuild::Project", "codebuild:UpdateProjectVisibility"): _has("Visibility"),
+    ("AWS::CodePipeline::Pipeline", "codestar-connections:PassConnection"): _connection_source,
+    ("AWS::CodePipeline::Pipeline", "codepipeline:DisableStageTransition"): _has(
+        "DisableInboundStageTransitions"
+    ),
+}
+
+# The service a role in the resource's properties is passed to, by resource type (or its namespace).
+PASSED_TO = {
+    "AWS::CodeBuild::Project": "codebuild.amazonaws.com",
+    "AWS::CodePipeline::Pipeline": "codepipeline.amazonaws.com",
+    "AWS::Events::Rule": "events.amazonaws.com",
+    "AWS::Lambda::Function": "lambda.amazonaws.com",
+    "AWS::ECS::TaskDefinition": "ecs-tasks.amazonaws.com",
+    "AWS::StepFunctions::StateMachine": "states.amazonaws.com",
+    "AWS::CloudFormation::Stack": "cloudformation.amazonaws.com",
+}
+
+
+@dataclass(frozen=True)
+class HandlerCall:
+    """One authorization a resource handler needs: an action on a resource, with its context."""
+
+    action: str
+    resource: str
+    context: dict[str, ContextValue] = field(default_factory=dict)
+
+
+def resource_arn(resource_type: str, name: str, properties: Properties, account: str, region: str) -> str:
+    """The ARN IAM sees for the resource (`*` for a type the sandbox does not know)."""
+    arn = {
+        "AWS::IAM::Role": f"arn:aws:iam::{account}:role{properties.get('Path') or '/'}{name}",
+        "AWS::IAM::ManagedPolicy": f"arn:aws:iam::{account}:policy{properties.get('Path') or '/'}{name}",
+        "AWS::CodePipeline::Pipeline": f"arn:aws:codepipeline:{region}:{account}:{name}",
+        "AWS::CodeBuild::Project": f"arn:aws:codebuild:{region}:{account}:project/{name}",
+        "AWS::Events::Rule": f"arn:aws:events:{region}:{account}:rule/{name}",
+        "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{account}:log-group:{name}",
+        "AWS::ECR::Repository": f"arn:aws:ecr:{region}:{account}:repository/{name}",
+        "AWS::Lambda::Function": f"arn:aws:lambda:{region}:{account}:function:{name}",
+        "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
+        "AWS::SQS::Queue": f"arn:aws:sqs:{region}:{account}:{name}",
+        "AWS::SNS::Topic": f"arn:aws:sns:{region}:{account}:{name}",
+        "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{region}:{account}:table/{name}",
+    }.get(resource_type)
+    return arn or "*"
+
+
+def required_permissions(resource_type: str, operation: str, properties: Properties) -> list[str]:
+    """The handler permissions of the operation this resource's properties make it call."""
+    try:
+        permissions = lint.handler_permissions(resource_type).get(operation, ())
+    except KeyError:
+        permissions = ()
+    needed = []
+    for action in permissions:
+        trigger = ONLY_WHEN.get((resource_type, action))
+        if trigger is not None and not trigger(properties):
+            continue
+        if catalog.action(action) is None:
+            continue  # the schema names something IAM does not know (s3:REST.PUT.OBJECT)
+        needed.append(action)
+    if not permissions:
+        # No schema or documented permissions: the type's own create/update/delete, whatever it is
+        # called, cannot be authorized; ask for the namespace's `<Operation><Type>` action.
+        service, _, kind = resource_type.removeprefix("AWS::").partition("::")
+        needed.append(f"{service.lower()}:{operation.capitalize()}{kind}")
+    return needed
+
+
+def handler_calls(
+    resource_type: str,
+    operation: str,
+    name: str,
+    properties: Properties,
+    account: str,
+    region: str,
+    stack_tags: Mapping[str, str] | None = None,
+    state: MotoState | None = None,
+) -> list[HandlerCall]:
+    """What IAM authorizes when CloudFormation's `operation` handler acts on this resource."""
+    own = resource_arn(resource_type, name, properties, account, region)
+    state = state or MotoState(account, region)
+    # A create's first call creates the resource with its tags (the stack's propagate to it); the
+    # handler's later calls act on that resource, which carries them by then.
+    created_tags = {**(stack_tags or {}), **_tags(properties.get("Tags"))} if operation == "create" else {}
+    existing_tags = dict(state.tags(own)) if operation != "create" and own != "*" else {}
+    calls = []
+    for action in required_permissions(resource_type, operation, properties):
+        known = catalog.action(action)
+        for resource, extra in _targets(action, resource_type, own, properties, state, account):
+            context: dict[str, ContextValue] = dict(extra)
+            if known is not None and resource == own:
+                creating = operation == "create" and known.name.startswith("Create")
+                request_tags = created_tags if creating or "Tag" in known.name else {}
+                resource_tags = existing_tags if operation != "create" else ({} if creating else created_tags)
+                context.update(_tag_context(known, request_tags, resource_tags))
+            if action in ("iam:CreateRole", "iam:PutRolePermissionsBoundary") and properties.get(
+                "PermissionsBoundary"
+            ):
+                context["iam:PermissionsBoundary"] = str(properties["PermissionsBoundary"])
+            if action == "events:PutTargets":
+                context["events:TargetArn"] = tuple(
+                    str(t["Arn"]) for t in properties.get("Targets") or [] if t.get("Arn")
+                )
+            calls.append(HandlerCall(action, resource, context))
+    return calls
+
+
+def _targets(
+    action: str, resource_type: str, own: str, properties: Properties, state: MotoState, account: str
+) -> Iterator[tuple[str, dict[str, ContextValue]]]:
+    """The resources an action of this handler acts on, each with its own context."""
+    if action == "iam:PassRole":
+        service = PASSED_TO.get(resource_type) or (resource_type.split("::")[1].lower() + ".amazonaws.com")
+        for role in sorted(set(_role_arns(properties))):
+            yield role, {"iam:PassedToService": service}
+        return
+    if action.startswith("iam:") and resource_type != "AWS::IAM::Role" and "Role" in action:
+        # An inline or managed policy's handler, or GetRole for a role a pipeline uses.
+        named = [*_role_arns(properties)]
+        for key in ("RoleName", "Roles"):
+            value = properties.get(key)
+            for role_name in value if isinstance(value, list) else [value] if value else []:
+                named.append(state.role_arn(str(role_name)) or f"arn:aws:iam::{account}:role/{role_name}")
+        for role in sorted(set(named)) or ["*"]:
+            yield role, {}
+        return
+    known = catalog.action(action)
+    if known is not None and own != "*" and any(r.matches(own) for r in known.resource_types()):
+        yield own, {}
+        return
+    if known is not None and own != "*" and resource_type == "AWS::CodePipeline::Pipeline":
+        # Stage transitions act on the pipeline's stages (`<pipeline ARN>/<stage>`).
+        stages = [f"{own}/{s['Name']}" for s in properties.get("Stages") or [] if s.get("Name")]
+        if stages and all(any(r.matches(s) for r in known.resource_types()) for s in stages):
+            for stage in stages:
+                yield stage, {}
+            return
+    yield "*", {}
+
+
+def _role_arns(node: Any) -> Iterator[str]:
+    """Every role ARN among the resource's property values."""
+    if isinstance(node, str) and _ROLE_ARN.match(node):
+        yield node
+    elif isinstance(node, Mapping):
+        for value in node.values():
+            yield from _role_arns(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _role_arns(value)
+
+
+def _tags(value: Any) -> dict[str, str]:
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    return {str(t["Key"]): str(t["Value"]) for t in value or [] if isinstance(t, Mapping) and "Key" in t}
+
+
+def _tag_context(
+    action: catalog.Action, request_tags: Mapping[str, str], resource_tags: Mapping[str, str]
+) -> dict[str, ContextValue]:
+    context: dict[str, ContextValue] = {}
+    if request_tags and action.supports("aws:RequestTag/x"):
+        context.update({f"aws:RequestTag/{k}": v for k, v in request_tags.items()})
+        context["aws:TagKeys"] = tuple(request_tags)
+    if resource_tags and action.supports("aws:ResourceTag/x"):
+        context.update({f"aws:ResourceTag/{k}": v for k, v in resource_tags.items()})
+    return context
