@@ -37,9 +37,14 @@ _Loader.add_multi_constructor("!", _intrinsic)
 
 def load(path: Path) -> dict[str, Any]:
     """Parse a CloudFormation/SAM template file."""
-    loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    return loads(path.read_text(encoding="utf-8"), str(path))
+
+
+def loads(text: str, name: str = "template") -> dict[str, Any]:
+    """Parse a CloudFormation/SAM template's text (YAML or JSON), short-form intrinsics as long ones."""
+    loaded = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(loaded, dict):
-        raise ValueError(f"{path} is not a template")
+        raise ValueError(f"{name} is not a template")
     return loaded
 
 

@@ -308,9 +308,13 @@ def _install_handler_authorization() -> None:
         with _as(None, None, "create"):
             return original_create(*args, **kwargs)
 
-    def update(*args: Any, **kwargs: Any) -> Any:
-        with _as(None, None, "update"):
-            return original_update(*args, **kwargs)
+    def update(
+        logical_id: str, resource_json: dict[str, Any], resources_map: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        # A resource whose condition just turned true is new: CloudFormation creates it.
+        new = logical_id not in resources_map._parsed_resources
+        with _as(None, None, "create" if new else "update"):
+            return original_update(logical_id, resource_json, resources_map, *args, **kwargs)
 
     def delete(self: Any, parsed_resource: Any, resource_json: dict[str, Any]) -> None:
         name = getattr(parsed_resource, "physical_resource_id", "") or ""
