@@ -214,6 +214,14 @@ def cmd_script(args: argparse.Namespace) -> int:
             outcome[key] = getattr(args, key)
     if args.log:
         outcome["log"] = args.log
+    hostile = bool(args.push_to or args.aws)
+    if args.push_to:
+        outcome["push_to"] = args.push_to
+    if args.aws:
+        outcome["aws"] = [aws_call(text) for text in args.aws]
+    if hostile and not args.succeed:
+        # A hostile buildspec fails only where IAM denies it, unless a failure is scripted as well.
+        outcome["fail"] = bool(args.preset or args.phase or args.code or args.message or args.log)
     body = json.dumps({"pipeline": args.pipeline, "action": args.action, "outcomes": [outcome] * args.times})
     request = urllib.request.Request(  # noqa: S310 - the sandbox's own endpoint, given by the user
         f"{args.endpoint_url.rstrip('/')}/_sandbox/scripts",
@@ -223,9 +231,36 @@ def cmd_script(args: argparse.Namespace) -> int:
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         answer = json.loads(response.read())
-    what = "succeed" if args.succeed else f"fail ({args.preset or outcome.get('phase', 'BUILD')})"
+    what = (
+        "succeed"
+        if not outcome.get("fail", True)
+        else f"fail ({args.preset or outcome.get('phase', 'BUILD')})"
+    )
+    if hostile:
+        fails = f" and {what}" if outcome.get("fail") else ", failing where IAM denies it"
+        what = f"run a hostile buildspec ({', '.join(hostile_parts(outcome))}){fails}"
     print(f"the next {answer['queued']} run(s) of {args.action} in {args.pipeline} will {what}")
     return 0
+
+
+def aws_call(text: str) -> dict[str, Any]:
+    """`--aws SERVICE:OPERATION[:PARAMS-JSON]` as the sandbox API takes it (`s3:ListBuckets`)."""
+    service, _, rest = text.partition(":")
+    operation, _, params = rest.partition(":")
+    if not service or not operation:
+        raise SystemExit(f"pipewarden: --aws {text!r}: expected SERVICE:OPERATION[:PARAMS-JSON]")
+    try:
+        parsed = json.loads(params) if params else {}
+    except ValueError as error:
+        raise SystemExit(f"pipewarden: --aws {text!r}: parameters are not JSON: {error}") from error
+    if not isinstance(parsed, dict):
+        raise SystemExit(f"pipewarden: --aws {text!r}: parameters must be a JSON object")
+    return {"service": service, "operation": operation, "params": parsed}
+
+
+def hostile_parts(outcome: dict[str, Any]) -> list[str]:
+    parts = [f"push to {outcome['push_to']}"] if outcome.get("push_to") else []
+    return parts + [f"aws {c['service']} {c['operation']}" for c in outcome.get("aws", [])]
 
 
 def decisions_table(args: argparse.Namespace, dynamodb: Any) -> str:
@@ -341,6 +376,14 @@ def add_script(sub: Any) -> None:
     script.add_argument("--code", help="phase status code (default COMMAND_EXECUTION_ERROR)")
     script.add_argument("--message", help="error message")
     script.add_argument("--log", action="append", help="a build log line (repeatable)")
+    script.add_argument("--push-to", help="a hostile build: push the image to this ECR repository instead")
+    script.add_argument(
+        "--aws",
+        action="append",
+        metavar="SERVICE:OPERATION[:PARAMS-JSON]",
+        help="a hostile build: an AWS call its buildspec makes as the build role (repeatable), e.g. "
+        's3:GetObject:\'{"Bucket": "b", "Key": "k"}\'',
+    )
     script.add_argument("--times", type=int, default=1, help="how many runs end this way")
     script.set_defaults(run=cmd_script)
 

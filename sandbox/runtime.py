@@ -10,16 +10,22 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from botocore.credentials import ReadOnlyCredentials
 
 from sandbox import faults as fault_injection
 from sandbox import template as cfn_template
 from sandbox.bus import DeadLetter, Event, EventBus, Rule
-from sandbox.executions import Outcome, Simulator
+from sandbox.executions import Outcome, RoleSession, Simulator
 from sandbox.faults import EXEMPT_KEY, Faults
 from sandbox.iam import credentials, policies
+from sandbox.iam.catalog import resource_type_of
+from sandbox.iam.evaluate import Request
+from sandbox.iam.requests import MotoState
 from sandbox.lambdas import Function
 from sandbox.moto_ext import publish
 from sandbox.server import SandboxServer
@@ -30,6 +36,7 @@ REGION = "us-east-1"
 ROOT = Path(__file__).resolve().parent.parent
 RULE_EVENT_TYPES = ("EventBridgeRule", "CloudWatchEvent")
 NOTIFICATIONS_QUEUE = "sandbox-notifications"
+START_PIPELINE = "codepipeline:StartPipelineExecution"
 _RATE_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 
 
@@ -70,8 +77,11 @@ class Sandbox:
         self.url = ""
         self._server: Any = None
         self._timer: threading.Timer | None = None
-        self.simulator = Simulator(self.bus.call_soon, self.client)
-        self._pipeline_rules: dict[tuple[str, str, str], Rule] = {}
+        self._role_clients: dict[str, Any] = {}
+        self._role_clients_lock = threading.Lock()
+        self.roles = ServiceRoles(self)
+        self.simulator = Simulator(self.bus.call_soon, self.client, self.roles)
+        self._pipeline_rules: dict[tuple[str, str, str, str], Rule] = {}
         self._pollers: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.slack = SlackSink()
@@ -105,6 +115,9 @@ class Sandbox:
             {"scripts": self._add_scripts, "faults": self._set_faults},
             invoker=self._invoke,
         )
+        # The keys CodePipeline, CodeBuild and EventBridge act with are AWS's own calls, not the
+        # controller's: injected faults are for the controller only, as for the sandbox's own key.
+        self._server.faults = ServiceFaults()
         self._server.start()
         _, port = self._server.get_host_and_port()
         self.port = port
@@ -161,6 +174,23 @@ class Sandbox:
             aws_access_key_id=EXEMPT_KEY,  # the sandbox's own calls: never given injected faults
             aws_secret_access_key="testing",
         )
+
+    def client_with(self, service: str, credentials: ReadOnlyCredentials) -> Any:
+        """A client of the sandbox whose every call is signed with `credentials` (a role's session).
+
+        One client per service serves every session: each call is signed with the session's
+        credentials as the functions' calls are with their role's (`sandbox.iam.credentials`), so a
+        build's session needs no client of its own (building one costs milliseconds).
+        """
+        with self._role_clients_lock:
+            client = self._role_clients.get(service)
+            if client is None:
+                import boto3
+
+                # No keys of its own: it signs with the credentials of the call's `acting_as` block.
+                client = boto3.client(service, endpoint_url=self.url, region_name=REGION)  # type: ignore[call-overload]
+                self._role_clients[service] = client
+        return SignedAs(client, credentials)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         return self.bus.wait_idle(timeout)
@@ -455,14 +485,22 @@ class Sandbox:
             for target in rule.targets:
                 if ":codepipeline:" not in target["Arn"]:
                     continue
-                key = (rule.name, target["Arn"], json.dumps(rule.event_pattern.get_pattern(), sort_keys=True))
+                role = str(target.get("RoleArn") or "")
+                pattern = json.dumps(rule.event_pattern.get_pattern(), sort_keys=True)
+                key = (rule.name, target["Arn"], pattern, role)
                 if key not in self._pipeline_rules:
-                    pipeline = target["Arn"].rsplit(":", 1)[1]
+                    arn = str(target["Arn"])
                     trigger = {"triggerType": "CloudWatchEvent", "triggerDetail": rule.arn}
 
-                    def start(_: Event, pipeline: str = pipeline, trigger: dict[str, str] = trigger) -> None:
+                    def start(
+                        _: Event, arn: str = arn, trigger: dict[str, str] = trigger, role: str = role
+                    ) -> None:
+                        # EventBridge calls StartPipelineExecution as the target's role; a call the role
+                        # may not make is a failed invocation, and the pipeline does not start.
+                        if role and self.roles.denial(self.roles.rule_session(role), START_PIPELINE, arn):
+                            return
                         codepipeline_backends[ACCOUNT][REGION].start_pipeline_execution(
-                            pipeline, None, trigger=trigger
+                            arn.rsplit(":", 1)[1], None, trigger=trigger
                         )
 
                     self._pipeline_rules[key] = Rule(rule.name, rule.event_pattern.get_pattern(), start)
@@ -553,6 +591,121 @@ class Sandbox:
         self._timer = threading.Timer(self.resync_every, tick)
         self._timer.daemon = True
         self._timer.start()
+
+
+@dataclass
+class ServiceFaults(Faults):
+    """The controller's faults, with the keys AWS's services act with in the sandbox (`exempt`) left alone.
+
+    Injected faults stand for AWS failing the controller's calls; CodePipeline and CodeBuild retry their
+    own calls inside AWS, where no customer sees it.
+    """
+
+    exempt: set[str] = field(default_factory=set)
+
+    def wrap(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+        """The app behind, with faults for every key but the exempt ones."""
+        faulty = super().wrap(app)
+
+        def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            if self.exempt and signing_key(environ) in self.exempt:
+                return app(environ, start_response)
+            return faulty(environ, start_response)
+
+        return wsgi
+
+
+class SignedAs:
+    """A client whose calls are signed with the given credentials, whoever else shares the client."""
+
+    def __init__(self, client: Any, signing: ReadOnlyCredentials) -> None:
+        self._client = client
+        self._signing = signing
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._client, name)
+        if name.startswith("_") or not callable(found) or name in ("exceptions", "meta"):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with credentials.acting_as(self._signing):
+                return found(*args, **kwargs)
+
+        return call
+
+
+def signing_key(environ: Mapping[str, Any]) -> str:
+    """The access key a SigV4-signed request names in its Authorization header ("" if none)."""
+    auth = str(environ.get("HTTP_AUTHORIZATION", ""))
+    return auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else ""
+
+
+class ServiceRoles:
+    """The roles AWS's services act with in the sandbox, assumed through moto's STS as the services do.
+
+    CodePipeline assumes a pipeline's role (session named by the epoch milliseconds of the assumption,
+    e.g. assumed-role/<role>/1660759156951 in https://github.com/awslabs/cdk-eks-blueprints/issues/483)
+    and keeps it; CodeBuild assumes a project's service role once per build, as AWSCodeBuild-<build
+    uuid> (https://github.com/aws/aws-cdk/issues/28522); EventBridge assumes a rule target's role.
+    Calls are made over HTTP with `client` (the IAM middleware decides); `denial` decides a permission
+    without an API call in process, with the resource's tags in the context, as AWS would.
+    """
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+        self._kept: dict[str, RoleSession] = {}
+        self._lock = threading.Lock()
+
+    def session(self, role_arn: str, session_name: str, keep: bool = False) -> RoleSession:
+        """A session of the role named `session_name`; with `keep`, the role's first session is reused."""
+        with self._lock:
+            if keep and role_arn in self._kept:
+                return self._kept[role_arn]
+        from moto.sts.models import sts_backends
+
+        assumed = sts_backends[ACCOUNT]["aws"].assume_role(
+            region_name=REGION,
+            role_session_name=session_name,
+            role_arn=role_arn,
+            policy="",
+            duration=3600,
+            external_id="",
+        )
+        found = RoleSession(
+            role_arn,
+            str(assumed.arn),
+            ReadOnlyCredentials(assumed.access_key_id, assumed.secret_access_key, assumed.session_token),
+        )
+        faults = self._sandbox.faults if self._sandbox._server is not None else None
+        if isinstance(faults, ServiceFaults):
+            faults.exempt.add(str(found.credentials.access_key))
+        if keep:
+            with self._lock:
+                found = self._kept.setdefault(role_arn, found)
+        return found
+
+    def rule_session(self, role_arn: str) -> RoleSession:
+        """The session EventBridge invokes a rule's targets with (kept per role)."""
+        return self.session(role_arn, uuid.uuid4().hex, keep=True)
+
+    def client(self, service: str, session: RoleSession) -> Any:
+        """A sandbox client that signs with the session's credentials."""
+        return self._sandbox.client_with(service, session.credentials)
+
+    def denial(self, session: RoleSession, action: str, resource: str = "*") -> str:
+        """AWS's AccessDenied message if the session may not do `action` on `resource`, else ""."""
+        enforcer = self._sandbox._server.iam
+        if not enforcer.enabled:
+            return ""
+        context: dict[str, str] = {}
+        kind = resource_type_of(resource) if resource != "*" else None
+        if kind is not None:
+            tags = MotoState(ACCOUNT, REGION).tags(resource)
+            context = {f"{prefix}{k}": v for k, v in tags.items() for prefix in kind.resource_tag_keys()}
+        decision = enforcer.authorize(session.credentials.access_key, action, resource, context, REGION)
+        if decision is None or decision.allowed:
+            return ""
+        return str(decision.message(Request(session.arn, action, resource, context)))
 
 
 def policy_text(document: Any) -> str:

@@ -57,11 +57,19 @@ class World:
         owner: str | None = "",
     ) -> tuple[str, str]:
         """An ECS service `<service>-<suffix>` that takes the test's repository's images (`shop-<suffix>`
-        unless `owner` says otherwise; None: a service that never opted in)."""
+        unless `owner` says otherwise; None: a service that never opted in). Its container is named
+        after that repository, the container name enrollment assumes (`pipewarden:container`'s default)."""
         owner = self.name("shop") if owner == "" else owner
         name = self.name(service)
         return fleet.deploy_target(
-            self.sandbox, owner or "", cluster, name, roles=roles, owner=owner, role_prefix=name
+            self.sandbox,
+            owner or "",
+            cluster,
+            name,
+            roles=roles,
+            owner=owner,
+            container=owner or "",
+            role_prefix=name,
         )
 
     def repository(self, base: str = "shop", tags: dict[str, str] | None = None) -> tuple[str, str]:

@@ -18,10 +18,11 @@ def install() -> None:
         ecr,
         events,
         iam,
+        logs,
         s3,
         tagging,
     )
 
-    for module in (codecommit, codepipeline, codebuild, cloudformation, tagging, events, s3, ecr, iam):
+    for module in (codecommit, codepipeline, codebuild, cloudformation, tagging, events, s3, ecr, iam, logs):
         module.install()
     _installed = True
