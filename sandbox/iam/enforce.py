@@ -50,6 +50,7 @@ class Record:
     allowed_by: tuple[StatementRef, ...]  # every identity-policy statement that allows it
     denied_by: StatementRef | None = None
     message: str = ""  # AWS's AccessDenied text when denied
+    context: Mapping[str, Any] = field(default_factory=dict)  # the request's condition keys
 
 
 @dataclass
@@ -165,6 +166,7 @@ class Enforcer:
                 decision.allowed_by,
                 decision.denied_by,
                 decision.message(request),
+                dict(request.context),
             ),
         )
 

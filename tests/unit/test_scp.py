@@ -1,0 +1,121 @@
+"""The service control policy the README gives platform teams: it refuses what it must, to whom it must.
+
+Evaluated as AWS evaluates SCPs (`sandbox.iam.evaluate`, with the default FullAWSAccess policy beside
+it): a developer with every permission cannot set or remove `pipewarden:*` tags, change pipewarden's
+stacks or pass its CloudFormation role; the platform team can; pipewarden's own roles can do what they do.
+That every call pipewarden makes passes it is shown on the calls recorded in the sandbox
+(tests/integration/test_zz_iam_coverage.py).
+https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps_evaluation.html
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from sandbox.iam.evaluate import Policy, Request, evaluate
+
+ROOT = Path(__file__).resolve().parents[2]
+SCP = json.loads((ROOT / "security/scp.json").read_text())
+FULL_ACCESS = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+ACCOUNT = "123456789012"
+DEVELOPER = f"arn:aws:iam::{ACCOUNT}:role/developer"
+PLATFORM = f"arn:aws:iam::{ACCOUNT}:role/platform-admin"
+CLOUDFORMATION = (
+    f"arn:aws:iam::{ACCOUNT}:role/pipewarden-controller/pipewarden-CloudFormationExecutionRole-1A2B"
+)
+ENROLL = f"arn:aws:iam::{ACCOUNT}:role/pipewarden-EnrollFunctionRole-1A2B3C"
+
+
+def allowed(principal: str, action: str, resource: str = "*", **context: str | tuple[str, ...]) -> bool:
+    request = Request(principal, action, resource, {"aws:PrincipalArn": principal, **context})
+    scps = [Policy("FullAWSAccess", FULL_ACCESS), Policy("pipewarden", SCP)]
+    return evaluate(request, [Policy("admin", FULL_ACCESS)], (), scps).allowed
+
+
+def test_the_readme_gives_the_policy_the_tests_check() -> None:
+    readme = (ROOT / "README.md").read_text()
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", readme, re.S)]
+    assert SCP in blocks
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("codecommit:TagResource", f"arn:aws:codecommit:us-east-1:{ACCOUNT}:shop"),
+        ("codecommit:UntagResource", f"arn:aws:codecommit:us-east-1:{ACCOUNT}:shop"),
+        ("codecommit:CreateRepository", f"arn:aws:codecommit:us-east-1:{ACCOUNT}:shop"),
+        ("tag:TagResources", "*"),
+        ("codepipeline:TagResource", f"arn:aws:codepipeline:us-east-1:{ACCOUNT}:pipewarden-shop"),
+        ("ecs:TagResource", f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/apps/web"),
+        ("ecs:CreateService", f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/apps/web"),
+        ("ecr:TagResource", f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/payments"),
+        ("iam:TagRole", f"arn:aws:iam::{ACCOUNT}:role/web-task"),
+    ],
+)
+def test_only_the_platform_team_and_pipewarden_set_pipewarden_tags(action: str, resource: str) -> None:
+    ours = ("pipewarden:repository",)
+    assert not allowed(DEVELOPER, action, resource, **{"aws:TagKeys": ours})
+    assert allowed(DEVELOPER, action, resource, **{"aws:TagKeys": ("team", "cost-center")})
+    assert allowed(PLATFORM, action, resource, **{"aws:TagKeys": ours})
+
+
+def test_pipewarden_tags_what_it_creates() -> None:
+    tags = ("pipewarden:managed-by", "pipewarden:repository")
+    pipeline = f"arn:aws:codepipeline:us-east-1:{ACCOUNT}:pipewarden-shop"
+    assert allowed(CLOUDFORMATION, "codepipeline:CreatePipeline", pipeline, **{"aws:TagKeys": tags})
+    assert allowed(
+        CLOUDFORMATION, "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/pipewarden/x", **{"aws:TagKeys": tags}
+    )
+    assert allowed(
+        CLOUDFORMATION,
+        "ecr:CreateRepository",
+        f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/shop",
+        **{"aws:TagKeys": tags},
+    )
+
+
+@pytest.mark.parametrize(
+    "stack",
+    [
+        f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/pipewarden-shop/1",
+        f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/pipewarden/1",
+    ],
+    ids=["a-blueprint-stack", "the-controller"],
+)
+def test_only_pipewarden_changes_its_stacks(stack: str) -> None:
+    for action in (
+        "cloudformation:UpdateStack",
+        "cloudformation:DeleteStack",
+        "cloudformation:CreateChangeSet",
+    ):
+        assert not allowed(DEVELOPER, action, stack)
+        assert allowed(PLATFORM, action, stack)
+    assert allowed(
+        DEVELOPER,
+        "cloudformation:UpdateStack",
+        f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/team-app/1",
+    )
+
+
+def test_the_enroll_function_changes_blueprint_stacks_and_alone_passes_the_cloudformation_role() -> None:
+    blueprint = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/pipewarden-shop/1"
+    assert allowed(ENROLL, "cloudformation:CreateStack", blueprint)
+    assert allowed(
+        ENROLL, "iam:PassRole", CLOUDFORMATION, **{"iam:PassedToService": "cloudformation.amazonaws.com"}
+    )
+    assert not allowed(DEVELOPER, "iam:PassRole", CLOUDFORMATION)
+
+
+def test_reading_stays_open() -> None:
+    assert allowed(
+        DEVELOPER, "codecommit:ListTagsForResource", f"arn:aws:codecommit:us-east-1:{ACCOUNT}:shop"
+    )
+    assert allowed(
+        DEVELOPER,
+        "cloudformation:DescribeStacks",
+        f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/pipewarden-shop/1",
+    )
