@@ -45,6 +45,7 @@ class Function:
     region: str
     invocations: int = 0
     credentials: ReadOnlyCredentials | None = None  # its execution role's session (None: the environment's)
+    role_arn: str = ""  # its execution role
     _module: ModuleType | None = None
 
     def load(self) -> ModuleType:

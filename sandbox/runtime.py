@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -22,11 +23,12 @@ from sandbox import template as cfn_template
 from sandbox.bus import DeadLetter, Event, EventBus, Rule
 from sandbox.executions import Outcome, RoleSession, Simulator
 from sandbox.faults import EXEMPT_KEY, Faults
-from sandbox.iam import credentials, policies
+from sandbox.iam import credentials, policies, stack_handlers
 from sandbox.iam.catalog import resource_type_of
 from sandbox.iam.evaluate import Request
 from sandbox.iam.requests import MotoState
 from sandbox.lambdas import Function
+from sandbox.moto_ext import cloudformation as cloudformation_ext
 from sandbox.moto_ext import publish
 from sandbox.server import SandboxServer
 from sandbox.slack_sink import SlackSink
@@ -123,6 +125,8 @@ class Sandbox:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         os.environ.update(self.client_environment())
+        # CloudFormation deploys a stack with its service role's credentials: each handler asks IAM.
+        cloudformation_ext.authorizer = self._authorize_stack_handler
         publish.subscribe(self.bus.put)
         self.simulator.install()
         self.bus.rule_sources.append(self.stack_rules)
@@ -231,7 +235,8 @@ class Sandbox:
         for name, spec in translated["Resources"].items():
             if spec["Type"] == "AWS::IAM::Role":
                 path = str(spec["Properties"].get("Path", "/"))
-                role = f"pipewarden-{name}"
+                # CloudFormation names a role <stack>-<logical id>-<random>, as the SCP's patterns expect.
+                role = f"pipewarden-{name}-{hashlib.sha256(name.encode()).hexdigest()[:12].upper()}"
                 resources[name] = {"Ref": role, "Arn": f"arn:aws:iam::{ACCOUNT}:role{path}{role}"}
         resources["PipewardenLayer"] = {"Ref": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:pipewarden:1"}
         for name, spec in tpl["Resources"].items():
@@ -365,6 +370,7 @@ class Sandbox:
             function = Function(name, self.root / props["CodeUri"], props["Handler"], ACCOUNT, REGION)
             # Lambda runs the function with its execution role's session credentials.
             role_arn = str(resolver.resolve(props.get("Role") or {"Fn::GetAtt": [f"{name}Role", "Arn"]}))
+            function.role_arn = role_arn
             function.credentials = credentials.from_sts(
                 self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=f"pipewarden-{name}")
             )
@@ -381,10 +387,28 @@ class Sandbox:
                     arn = str(resolver.resolve(event["Properties"]["Queue"]))
                     self._poll_queue(function, arn, int(event["Properties"].get("BatchSize", 10)))
 
+    def as_function(self, function: Function, action: str, resource: str) -> bool:
+        """Whether Lambda, acting with the function's role (its event source mapping, its destination),
+        may make this call; a denial is logged, as Lambda reports it in the function's metrics."""
+        if function.credentials is None:
+            return True
+        decision = self._server.iam.authorize(function.credentials.access_key, action, resource)
+        if decision is None or decision.allowed:
+            return True
+        logging.getLogger(__name__).warning("%s may not %s on %s", function.name, action, resource)
+        return False
+
     def _poll_queue(self, function: Function, queue_arn: str, batch: int) -> None:
-        """An SQS event source mapping: receive, invoke the function, delete what it did not report failed."""
+        """An SQS event source mapping: receive, invoke the function, delete what it did not report failed.
+
+        Lambda polls with the function's role, which needs sqs:ReceiveMessage, sqs:DeleteMessage and
+        sqs:GetQueueAttributes on the queue (checked when the mapping is created, and on each call).
+        https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html#events-sqs-permissions
+        """
         sqs = self.client("sqs")
         url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+        if not self.as_function(function, "sqs:GetQueueAttributes", queue_arn):
+            return  # AWS refuses to create the mapping
 
         def deliver(messages: list[dict[str, Any]]) -> None:
             records = [sqs_record(m, queue_arn) for m in messages]
@@ -399,11 +423,13 @@ class Sandbox:
                 for m in messages
                 if m["MessageId"] not in failed
             ]
-            if done:
+            if done and self.as_function(function, "sqs:DeleteMessage", queue_arn):
                 sqs.delete_message_batch(QueueUrl=url, Entries=done)
 
         def poll() -> None:
             while not self._stopping.wait(0.2):
+                if not self.as_function(function, "sqs:ReceiveMessage", queue_arn):
+                    continue
                 try:
                     messages = sqs.receive_message(
                         QueueUrl=url,
@@ -419,6 +445,16 @@ class Sandbox:
         thread = threading.Thread(target=poll, name=f"sqs-{function.name}", daemon=True)
         thread.start()
         self._pollers.append(thread)
+
+    def _authorize_stack_handler(self, role_arn: str, call: stack_handlers.HandlerCall) -> str | None:
+        """None when the stack's role may make the handler's call, else AWS's AccessDenied message."""
+        session = self.roles.session(role_arn, stack_handlers.SESSION_NAME, keep=True)
+        decision = self._server.iam.authorize(
+            session.credentials.access_key, call.action, call.resource, call.context
+        )
+        if decision is None or decision.allowed:
+            return None
+        return str(decision.message(Request(session.arn, call.action, call.resource, {})))
 
     @property
     def faults(self) -> Faults:
@@ -466,6 +502,11 @@ class Sandbox:
             },
             "responsePayload": {"errorMessage": letter.error.strip().splitlines()[-1][:1000]},
         }
+        # Lambda sends the record with the function's role (SAM grants it sqs:SendMessage on the queue).
+        function = next((f for f in self.functions.values() if f.arn == letter.destination), None)
+        queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self._failure_queue_url.rsplit('/', 1)[-1]}"
+        if function is not None and not self.as_function(function, "sqs:SendMessage", queue_arn):
+            return  # a destination Lambda may not write to: the record is lost, as on AWS
         self.client("sqs").send_message(QueueUrl=self._failure_queue_url, MessageBody=json.dumps(record))
 
     def _add_scripts(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,8 @@ def sample_event(name: str) -> dict[str, Any]:
 def sandbox() -> Iterator[Sandbox]:
     """The controller deployed into a local sandbox, shared by the integration tests."""
     fast_retries = {"RetryBaseSeconds": "1", "RetryCapSeconds": "1", "RateLimitWaitSeconds": "1"}
+    # Artifacts are minutes old here: with no grace, the prune function deletes what it would on AWS.
+    fast_retries["PruneGraceHours"] = "0"
     with Sandbox(parameters={"AllowedEcsTargets": ALLOWED, **fast_retries}) as running:
         yield running
         # Every Slack payload any test produced must pass slack_sdk's Block Kit models.

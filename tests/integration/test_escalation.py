@@ -219,7 +219,7 @@ def update_with(world: World, stack: str, extra: dict[str, Any]) -> dict[str, An
 
 def failure(world: World, stack: str) -> str:
     events = world.sandbox.client("cloudformation").describe_stack_events(StackName=stack)["StackEvents"]
-    return next(e["ResourceStatusReason"] for e in events if e["ResourceStatus"] == "UPDATE_FAILED")
+    return next(str(e["ResourceStatusReason"]) for e in events if e["ResourceStatus"] == "UPDATE_FAILED")
 
 
 def test_a_stack_update_cannot_create_a_role_without_the_boundary(world: World) -> None:

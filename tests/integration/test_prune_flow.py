@@ -43,7 +43,8 @@ def test_after_15_executions_prune_keeps_the_last_5_and_retries_still_find_their
     # Given 15 executions with keep-executions=5: the 10th fails to deploy, the last five fail a test
     world.service()
     repo, arn = world.repository()
-    world.tag(arn, world.enroll_tags(keep_executions="5"))
+    # (kept whole until they have run: the prune function prunes when each ends)
+    world.tag(arn, world.enroll_tags(keep_executions="15"))
     pipeline = pipeline_name(repo)
     scripts = world.sandbox.simulator.scripts
     for n in range(1, 16):
@@ -59,6 +60,7 @@ def test_after_15_executions_prune_keeps_the_last_5_and_retries_still_find_their
     last_five = [r["pipelineExecutionId"] for r in runs[:5]]
     tenth = runs[5]["pipelineExecutionId"]
     needed = set().union(*(world.sandbox.execution_keys(pipeline, e) for e in [*last_five, tenth]))
+    world.tag(arn, {"pipewarden:keep-executions": "5"})
     before = objects(world)
 
     # When the plan is printed with the default grace period, nothing this young is touched
@@ -82,6 +84,25 @@ def test_after_15_executions_prune_keeps_the_last_5_and_retries_still_find_their
     assert retry_and_wait(world, pipeline, last_five[0], "Build")["status"] == "Succeeded"
 
 
+def test_the_prune_function_prunes_a_pipeline_when_its_execution_ends(world: World) -> None:
+    # Given a pipeline that keeps one execution's artifacts (and no grace period, as in this sandbox)
+    world.service()
+    repo, arn = world.repository()
+    world.tag(arn, world.enroll_tags(keep_executions="1"))
+    pipeline = pipeline_name(repo)
+    # When three executions run, each ending with the prune function's pass over the pipeline
+    runs = []
+    for n in range(3):
+        world.push(repo, f"change {n}")
+        runs.append(world.sandbox.wait_for_execution(pipeline)["pipelineExecutionId"])
+    world.sandbox.wait_idle(30)
+    # Then only the last execution's artifacts remain under its prefix
+    mine = {key for key in objects(world) if key.startswith(f"{pipeline[:20]}/")}
+    assert mine == world.sandbox.execution_keys(pipeline, runs[-1])
+    pruned = world.sandbox.pipewarden_events("Artifacts Pruned")
+    assert sum(e["detail"]["objects-deleted"] for e in pruned if pipeline in e["detail"]["pipelines"]) >= 4
+
+
 def test_pruning_one_pipeline_leaves_other_prefixes_alone(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -89,10 +110,12 @@ def test_pruning_one_pipeline_leaves_other_prefixes_alone(
     second, second_arn = world.repository("beta")
     for repo, arn in ((first, first_arn), (second, second_arn)):
         world.service(service=f"web-{repo}", owner=repo)
-        world.tag(arn, world.enroll_tags(service=f"web-{repo}", keep_executions="1"))
+        world.tag(arn, world.enroll_tags(service=f"web-{repo}"))
         for n in range(3):
             world.push(repo, f"{repo} {n}")
             world.sandbox.wait_for_execution(pipeline_name(repo))
+        # Keeping fewer from now on: the prune function prunes when an execution ends, not on a tag change
+        world.tag(arn, {"pipewarden:keep-executions": "1"})
     before = objects(world)
     code, _ = prune(world, capsys, "--pipeline", pipeline_name(first))
     assert code == 0

@@ -12,7 +12,7 @@ from cli.replay import target
 from pipewarden.naming import pipeline_name
 from sandbox.faults import Rule
 from sandbox.runtime import REGION, Sandbox
-from tests.conftest import World
+from tests.conftest import World, sample_event
 
 pytestmark = pytest.mark.integration
 
@@ -58,3 +58,47 @@ def test_a_message_without_a_function_and_event_is_left_and_reported() -> None:
         "MessageAttributes": {"TARGET_ARN": {"StringValue": "arn:aws:lambda:us-east-1:1:function:f"}},
     }
     assert target(eventbridge) == ("arn:aws:lambda:us-east-1:1:function:f", {"id": "1", "detail": {}})
+
+
+@pytest.mark.parametrize(
+    ("function", "event"),
+    [
+        ("EnrollFunction", "scheduled-resync.json"),
+        ("PruneFunction", "scheduled-resync.json"),
+        ("RetryFunction", "codepipeline-stage-failed.json"),
+        ("NotifyFunction", "codepipeline-execution-succeeded.json"),
+    ],
+)
+def test_every_function_hands_what_it_could_not_do_to_the_on_failure_queue(
+    world: World, function: str, event: str
+) -> None:
+    # Given every AWS call of the controller failing while one asynchronous invocation runs
+    sandbox: Sandbox = world.sandbox
+    target_arn = sandbox.functions[function].arn
+    sandbox.faults.configure([Rule(1.0, ("error503",))], seed=1)
+    try:
+        sandbox.bus.send(
+            dict(sample_event(event), id=f"dlq-{function}-{world.suffix}"),
+            sandbox.functions[function].invoke,
+            f"{function}-invoke",
+            destination=target_arn,
+        )
+        sandbox.wait_idle(30)
+    finally:
+        sandbox.faults.configure([], 0)
+    # Then, after Lambda's two retries, its on-failure destination gets the record, sent with the
+    # function's own role (the permission SAM grants each function on the queue)
+    queue = sandbox.outputs["FunctionFailureQueueUrl"]
+    sqs = sandbox.client("sqs")
+    waiting = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+        "Messages", []
+    )
+    mine = [
+        m
+        for m in waiting
+        if json.loads(m["Body"])["requestContext"]["functionArn"] == f"{target_arn}:$LATEST"
+    ]
+    assert mine and json.loads(mine[0]["Body"])["requestPayload"]["id"] == f"dlq-{function}-{world.suffix}"
+    for message in waiting:
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    sandbox.bus.dead_letters.clear()  # handled: later tests check that nothing else was dead-lettered
