@@ -56,6 +56,7 @@ class Figures:
     retried: int = 0
     dead_lettered: int = 0
     replayed: int = 0
+    authorized: int = 0  # calls IAM decided for pipewarden's roles (functions, CloudFormation, pipelines)
     seconds: float = 0.0
     violations: list[str] = field(default_factory=list)
 
@@ -70,6 +71,7 @@ class Figures:
         )
         print(f"  invocations retried        {self.retried}")
         print(f"  dead-lettered / replayed   {self.dead_lettered} / {self.replayed}")
+        print(f"  calls authorized by IAM    {self.authorized} (every denial is a violation below)")
         print(f"  invariant violations       {len(self.violations)}")
         for violation in self.violations[:30]:
             print(f"    - {violation}")
@@ -229,6 +231,7 @@ def run(
         from sandbox import invariants
 
         figures.violations = invariants.check(sandbox, scenario.tags)
+        figures.authorized = len(sandbox._server.iam.recorder.decisions())
     figures.seconds = time.monotonic() - started
     return figures
 

@@ -7,6 +7,8 @@
 4. Exactly one notification per reported event: no key twice on SNS, and every decision that its
    pipeline's notify level hears was told.
 5. No artifact of a kept or running execution was pruned.
+6. IAM refused none of pipewarden's calls (its functions', its CloudFormation role's, its pipelines'),
+   and every call could be authorized: a permission missing from a template is a violation.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pipewarden import blueprint, naming
 from pipewarden.config import ControllerConfig
 from pipewarden.notify_rules import InvalidEvent, parse
 from pipewarden.reconcile import desired_state
+from sandbox.iam.enforce import Recorder
 from sandbox.runtime import Sandbox
 
 PREFIX = "pipewarden"
@@ -32,8 +35,12 @@ def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
     return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, [])]
 
 
-def check(sandbox: Sandbox, tags: Mapping[str, Mapping[str, str]]) -> list[str]:
-    """Every violation found, as a line each (none: all invariants hold)."""
+def check(sandbox: Sandbox, tags: Mapping[str, Mapping[str, str]], iam: bool = True) -> list[str]:
+    """Every violation found, as a line each (none: all invariants hold).
+
+    `iam` checks the sandbox's every IAM decision: leave it out on a sandbox shared with tests that
+    play attackers on purpose.
+    """
     live = {
         stack["StackName"]: stack
         for stack in _pages(sandbox.client("cloudformation"), "describe_stacks", "Stacks")
@@ -44,7 +51,21 @@ def check(sandbox: Sandbox, tags: Mapping[str, Mapping[str, str]]) -> list[str]:
     names = _no_orphans(sandbox, live, violations)
     _retries_and_artifacts(sandbox, enrolled, names, violations)
     _told_once(sandbox, enrolled, violations)
+    if iam:
+        never_denied(sandbox._server.iam.recorder, violations)
     return violations
+
+
+def never_denied(recorder: Recorder, violations: list[str]) -> None:
+    """6. No call of pipewarden's roles denied (the scenario plays no attacker), none unmapped."""
+    denied = Counter(
+        f"{role.rsplit('/', 1)[-1]}: {record.action}"
+        for role in recorder.roles()
+        for record in recorder.decisions(role)
+        if not record.allowed
+    )
+    violations.extend(f"IAM denied {n} time(s): {what}" for what, n in sorted(denied.items()))
+    violations.extend(f"IAM could not authorize: {what}" for what in recorder.unmapped())
 
 
 def _stacks_match_tags(

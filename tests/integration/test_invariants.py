@@ -9,6 +9,7 @@ import pytest
 from pipewarden.naming import pipeline_name, stack_name
 from sandbox import invariants
 from sandbox.executions import Outcome
+from sandbox.iam.enforce import Record, Recorder
 from tests.conftest import World
 
 pytestmark = pytest.mark.integration
@@ -26,7 +27,7 @@ def test_each_kind_of_damage_is_named(world: World) -> None:
     world.eventually(lambda: world.pipeline_events(pipeline, "Failure Not Retried"))
     world.sandbox.wait_idle(30)
     mine = {repo: tags}
-    assert invariants.check(sandbox, mine) == []
+    assert invariants.check(sandbox, mine, iam=False) == []
 
     told = next(
         json.loads(m["Message"])
@@ -40,14 +41,14 @@ def test_each_kind_of_damage_is_named(world: World) -> None:
     kept = sorted(sandbox.execution_keys(pipeline, run))[0]
     bucket = sandbox.outputs["ArtifactBucketName"]
     marker = sandbox.client("s3").delete_object(Bucket=bucket, Key=kept)["VersionId"]
-    found = invariants.check(sandbox, mine)
+    found = invariants.check(sandbox, mine, iam=False)
     assert f"told 2 times: {told['key']}" in found
     assert f"{pipeline} {run[:8]}: kept artifact {kept} deleted" in found
     sandbox.client("s3").delete_object(Bucket=bucket, Key=kept, VersionId=marker)  # the object is back
 
     sandbox.client("codepipeline").delete_pipeline(name=pipeline)
     changed = dict(mine[repo], **{"pipewarden:compute": "large"})
-    found = invariants.check(sandbox, {repo: changed})
+    found = invariants.check(sandbox, {repo: changed}, iam=False)
     assert f"{stack_name(repo)}: stack without its pipeline or build project (half-built)" in found
     assert f"{repo}: stack parameters differ from the tags: ComputeType" in found
     world.untag(arn, ["pipewarden:enabled"])  # leave nothing half-built for later tests
@@ -61,5 +62,21 @@ def test_each_kind_of_damage_is_named(world: World) -> None:
         environment={"type": "LINUX_CONTAINER", "image": "x", "computeType": "BUILD_GENERAL1_SMALL"},
         serviceRole="arn:aws:iam::123456789012:role/x",
     )
-    assert f"orphaned build project {orphan}" in invariants.check(sandbox, {})
+    assert f"orphaned build project {orphan}" in invariants.check(sandbox, {}, iam=False)
     codebuild.delete_project(name=orphan)
+
+
+def test_a_call_iam_denied_is_named() -> None:
+    recorder = Recorder()
+    role = "arn:aws:iam::123456789012:role/pipewarden-PruneFunctionRole-1"
+    recorder.record(role, Record("s3:DeleteObject", "arn:aws:s3:::b/k", True, ()))
+    violations: list[str] = []
+    invariants.never_denied(recorder, violations)
+    assert violations == []
+    recorder.record(role, Record("s3:DeleteObject", "arn:aws:s3:::b/k", False, ()))
+    recorder.unmapped_request("s3 GET /b: no operation")
+    invariants.never_denied(recorder, violations)
+    assert violations == [
+        "IAM denied 1 time(s): pipewarden-PruneFunctionRole-1: s3:DeleteObject",
+        "IAM could not authorize: s3 GET /b: no operation",
+    ]
