@@ -33,10 +33,15 @@ RATE_LIMIT = Outcome(log=["429 Too Many Requests - toomanyrequests: You have rea
 
 
 def native_twin(sandbox: Sandbox, pipeline: str) -> str:
-    """The same pipeline without pipewarden's tags, its Build stage on CodePipeline's native retry."""
+    """The same pipeline without pipewarden's tags, its Build stage on CodePipeline's native retry.
+
+    Its name starts with the pipeline's 20 characters: it keeps its artifacts under the same prefix,
+    the only one the pipeline's roles (which it shares) may use.
+    """
     client = sandbox.client("codepipeline")
     declaration = copy.deepcopy(client.get_pipeline(name=pipeline)["pipeline"])
-    declaration["name"] = f"native-{pipeline}"[:100]
+    assert len(pipeline) >= 20, "a name shorter than 20 characters is its own artifact prefix"
+    declaration["name"] = f"{pipeline}-native"[:100]
     for stage in declaration["stages"]:
         if stage["name"] == "Build":
             stage["onFailure"] = {"result": "RETRY", "retryConfiguration": {"retryMode": "FAILED_ACTIONS"}}
@@ -81,7 +86,7 @@ def result(sandbox: Sandbox, pipeline: str, run: dict[str, Any]) -> Result:
 
 
 def scenario(sandbox: Sandbox, name: str, script: Any) -> tuple[Result, Result]:
-    repo = f"bench-{name}"
+    repo = f"bench-retry-scenario-{name}"
     pipeline = fleet.enroll(sandbox, repo)
     twin = native_twin(sandbox, pipeline)
     script(pipeline)

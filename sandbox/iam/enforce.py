@@ -71,6 +71,11 @@ class Recorder:
         with self._lock:
             self._unmapped.append(description)
 
+    def forget_after(self, role_arn: str, kept: int) -> None:
+        """Keep only the role's first `kept` decisions (a test that broke the role on purpose)."""
+        with self._lock:
+            del self._records.get(role_arn, [])[kept:]
+
     def reset(self) -> None:
         """Forget everything recorded so far."""
         with self._lock:
