@@ -262,6 +262,14 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
             f"told once each: {'; '.join(RECOVERY_STORY)}",
         )
         say_counts(demo, run["pipelineExecutionId"])
+        service = sb.client("ecs").describe_services(cluster="apps-prod", services=["web"])["services"][0]
+        task = sb.client("ecs").describe_task_definition(taskDefinition=service["taskDefinition"])
+        image = task["taskDefinition"]["containerDefinitions"][0]["image"]
+        demo.check(
+            image.endswith(f"/{REPO}:{first[:12]}"),
+            f"apps-prod/web runs {image.split('/', 1)[1]}, built, pushed and deployed with the pipeline's "
+            "own roles (every call authorized by IAM in the sandbox)",
+        )
 
     demo.step("Another push breaks a unit test")
     sb.simulator.scripts.add(PIPELINE, "Build", [TEST_FAILURE])
