@@ -396,7 +396,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not urls:
         print(f"pipewarden: no dead-letter queue of stack {args.stack_name} found", file=sys.stderr)
         return 1
-    report = replay(sqs, _client(args, "lambda"), urls)
+    report = replay(sqs, _client(args, "lambda"), urls, stack=args.stack_name)
     for url in urls:
         print(f"queue {url}")
     print(

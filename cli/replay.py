@@ -53,7 +53,15 @@ def queue_urls(sqs: Any, stack: str) -> list[str]:
     return urls
 
 
-def replay(sqs: Any, lambda_client: Any, urls: list[str], max_messages: int = 100_000) -> ReplayReport:
+def replay(
+    sqs: Any, lambda_client: Any, urls: list[str], max_messages: int = 100_000, stack: str = "pipewarden"
+) -> ReplayReport:
+    """Invoke each dead-lettered event again, on the function it was meant for.
+
+    Only the controller stack's own functions (CloudFormation names them `<stack>-<logical id>-...`):
+    anyone who may send to the queue could otherwise have the operator invoke any function with any
+    event. Such a message is left in the queue and reported.
+    """
     report = ReplayReport(queues=list(urls))
     for url in urls:
         while report.replayed + report.failed + report.unreadable < max_messages:
@@ -70,6 +78,8 @@ def replay(sqs: Any, lambda_client: Any, urls: list[str], max_messages: int = 10
             for message in messages:
                 try:
                     arn, event = target(message)
+                    if not arn.split(":function:", 1)[1].startswith(f"{stack}-"):
+                        raise ValueError(f"{arn} is not a function of stack {stack}: not replayed")
                 except ValueError as error:
                     report.unreadable += 1
                     report.errors.append(f"{message.get('MessageId')}: {error}")

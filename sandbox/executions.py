@@ -54,8 +54,8 @@ _DENIED = ("AccessDenied", "AccessDeniedException")
 
 # The managed buildspec's commands (the blueprint's BuildProject), as CodeBuild's log names them.
 LOGIN = 'aws ecr get-login-password --region "$AWS_DEFAULT_REGION" | docker login --username AWS --password-stdin "$REGISTRY"'
-BUILD = 'if aws ecr describe-images --repository-name "$ECR_REPOSITORY" --image-ids imageTag="$IMAGE_TAG" > /dev/null 2>&1; then echo "image $ECR_REPOSITORY_URI:$IMAGE_TAG exists: reusing it"; REUSED=1; else docker buildx build --platform "$PLATFORM" --tag "$ECR_REPOSITORY_URI:$IMAGE_TAG" --tag "$ECR_REPOSITORY_URI:latest" --load .; fi'
-PUSH = 'if [ -z "$REUSED" ]; then docker push "$ECR_REPOSITORY_URI:$IMAGE_TAG" && docker push "$ECR_REPOSITORY_URI:latest"; fi'
+BUILD = 'docker buildx build --platform "$PLATFORM" --tag "$ECR_REPOSITORY_URI:$IMAGE_TAG" --tag "$ECR_REPOSITORY_URI:latest" --load .'
+PUSH = 'docker push "$ECR_REPOSITORY_URI:$IMAGE_TAG"'
 IMAGE_DEFINITIONS = """printf '[{"name":"%s","imageUri":"%s"}]' "$CONTAINER_NAME" "$ECR_REPOSITORY_URI:$IMAGE_TAG" > imagedefinitions.json"""
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 # docker push asks the registry for each layer, then uploads it, then puts the manifest; ECR authorizes
@@ -315,7 +315,6 @@ class _Build:
     phase: str = ""  # the phase that failed
     code: str = ""
     message: str = ""
-    reused: bool = False
 
     def command(self, text: str) -> None:
         self.log.append(f"[Container] Running command {text}")
@@ -655,7 +654,7 @@ class Simulator:
         }
         # CodeBuild assumes the service role once per build, named after the build's id.
         role = self._roles.session(str(project.service_role), f"AWSCodeBuild-{build_id.split(':', 1)[1]}")
-        job = _Build(role, self._image(backend, env, revision, outcome), outcome, run.input_artifacts)
+        job = _Build(role, self._image(env, revision, build_id, outcome), outcome, run.input_artifacts)
         phases, written = self._run_phases(pipeline, execution, action, job, env)
         group = ((metadata.get("logsConfig") or {}).get("cloudWatchLogs") or {}).get(
             "groupName", f"/aws/codebuild/{project_name}"
@@ -727,14 +726,17 @@ class Simulator:
         return phases, written
 
     @staticmethod
-    def _image(backend: Any, env: Mapping[str, str], revision: Any, outcome: Outcome | None) -> _Image | None:
-        """The image the managed buildspec builds: $ECR_REPOSITORY_URI:<first 12 of the commit>."""
+    def _image(
+        env: Mapping[str, str], revision: Any, build_id: str, outcome: Outcome | None
+    ) -> _Image | None:
+        """The image the managed buildspec builds: $ECR_REPOSITORY_URI:<12 of the commit>-<8 of the build id>."""
         uri = env.get("ECR_REPOSITORY_URI", "")
         if not uri or "/" not in uri:
             return None
         registry, own = uri.split("/", 1)
         target = outcome.push_to if outcome is not None and outcome.push_to else own
-        return _Image(registry, target, env.get("ECR_REPOSITORY", own), str(revision or "latest")[:12])
+        tag = f"{str(revision or 'latest')[:12]}-{build_id.split(':', 1)[-1][:8]}"
+        return _Image(registry, target, own, tag)
 
     def _build_outputs(self, job: _Build, env: Mapping[str, str]) -> dict[str, str]:
         container = env.get("CONTAINER_NAME", "app")
@@ -793,23 +795,11 @@ class Simulator:
         job.log.append("Login Succeeded")
 
     def _docker_build(self, job: _Build, scripted: Outcome | None) -> None:
-        """The managed buildspec's BUILD: reuse the commit's image if its tag exists, else build it; then
-        what a hostile buildspec adds (`aws` calls); then the scripted failure, if any."""
+        """The managed buildspec's BUILD: build the image; then what a hostile buildspec adds (`aws`
+        calls); then the scripted failure, if any."""
         if job.image is not None:
             job.command(BUILD)
-            try:
-                self._roles.client("ecr", job.session).describe_images(
-                    repositoryName=job.image.own, imageIds=[{"imageTag": job.image.tag}]
-                )
-                job.reused = True  # the buildspec sends any error to /dev/null: only "found" counts
-            except ClientError:
-                job.reused = False
-            if job.reused:
-                job.log.append(
-                    f"image {job.image.registry}/{job.image.own}:{job.image.tag} exists: reusing it"
-                )
-            else:
-                job.log.append("#1 [internal] load build definition from Dockerfile")
+            job.log.append("#1 [internal] load build definition from Dockerfile")
         if job.outcome is not None and not self._aws_calls(job, job.outcome.aws):
             return
         if scripted is not None:
@@ -821,7 +811,7 @@ class Simulator:
                 or "Error while executing command: docker buildx build. Reason: exit status 1",
             )
             return
-        if job.image is not None and not job.reused:
+        if job.image is not None:
             job.log.append("#9 exporting to image")
 
     def _aws_calls(self, job: _Build, calls: Sequence[Mapping[str, Any]]) -> bool:
@@ -853,7 +843,7 @@ class Simulator:
         return True
 
     def _push(self, job: _Build) -> None:
-        """docker push of the commit's tag and latest, unless the image was reused.
+        """docker push of the build's own tag, then of latest (two commands of the buildspec).
 
         The registry API is no API call the sandbox serves: each step's IAM action is authorized in
         process, with the repository's tags in the context, and the image is recorded in ECR. docker
@@ -863,14 +853,14 @@ class Simulator:
         """
         image = job.image
         assert image is not None
-        command = (
-            PUSH
-            if image.repository == image.own
-            else f'docker push "{image.uri}:{image.tag}" && docker push "{image.uri}:latest"'
-        )
-        if not job.reused:
+        arn = f"arn:aws:ecr:{image.registry.split('.')[3]}:{image.registry.split('.')[0]}:repository/{image.repository}"
+        for tag in (image.tag, "latest"):
+            command = (
+                PUSH
+                if image.repository == image.own and tag == image.tag
+                else f'docker push "{image.uri}:{tag}"'
+            )
             job.command(command)
-            arn = f"arn:aws:ecr:{image.registry.split('.')[3]}:{image.registry.split('.')[0]}:repository/{image.repository}"
             layer = hashlib.sha256(f"{image.repository}:{image.tag}".encode()).hexdigest()[:12]
             job.log += [f"The push refers to repository [{image.uri}]", f"{layer}: Preparing"]
             self._roles.denial(job.session, "ecr:BatchCheckLayerAvailability", arn)
@@ -881,13 +871,11 @@ class Simulator:
                     job.command_failed("POST_BUILD", command, 1)
                     return
             job.log.append(f"{layer}: Pushed")
-            for tag in (image.tag, "latest"):
-                line = self._put_image(image, tag)
-                if line.startswith(("tag invalid", "name unknown")):
-                    job.log.append(line)
-                    job.command_failed("POST_BUILD", command, 1)
-                    return
-                job.log.append(line)
+            line = self._put_image(image, tag)
+            job.log.append(line)
+            if line.startswith(("tag invalid", "name unknown")):
+                job.command_failed("POST_BUILD", command, 1)
+                return
         job.command(IMAGE_DEFINITIONS)
 
     @staticmethod

@@ -29,16 +29,17 @@ def owner_tag(repository: str, prefix: str = PREFIX) -> dict[str, str]:
     return {f"{prefix}:repository": repository}
 
 
-def ensure_role(sandbox: Any, name: str, owner: str | None, prefix: str = PREFIX) -> str:
-    """An ECS task role, tagged `<prefix>:repository=<owner>` (no tag for None); its ARN."""
+def ensure_role(sandbox: Any, name: str, owner: str | None) -> str:
+    """An ECS task role under `/pipewarden-tasks/<owner>/` (`@shared`: any pipeline's; None: the root
+    path, which no pipeline may pass); its ARN."""
+    from pipewarden.ownership import task_role_path
+
     iam = sandbox.client("iam")
-    tags = [{"Key": k, "Value": v} for k, v in owner_tag(owner, prefix).items()] if owner else []
+    path = task_role_path(owner) if owner else "/"
     try:
-        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=_TASKS_TRUST, Tags=tags)["Role"]["Arn"]
+        arn = iam.create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=_TASKS_TRUST)["Role"]["Arn"]
     except iam.exceptions.EntityAlreadyExistsException:
         arn = iam.get_role(RoleName=name)["Role"]["Arn"]
-        if tags:
-            iam.tag_role(RoleName=name, Tags=tags)
     return str(arn)
 
 
@@ -55,10 +56,11 @@ def deploy_target(
 ) -> tuple[str, str]:
     """An ECS service that takes `repository`'s images, as its owner would set it up.
 
-    The cluster, a task definition whose task and execution roles (with `roles`) carry
-    `<prefix>:repository=<owner>`, and the service tagged the same way. `owner` defaults to the
-    repository; None leaves the tags out (a service that never opted in). The roles are named
-    `<role_prefix>-task` and `<role_prefix>-execution` (the service's name by default).
+    The cluster, a task definition whose task and execution roles (with `roles`) live under
+    `/pipewarden-tasks/<owner>/`, and the service tagged `<prefix>:repository=<owner>`. `owner`
+    defaults to the repository; None leaves the tag out and the roles at the root path (a service
+    that never opted in). The roles are named `<role_prefix>-task` and `<role_prefix>-execution`
+    (the service's name by default).
     """
     owner = repository if owner == "" else owner
     ecs = sandbox.client("ecs")
@@ -66,8 +68,8 @@ def deploy_target(
     extra = {}
     if roles:
         extra = {
-            "taskRoleArn": ensure_role(sandbox, f"{role_prefix or service}-task", owner, prefix),
-            "executionRoleArn": ensure_role(sandbox, f"{role_prefix or service}-execution", owner, prefix),
+            "taskRoleArn": ensure_role(sandbox, f"{role_prefix or service}-task", owner),
+            "executionRoleArn": ensure_role(sandbox, f"{role_prefix or service}-execution", owner),
         }
     ecs.register_task_definition(
         family=service,

@@ -254,6 +254,10 @@ class Sandbox:
         for name, spec in translated["Resources"].items():
             if spec["Type"] == "AWS::IAM::Role":
                 self._create_role(resources[name]["Ref"], roles_resolver.resolve(spec["Properties"]))
+        bucket_policy = resolver.resolve(
+            tpl["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]
+        )
+        self.client("s3").put_bucket_policy(Bucket=bucket, Policy=policy_text(bucket_policy))
         self.outputs = {k: str(resolver.resolve(v["Value"])) for k, v in tpl.get("Outputs", {}).items()}
         self._failure_queue_url = self.outputs["FunctionFailureQueueUrl"]
         self.bus.on_dead_letter = self._to_failure_queue

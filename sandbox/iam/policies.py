@@ -130,10 +130,11 @@ class BlueprintCase:
     write_time_parameters: dict[str, str] = field(default_factory=dict)
 
 
-def _service_roles(service: str) -> tuple[str, ...]:
+def _service_roles(service: str, repository: str = "storefront") -> tuple[str, ...]:
+    """The task and execution roles of a service, where the repository's pipeline may pass them."""
     return (
-        f"arn:aws:iam::{ACCOUNT}:role/{service}-task",
-        f"arn:aws:iam::{ACCOUNT}:role/{service}-execution",
+        f"arn:aws:iam::{ACCOUNT}:role/pipewarden-tasks/{repository}/{service}-task",
+        f"arn:aws:iam::{ACCOUNT}:role/pipewarden-tasks/{repository}/{service}-execution",
     )
 
 
@@ -150,7 +151,7 @@ BLUEPRINT_CASES = (
     BlueprintCase(
         "one-pass-role-existing-ecr-repository",
         RepositorySettings("billing", "shared", "web-billing", "api", "billing-images", branch="release"),
-        (f"arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole",),
+        (f"arn:aws:iam::{ACCOUNT}:role/pipewarden-tasks/@shared/ecsTaskExecutionRole",),
         _ALLOW_LIST,
         {"CreateEcrRepository": "false"},
     ),
@@ -162,13 +163,13 @@ BLUEPRINT_CASES = (
         RepositorySettings(
             "Payments.API", "apps-payments", "api", "api", "payments.api", buildspec="ci/buildspec.yml"
         ),
-        _service_roles("api"),
+        _service_roles("api", "Payments.API"),
         {"TagPrefix": "acme", "AllowedEcsTargets": "apps-payments"},
     ),
     BlueprintCase(
         "long-names",
         RepositorySettings("r" * 100, "apps-" + "c" * 250, "s" * 255, "c" * 255, "e" * 256),
-        _service_roles("s" * 50),
+        _service_roles("s" * 50, "r" * 100),
         _ALLOW_LIST,
     ),
 )

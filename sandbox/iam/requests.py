@@ -804,10 +804,9 @@ def _implied(call: Call, principal: Principal, state: State, base: Context) -> l
                 arn = role if role.startswith("arn:") else state.role_arn(role) or _role_arn(principal, role)
                 context = dict(base)
                 context["iam:PassedToService"] = service
-                role_type = catalog.resource_type("iam", "role")
-                for key, value in state.tags(arn).items():
-                    for prefix in role_type.resource_tag_keys() if role_type else ():
-                        context[f"{prefix}{key}"] = value
+                # No iam:ResourceTag: AWS documents tag conditions on PassRole as unreliable
+                # (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html), so a
+                # policy that relies on them must not pass here either.
                 requests.append(AuthorizationRequest("iam:PassRole", arn, context))
     if call.prefix == "tag" and call.operation in ("TagResources", "UntagResources"):
         untag = call.operation == "UntagResources"
@@ -1205,6 +1204,17 @@ class MotoState:
         """The role's ARN, path included."""
         role = self._role(name)
         return None if role is None else str(role.arn)
+
+    def role_boundary(self, arn: str) -> str:
+        """The permissions boundary ARN of the role with this ARN ("" if none, or no such role)."""
+        role = self._role(arn.rsplit("/", 1)[-1])
+        if role is None or role.arn != arn:
+            return ""
+        return str(
+            getattr(role, "permissions_boundary_arn", None)
+            or getattr(role, "permissions_boundary", None)
+            or ""
+        )
 
     def _role(self, name: str) -> Any:
         from moto.iam.models import iam_backends

@@ -163,10 +163,14 @@ def handler_calls(
                 request_tags = created_tags if creating or "Tag" in known.name else {}
                 resource_tags = existing_tags if operation != "create" else ({} if creating else created_tags)
                 context.update(_tag_context(known, request_tags, resource_tags))
-            if action in ("iam:CreateRole", "iam:PutRolePermissionsBoundary") and properties.get(
-                "PermissionsBoundary"
-            ):
-                context["iam:PermissionsBoundary"] = str(properties["PermissionsBoundary"])
+            if action.startswith("iam:") and known is not None and known.supports("iam:PermissionsBoundary"):
+                boundary = _boundary(
+                    action, resource, resource_type, properties if operation != "delete" else {}, state
+                )
+                if boundary:
+                    context["iam:PermissionsBoundary"] = boundary
+            if resource_type == "AWS::CodeBuild::Project" and known is not None:
+                context.update(_project_context(known, properties))
             if action == "events:PutTargets":
                 context["events:TargetArn"] = tuple(
                     str(t["Arn"]) for t in properties.get("Targets") or [] if t.get("Arn")
@@ -206,6 +210,44 @@ def _targets(
                 yield stage, {}
             return
     yield "*", {}
+
+
+def _boundary(action: str, role: str, resource_type: str, properties: Properties, state: MotoState) -> str:
+    """iam:PermissionsBoundary as IAM fills it: the boundary a role is created or set with, else the
+    one the role has (a role created with one has it by the time the handler writes its policies;
+    a delete reads it from the role, the template's properties being unresolved then)."""
+    setting = (
+        action in ("iam:CreateRole", "iam:PutRolePermissionsBoundary") or resource_type == "AWS::IAM::Role"
+    )
+    if setting and properties.get("PermissionsBoundary"):
+        return str(properties["PermissionsBoundary"])
+    return state.role_boundary(role) if role != "*" else ""
+
+
+def _project_context(action: catalog.Action, properties: Properties) -> dict[str, ContextValue]:
+    """CodeBuild's condition keys on a project's settings (`codebuild:source.location`, ...): each
+    property path in the API's camelCase, as the Service Authorization Reference names them."""
+    found: dict[str, list[str]] = {}
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                name = str(key)[:1].lower() + str(key)[1:]
+                walk(value, f"{path}.{name}" if path else name)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, path)
+        elif node is not None and path:
+            found.setdefault(f"codebuild:{path}", []).append(
+                str(node).lower() if isinstance(node, bool) else str(node)
+            )
+
+    walk(properties, "")
+    return {
+        key: values[0] if len(values) == 1 else tuple(values)
+        for key, values in found.items()
+        if action.supports(key)
+    }
 
 
 def _role_arns(node: Any) -> Iterator[str]:

@@ -1,4 +1,5 @@
-"""S3: ListObjectVersions pages by key order, as S3 does, without copying the whole bucket per page.
+"""S3: ListObjectVersions pages by key order, as S3 does, without copying the whole bucket per page;
+bucket policies decided by the sandbox's IAM (with conditions), not by moto's partial check.
 
 moto 5.2.5 deep-copies every version of the bucket on each call and resumes a page only at the exact
 marker entry, so a page after deleted markers comes back empty. S3 resumes lexicographically after
@@ -81,5 +82,16 @@ def list_object_versions(
     return versions, [], markers, None, None
 
 
+def _bucket_policy_left_to_iam(self: Any, action: str, resource: str) -> Any:
+    """moto checks a bucket policy by itself, without the request's condition keys, and so denies
+    what a condition would allow (every PutObject, under a Deny with ArnNotLike aws:PrincipalArn).
+    The sandbox's IAM enforcement evaluates bucket policies with the full context instead
+    (sandbox/iam/enforce.py), for the calls it decides."""
+    from moto.iam.access_control import PermissionResult
+
+    return PermissionResult.NEUTRAL
+
+
 def install() -> None:
     s3_models.S3Backend.list_object_versions = list_object_versions
+    s3_models.FakeBucket.get_permission = _bucket_policy_left_to_iam

@@ -39,8 +39,8 @@ class Pipeline:
         self.project = self.sandbox.client("codebuild").batch_get_projects(names=[project])["projects"][0]
         self.build_role = str(self.project["serviceRole"])
         env = {v["name"]: v["value"] for v in self.project["environment"]["environmentVariables"]}
-        self.image_repository = env["ECR_REPOSITORY"]
         self.image_uri = env["ECR_REPOSITORY_URI"]
+        self.image_repository = self.image_uri.split("/", 1)[1]
 
     def run(self, text: str = "change") -> tuple[str, dict[str, Any]]:
         """Push a commit; the commit id and its execution once it (and any retry) has ended."""
@@ -94,6 +94,11 @@ class Pipeline:
         ]
 
 
+def image_tag(commit: str, build: dict[str, Any]) -> str:
+    """The managed buildspec's tag: the commit's first 12 characters, then the build id's first 8."""
+    return f"{commit[:12]}-{build['id'].split(':', 1)[1][:8]}"
+
+
 def failed_phase(build: dict[str, Any]) -> dict[str, Any]:
     return next(p for p in build["phases"] if p.get("phaseStatus") == "FAILED")
 
@@ -104,10 +109,11 @@ def test_a_push_deploys_the_commits_image_with_every_call_of_the_blueprint_roles
     pipeline = Pipeline(world)
     commit, execution = pipeline.run("add checkout")
     assert execution["status"] == "Succeeded"
-    # The managed buildspec tags the image with the commit's first 12 characters and pushes latest too;
-    # the ECS action registers a revision with it and updates the service to it.
-    assert pipeline.task_image() == f"{pipeline.image_uri}:{commit[:12]}"
-    assert pipeline.image_tags() == {commit[:12], "latest"}
+    # The managed buildspec tags the image with the commit and the build (a tag of its own, which no
+    # one could push ahead of it) and pushes latest too; the ECS action deploys that tag.
+    tag = image_tag(commit, pipeline.build(execution))
+    assert pipeline.task_image() == f"{pipeline.image_uri}:{tag}"
+    assert pipeline.image_tags() == {tag, "latest"}
     recorder = world.sandbox._server.iam.recorder
     made = {r.action for role in (pipeline.role, pipeline.build_role) for r in recorder.decisions(role)}
     assert {
@@ -118,7 +124,6 @@ def test_a_push_deploys_the_commits_image_with_every_call_of_the_blueprint_roles
         "codebuild:StartBuild",
         "codebuild:BatchGetBuilds",
         "ecr:GetAuthorizationToken",
-        "ecr:DescribeImages",
         "ecr:InitiateLayerUpload",
         "ecr:PutImage",
         "logs:CreateLogStream",
@@ -138,7 +143,7 @@ def test_a_push_deploys_the_commits_image_with_every_call_of_the_blueprint_roles
     assert starts and all(r.allowed and r.action == "codepipeline:StartPipelineExecution" for r in starts)
     # CodeBuild wrote the log as the build role
     build = pipeline.build(execution)
-    assert any(line.startswith(f"{commit[:12]}: digest: sha256:") for line in pipeline.log(build))
+    assert any(line.startswith(f"{tag}: digest: sha256:") for line in pipeline.log(build))
 
 
 def test_a_build_that_pushes_to_another_teams_repository_is_denied_and_pushes_nothing(
@@ -264,7 +269,7 @@ def test_a_deploy_to_a_service_that_no_longer_names_the_repository_is_denied(wor
     assert pipeline.task_image() == before
 
 
-def test_a_retried_build_of_the_same_commit_reuses_its_image(world: World) -> None:
+def test_a_retried_build_of_the_same_commit_pushes_a_tag_of_its_own(world: World) -> None:
     pipeline = Pipeline(world)
     world.sandbox.simulator.scripts.add(pipeline.name, "Build", [UPLOAD_RESET])
     commit = world.push(pipeline.repository, "flaky upload")
@@ -273,14 +278,12 @@ def test_a_retried_build_of_the_same_commit_reuses_its_image(world: World) -> No
     )
     builds = pipeline.actions(execution, "Build")
     assert [b["status"] for b in builds] == ["Failed", "Succeeded"]
-    first, retried = pipeline.log(pipeline.build(execution, 0)), pipeline.log(pipeline.build(execution, 1))
-    assert f"{commit[:12]}: digest: " in "\n".join(first)
-    # The managed buildspec finds the tag with ecr describe-images and does not push it again: the
-    # repository's tags are immutable, latest aside
-    assert f"image {pipeline.image_uri}:{commit[:12]} exists: reusing it" in retried
-    assert not any(line.startswith("The push refers to repository") for line in retried)
-    assert pipeline.image_tags() == {commit[:12], "latest"}
-    assert pipeline.task_image() == f"{pipeline.image_uri}:{commit[:12]}"
+    first, retried = pipeline.build(execution, 0), pipeline.build(execution, 1)
+    # The repository's tags are immutable (latest aside): each build pushes its own, and the retry's
+    # is the one deployed
+    tags = {image_tag(commit, first), image_tag(commit, retried)}
+    assert len(tags) == 2 and pipeline.image_tags() == {*tags, "latest"}
+    assert pipeline.task_image() == f"{pipeline.image_uri}:{image_tag(commit, retried)}"
     assert pipeline.denied() == []
 
 

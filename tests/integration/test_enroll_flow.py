@@ -210,7 +210,7 @@ def test_pipeline_for_a_service_that_does_not_exist_yet_waits_for_its_roles(worl
     assert stack is not None
     params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert params["PassRoleArns"].endswith(
-        f"role/{world.name('web')}-task"
+        f"role/pipewarden-tasks/{repo}/{world.name('web')}-task"
     )  # the roles of its task definition
     assert "pipewarden:awaiting-service" not in {t["Key"] for t in stack["Tags"]}
 
@@ -235,8 +235,8 @@ def test_pass_role_is_scoped_to_the_service_task_and_execution_roles(world: Worl
     params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     family = world.name("web")
     assert params["PassRoleArns"].split(",") == [
-        f"arn:aws:iam::123456789012:role/{family}-execution",
-        f"arn:aws:iam::123456789012:role/{family}-task",
+        f"arn:aws:iam::123456789012:role/pipewarden-tasks/{repo}/{family}-execution",
+        f"arn:aws:iam::123456789012:role/pipewarden-tasks/{repo}/{family}-task",
     ]
 
 

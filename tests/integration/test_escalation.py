@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import boto3
 import pytest
 
 from pipewarden import blueprint
@@ -56,15 +57,46 @@ def test_a_service_that_never_opted_in_is_refused_naming_the_missing_tag(world: 
     assert f"it needs the tag pipewarden:repository={repo}" in reason
 
 
-def test_a_task_role_that_does_not_name_the_repository_is_never_passed(world: World) -> None:
-    # Given a service that opted in, whose task role belongs to another repository
-    _, service = world.service(service="api")
-    fleet.ensure_role(world.sandbox, f"{service}-task", "someone-else")
+def test_a_task_role_outside_the_repositorys_path_is_never_passed(world: World) -> None:
+    # Given a service that opted in, whose task definition uses another repository's task role
     repo, arn = world.repository()
+    foreign = fleet.ensure_role(world.sandbox, world.name("admin-task"), "someone-else")
+    ecs = world.sandbox.client("ecs")
+    ecs.create_cluster(clusterName="apps-prod")
+    family = world.name("api")
+    ecs.register_task_definition(
+        family=family,
+        taskRoleArn=foreign,
+        containerDefinitions=[{"name": repo, "image": "nginx", "memory": 128}],
+    )
+    ecs.create_service(
+        cluster="apps-prod",
+        serviceName=family,
+        taskDefinition=family,
+        desiredCount=1,
+        tags=[{"key": "pipewarden:repository", "value": repo}],
+    )
+    # When the repository is tagged for it, then nothing is created and the rejection names the path
     world.tag(arn, world.enroll_tags(service="api"))
     assert world.stack(repo) is None
     reason = rejection(world, repo)["reason"]
-    assert f"the service's task role {service}-task belongs to repository 'someone-else'" in reason
+    assert f"task role {world.name('admin-task')} (path /pipewarden-tasks/someone-else/)" in reason
+    assert f"under the path /pipewarden-tasks/{repo}/" in reason
+
+
+def test_a_shared_task_role_may_be_passed_by_any_pipeline(world: World) -> None:
+    world.service(service="shared-roles", owner="@shared")
+    repo, arn = world.repository()
+    # the service itself still names the one repository whose images it takes
+    world.sandbox.client("ecs").tag_resource(
+        resourceArn=f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/apps-prod/{world.name('shared-roles')}",
+        tags=[{"key": "pipewarden:repository", "value": repo}],
+    )
+    world.tag(arn, world.enroll_tags(service="shared-roles"))
+    stack = world.stack(repo)
+    assert stack is not None and stack["StackStatus"] == "CREATE_COMPLETE"
+    passed = next(p["ParameterValue"] for p in stack["Parameters"] if p["ParameterKey"] == "PassRoleArns")
+    assert ":role/pipewarden-tasks/@shared/" in passed
 
 
 def test_another_teams_ecr_repository_cannot_be_named(world: World) -> None:
@@ -317,3 +349,38 @@ def test_a_stack_update_cannot_add_what_the_blueprint_never_has(
     after = update_with(world, stack, {"Extra": resource})
     assert after["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
     assert f"is not authorized to perform: {action}" in failure(world, stack)
+
+
+def test_no_principal_but_the_pipelines_roles_reads_or_writes_artifacts(world: World) -> None:
+    # Given a developer whose own policy allows all of S3
+    iam, sts = world.sandbox.client("iam"), world.sandbox.client("sts")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}],
+    }
+    role = iam.create_role(RoleName=world.name("developer"), AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"
+    ]
+    everything = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="s3", PolicyDocument=json.dumps(everything))
+    issued = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="dev")["Credentials"]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=world.sandbox.url,
+        region_name="us-east-1",
+        aws_access_key_id=issued["AccessKeyId"],
+        aws_secret_access_key=issued["SecretAccessKey"],
+        aws_session_token=issued["SessionToken"],
+    )
+    bucket = world.sandbox.outputs["ArtifactBucketName"]
+    # When they try to swap a pipeline's image definitions in, or read a source zip
+    for attempt in (
+        lambda: s3.put_object(Bucket=bucket, Key="pipewarden-shop/BuildOutpu/x", Body=b"[]"),
+        lambda: s3.get_object(Bucket=bucket, Key="pipewarden-shop/SourceOutp/x"),
+    ):
+        # Then the bucket policy refuses it
+        with pytest.raises(s3.exceptions.ClientError, match="explicit deny in a resource-based policy"):
+            attempt()

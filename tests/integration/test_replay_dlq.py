@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cli.main import main as cli_main
-from cli.replay import target
+from cli.replay import replay, target
 from pipewarden.naming import pipeline_name
 from sandbox.faults import Rule
 from sandbox.runtime import REGION, Sandbox
@@ -102,3 +102,18 @@ def test_every_function_hands_what_it_could_not_do_to_the_on_failure_queue(
     for message in waiting:
         sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
     sandbox.bus.dead_letters.clear()  # handled: later tests check that nothing else was dead-lettered
+
+
+def test_a_dead_letter_naming_a_function_of_another_stack_is_not_replayed(sandbox: Sandbox) -> None:
+    # Anyone who may send to the queue could name any function: replay invokes only the controller's
+    sqs = sandbox.client("sqs")
+    queue = sandbox.outputs["FunctionFailureQueueUrl"]
+    forged = {
+        "requestContext": {"functionArn": "arn:aws:lambda:us-east-1:123456789012:function:payroll:$LATEST"},
+        "requestPayload": {"source": "aws.codepipeline"},
+    }
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(forged))
+    report = replay(sqs, sandbox.client("lambda"), [queue], stack="pipewarden")
+    assert report.replayed == 0 and report.unreadable == 1
+    assert "is not a function of stack pipewarden" in report.errors[0]
+    sqs.purge_queue(QueueUrl=queue)  # the forged message is left invisible by the replay's receive

@@ -85,19 +85,18 @@ def test_every_pass_role_is_scoped_and_conditioned() -> None:
     passes = [(w, s) for w, s in ALLOWS if "iam:PassRole" in as_list(s["Action"])]
     assert any("PermissionsBoundary" in w for w, _ in passes) and any("PipelineRole" in w for w, _ in passes)
     for where, statement in passes:
-        assert "*" not in as_list(statement["Resource"]), where
+        assert not [r for r in as_list(statement["Resource"]) if r.endswith(":role/*") or r == "*"], where
         assert "iam:PassedToService" in statement["Condition"]["StringEquals"], where
 
 
-def test_the_boundary_passes_only_roles_that_name_the_repository() -> None:
+def test_the_boundary_passes_only_the_repositorys_task_roles_by_path() -> None:
     boundary = CONTROLLER_STACK.managed_policy("PermissionsBoundary").document
     passing = [s for s in policies.statements(boundary) if "iam:PassRole" in as_list(s.get("Action"))]
     assert len(passing) == 1
-    condition = passing[0]["Condition"]["StringEquals"]
-    assert condition["iam:PassedToService"] == "ecs-tasks.amazonaws.com"
-    assert condition["iam:ResourceTag/pipewarden:repository"] == [
-        "${aws:PrincipalTag/pipewarden:repository}",
-        "*",
+    assert passing[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    assert passing[0]["Resource"] == [
+        "arn:aws:iam::123456789012:role/pipewarden-tasks/${aws:PrincipalTag/pipewarden:repository}/*",
+        "arn:aws:iam::123456789012:role/pipewarden-tasks/@shared/*",
     ]
 
 

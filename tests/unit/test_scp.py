@@ -48,7 +48,6 @@ def test_the_readme_gives_the_policy_the_tests_check() -> None:
         ("codecommit:TagResource", f"arn:aws:codecommit:us-east-1:{ACCOUNT}:shop"),
         ("codecommit:UntagResource", f"arn:aws:codecommit:us-east-1:{ACCOUNT}:shop"),
         ("codecommit:CreateRepository", f"arn:aws:codecommit:us-east-1:{ACCOUNT}:shop"),
-        ("tag:TagResources", "*"),
         ("codepipeline:TagResource", f"arn:aws:codepipeline:us-east-1:{ACCOUNT}:pipewarden-shop"),
         ("ecs:TagResource", f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/apps/web"),
         ("ecs:CreateService", f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/apps/web"),
@@ -118,4 +117,32 @@ def test_reading_stays_open() -> None:
         DEVELOPER,
         "cloudformation:DescribeStacks",
         f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/pipewarden-shop/1",
+    )
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        "role/pipewarden-EnrollFunctionRole-evil",
+        "role/pipewarden-controller/mine",
+        "role/pipewarden-tasks/payments/admin-task",
+        "role/pipewarden/pipewarden-shop-BuildRole-1",
+    ],
+)
+def test_no_one_else_makes_a_role_whose_name_or_path_the_exemptions_trust(role: str) -> None:
+    # The exemptions match pipewarden's roles by name and path: those are reserved too
+    arn = f"arn:aws:iam::{ACCOUNT}:{role}"
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:TagRole"):
+        assert not allowed(DEVELOPER, action, arn)
+        assert allowed(PLATFORM, action, arn)
+
+
+def test_only_the_cloudformation_role_makes_and_passes_pipeline_roles() -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/pipewarden/pipewarden-shop-BuildRole-1"
+    assert allowed(CLOUDFORMATION, "iam:CreateRole", role)
+    assert allowed(CLOUDFORMATION, "iam:PassRole", role, **{"iam:PassedToService": "codebuild.amazonaws.com"})
+    assert not allowed(DEVELOPER, "iam:PassRole", role, **{"iam:PassedToService": "codebuild.amazonaws.com"})
+    # ... but not its own kind: the controller's roles are the platform team's
+    assert not allowed(
+        CLOUDFORMATION, "iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/pipewarden-controller/x"
     )

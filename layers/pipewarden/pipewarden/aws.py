@@ -133,7 +133,6 @@ class Clients:
     cloudformation = property(lambda self: self._cached("cloudformation"))
     ecs = property(lambda self: self._cached("ecs"))
     ecr = property(lambda self: self._cached("ecr"))
-    iam = property(lambda self: self._cached("iam"))
     tagging = property(lambda self: self._cached("resourcegroupstaggingapi"))
     events = property(lambda self: self._cached("events"))
     codepipeline = property(lambda self: self._cached("codepipeline"))

@@ -1,11 +1,13 @@
-"""What a pipeline may deploy to, push to and pass must name its repository: the ownership tags.
+"""What a pipeline may deploy to, push to and pass must say it belongs to the pipeline's repository.
 
-Tagging a CodeCommit repository grants nothing by itself. The ECS service the pipeline updates, each
-role it passes to the service's tasks and an ECR repository it did not create must carry the tag
-`<prefix>:repository=<CodeCommit repository>` (a role may carry `*`: any pipewarden pipeline may pass
-it). The enroll function checks these tags before it writes a stack, so a rejection says which tag is
-missing where; the permissions boundary checks the same tags on every call, so removing a tag later
-revokes the right at once.
+Tagging a CodeCommit repository grants nothing by itself. The ECS service the pipeline updates and an
+ECR repository it did not create must carry the tag `<prefix>:repository=<CodeCommit repository>`;
+each role it passes to the service's tasks must live under the path `/pipewarden-tasks/<repository>/`
+(or `/pipewarden-tasks/@shared/`, which any pipewarden pipeline may pass). A path, not a tag, for
+roles: AWS documents tag conditions on iam:PassRole as unreliable
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html). The enroll function
+checks all three before it writes a stack, so a rejection says what is missing where; the permissions
+boundary checks the same on every call, so removing a service's tag later revokes the right at once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from pipewarden.aws import Clients, NotFound, call
 from pipewarden.contract import ContractViolation, RepositorySettings
 
 OWNER = "repository"
-ANY_REPOSITORY = "*"
+TASK_ROLES_PATH = "/pipewarden-tasks/"
+# Not a valid CodeCommit repository name ([\w.-]+), so no repository can claim it.
+SHARED = "@shared"
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ def check(clients: Clients, settings: RepositorySettings, prefix: str, ecr_creat
     """
     roles, warning = _service_roles(clients, settings, prefix)
     for role_arn, kind in roles:
-        _check_role(clients, settings, prefix, role_arn, kind)
+        _check_role(settings, prefix, role_arn, kind)
     create = ecr_created_by_stack or _ecr_repository_is_missing(clients, settings, prefix)
     return Targets(tuple(sorted({arn for arn, _ in roles})), create, warning)
 
@@ -92,21 +96,26 @@ def _service_roles(
     return roles, ""
 
 
-def _check_role(clients: Clients, settings: RepositorySettings, prefix: str, arn: str, kind: str) -> None:
+def task_role_path(repository: str) -> str:
+    """The IAM path of the task and execution roles that `repository`'s pipeline may pass."""
+    return f"{TASK_ROLES_PATH}{repository}/"
+
+
+def _check_role(settings: RepositorySettings, prefix: str, arn: str, kind: str) -> None:
+    """The role's path (part of its ARN, no call needed) says which pipelines may pass it."""
+    path = (
+        "/" + arn.split(":role/", 1)[-1].rsplit("/", 1)[0] + "/" if "/" in arn.split(":role/", 1)[-1] else "/"
+    )
+    if path in (task_role_path(settings.repository), task_role_path(SHARED)):
+        return
     name = arn.rsplit("/", 1)[-1]
-
-    def refuse(reason: str) -> ContractViolation:
-        return ContractViolation(f"{prefix}:ecs-service", settings.ecs_service, reason)
-
-    try:
-        role = call(clients.iam, "get_role", RoleName=name)["Role"]
-    except NotFound:
-        raise refuse(f"the service's {kind} role {arn} does not exist") from None
-    named = tag_map(role.get("Tags")).get(owner_key(prefix))
-    if named not in (settings.repository, ANY_REPOSITORY):
-        where = f"the service's {kind} role {name}"
-        also = f" (or {ANY_REPOSITORY}: any pipewarden pipeline may pass it)"
-        raise refuse(_not_yours(where, named, prefix, settings) + also)
+    raise ContractViolation(
+        f"{prefix}:ecs-service",
+        settings.ecs_service,
+        f"the service's {kind} role {name} (path {path}) may not be passed by this repository's pipeline: "
+        f"its owner creates it under the path {task_role_path(settings.repository)} (or "
+        f"{task_role_path(SHARED)}, which any pipewarden pipeline may pass)",
+    )
 
 
 def _ecr_repository_is_missing(clients: Clients, settings: RepositorySettings, prefix: str) -> bool:
