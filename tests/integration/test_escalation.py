@@ -18,6 +18,7 @@ from pipewarden import blueprint
 from pipewarden.naming import artifact_prefix, pipeline_name, stack_name
 from sandbox import fleet
 from sandbox import template as cfn_template
+from sandbox.executions import Outcome
 from sandbox.runtime import ACCOUNT
 from tests.conftest import World
 
@@ -384,3 +385,53 @@ def test_no_principal_but_the_pipelines_roles_reads_or_writes_artifacts(world: W
         # Then the bucket policy refuses it
         with pytest.raises(s3.exceptions.ClientError, match="explicit deny in a resource-based policy"):
             attempt()
+
+
+def test_a_build_role_given_everything_by_a_stack_update_is_still_held_by_the_boundary(world: World) -> None:
+    # Given a stack updater who gives the build role every permission (CloudFormation may: the role
+    # carries the boundary), and another team's service and artifacts
+    repo, stack = enrolled_stack(world)
+    world.service(service="victim", owner="victim-repository")
+    template = cfn_template.loads(blueprint.template_body())
+    template["Resources"]["BuildRole"]["Properties"]["Policies"] = [
+        {
+            "PolicyName": "everything",
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+            },
+        }
+    ]
+    cfn = world.sandbox.client("cloudformation")
+    described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    cfn.update_stack(
+        StackName=stack,
+        TemplateBody=json.dumps(template),
+        Parameters=[
+            {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in described["Parameters"]
+        ],
+    )
+    world.sandbox.wait_idle(30)
+    assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    # When a hostile buildspec updates the other team's service with it
+    pipeline = pipeline_name(repo)
+    victim = {"cluster": "apps-prod", "service": world.name("victim"), "desiredCount": 0}
+    world.sandbox.simulator.scripts.add(
+        pipeline,
+        "Build",
+        [Outcome(fail=False, aws=[{"service": "ecs", "operation": "UpdateService", "params": victim}])],
+    )
+    world.push(repo, "hostile buildspec")
+    execution = world.sandbox.wait_for_execution(pipeline)
+    # Then the permissions boundary refuses it, and the build fails with IAM's message in its log
+    assert execution["status"] == "Failed"
+    builds = world.action_runs(pipeline, execution["pipelineExecutionId"], "Build")
+    build_id = builds[-1]["output"]["executionResult"]["externalExecutionId"]
+    build = world.sandbox.client("codebuild").batch_get_builds(ids=[build_id])["builds"][0]
+    log = world.sandbox.client("logs").get_log_events(
+        logGroupName=build["logs"]["groupName"], logStreamName=build["logs"]["streamName"]
+    )["events"]
+    messages = [e["message"] for e in log]
+    assert any(
+        "because no permissions boundary allows the ecs:UpdateService action" in m for m in messages
+    ), "\n".join(messages)
