@@ -159,8 +159,12 @@ def handler_calls(
         for resource, extra in _targets(action, resource_type, own, properties, state, account):
             context: dict[str, ContextValue] = dict(extra)
             if known is not None and resource == own:
-                creating = operation == "create" and known.name.startswith("Create")
-                request_tags = created_tags if creating or "Tag" in known.name else {}
+                # A create tags as it creates: the creating action and its tagging (ECR authorizes
+                # ecr:TagResource, a dependent action of CreateRepository) see the request's tags and
+                # a resource without tags; the handler's later calls see the tags the resource got.
+                tagging = "Tag" in known.name
+                creating = operation == "create" and (known.name.startswith("Create") or tagging)
+                request_tags = created_tags if creating or tagging else {}
                 resource_tags = existing_tags if operation != "create" else ({} if creating else created_tags)
                 context.update(_tag_context(known, request_tags, resource_tags))
             if action.startswith("iam:") and known is not None and known.supports("iam:PermissionsBoundary"):

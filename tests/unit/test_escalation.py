@@ -192,13 +192,18 @@ def test_the_cloudformation_role_never_deletes_or_changes_a_teams_own_ecr_reposi
         "aws:TagKeys": ("pipewarden:managed-by", "pipewarden:repository"),
     }
     assert not decide(CFN_ROLE, "ecr:TagResource", arn, claim).allowed
+    # ... while a repository being created, with no tags yet, is tagged as pipewarden's as it is made
+    # (ECR authorizes ecr:TagResource, a dependent action of CreateRepository)
+    creating = {k: v for k, v in claim.items() if not k.startswith("aws:ResourceTag/")}
+    assert decide(CFN_ROLE, "ecr:CreateRepository", arn, creating).allowed
+    assert decide(CFN_ROLE, "ecr:TagResource", arn, creating).allowed
     assert not decide(
         CFN_ROLE,
         "ecr:TagResource",
         arn,
         {**teams, "aws:RequestTag/pipewarden:repository": "x", "aws:TagKeys": ("pipewarden:repository",)},
     ).allowed
-    assert decide(CFN_ROLE, "ecr:DeleteRepository", arn, ours).allowed
+    assert not decide(CFN_ROLE, "ecr:DeleteRepository", arn, ours).allowed  # never: repositories are kept
 
 
 def test_change_detection_rules_target_only_pipewarden_pipelines() -> None:

@@ -146,3 +146,18 @@ def test_only_the_cloudformation_role_makes_and_passes_pipeline_roles() -> None:
     assert not allowed(
         CLOUDFORMATION, "iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/pipewarden-controller/x"
     )
+
+
+def test_no_one_else_runs_code_as_pipewardens_functions() -> None:
+    # The exemptions trust the enroll function's role: code run with it would be the exemption
+    function = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:pipewarden-EnrollFunction-1A2B"
+    for action in ("lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:AddPermission"):
+        assert not allowed(DEVELOPER, action, function)
+        assert allowed(PLATFORM, action, function)
+    assert not allowed(DEVELOPER, "iam:PassRole", ENROLL, **{"iam:PassedToService": "lambda.amazonaws.com"})
+    assert allowed(PLATFORM, "iam:PassRole", ENROLL, **{"iam:PassedToService": "lambda.amazonaws.com"})
+
+
+def test_the_policy_fits_an_scp() -> None:
+    # "maximum size of a service control policy: 5,120 characters" (AWS Organizations quotas)
+    assert len(json.dumps(SCP, separators=(",", ":"))) <= 5120
