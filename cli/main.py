@@ -13,7 +13,14 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from pipewarden.contract import COMPUTE_TYPES, NOTIFY_MODES, RETRY_MODES, ContractViolation, parse_settings
+from pipewarden.contract import (
+    COMPUTE_TYPES,
+    NOTIFY_MODES,
+    RETRY_MODES,
+    ContractViolation,
+    PipelineSettings,
+    parse_settings,
+)
 from pipewarden.naming import stack_name
 
 
@@ -148,9 +155,22 @@ def collect_status(args: argparse.Namespace) -> list[dict[str, Any]]:
             name = tags.get(f"{prefix}:repository", stack["StackName"])
             row = rows.setdefault(name, {"repository": name, "enabled": ""})
             row.update(stack_status=stack["StackStatus"], pipeline=stack["StackName"])
+    settings: dict[str, PipelineSettings] = {}
+    for page in tagging.get_paginator("get_resources").paginate(
+        ResourceTypeFilters=["codepipeline:pipeline"],
+        TagFilters=[{"Key": f"{prefix}:managed-by"}],
+        ResourcesPerPage=100,
+    ):
+        for item in page["ResourceTagMappingList"]:
+            tags = {t["Key"]: t["Value"] for t in item["Tags"]}
+            settings[item["ResourceARN"].split(":", 5)[-1]] = PipelineSettings.from_tags(tags, prefix)
     pipelines = _client(args, "codepipeline")
     for row in rows.values():
         row.setdefault("pipeline", "")
+        found = settings.get(row["pipeline"])
+        row["retry"] = "" if found is None else _retry_column(found)
+        row["notify"] = "" if found is None else found.notify or "off"
+        row["keep_executions"] = None if found is None else found.keep_executions
         row["last_execution"] = ""
         if (
             row["pipeline"]
@@ -167,6 +187,14 @@ def collect_status(args: argparse.Namespace) -> list[dict[str, Any]]:
     return sorted(rows.values(), key=lambda r: r["repository"])
 
 
+def _retry_column(settings: PipelineSettings) -> str:
+    if settings.retry_problem:
+        return "off (bad tag)"
+    if not settings.retries:
+        return "off"
+    return f"{settings.retry} x{settings.max_retries}"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     rows = collect_status(args)
     if args.json:
@@ -175,7 +203,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no repository carries {args.tag_prefix}:enabled and no pipewarden stack exists")
         return 0
-    columns = ("repository", "enabled", "stack_status", "pipeline", "last_execution")
+    columns = ("repository", "enabled", "stack_status", "pipeline", "last_execution", "retry", "notify")
     widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
     print("  ".join(c.upper().ljust(widths[c]) for c in columns))
     for row in rows:

@@ -21,6 +21,7 @@ from typing import Any
 
 from pipewarden import blueprint, naming
 from pipewarden.config import ControllerConfig
+from pipewarden.contract import PipelineSettings
 from pipewarden.notify_rules import InvalidEvent, parse
 from pipewarden.reconcile import desired_state
 from sandbox.iam.enforce import Recorder
@@ -144,9 +145,9 @@ def _retries_and_artifacts(
     for pipeline, current in sorted(enrolled.items()):
         if pipeline not in names:
             continue
-        mode = current.get(f"{PREFIX}:retry", "transient")
-        cap = 0 if mode == "off" else int(current.get(f"{PREFIX}:max-retries", "2"))
-        keep = int(current.get(f"{PREFIX}:keep-executions", "10"))
+        settings = PipelineSettings.from_tags(current, PREFIX)
+        cap = settings.max_retries if settings.retries else 0
+        keep = settings.keep_executions or 0
         runs = _pages(
             pipelines, "list_pipeline_executions", "pipelineExecutionSummaries", pipelineName=pipeline
         )
@@ -186,7 +187,7 @@ def _told_once(sandbox: Sandbox, enrolled: Mapping[str, Mapping[str, str]], viol
         pipeline = event["detail"].get("pipeline", "")
         if event["detail-type"] not in TOLD or pipeline not in enrolled:
             continue
-        if enrolled[pipeline].get(f"{PREFIX}:notify", "failures") == "off":
+        if PipelineSettings.from_tags(enrolled[pipeline], PREFIX).notify in (None, "off"):
             continue
         try:
             key = parse(event).key

@@ -122,6 +122,25 @@ def test_a_pipeline_without_retries_reports_codepipelines_failure_itself(world: 
     assert titles(slack_for(world, pipeline)) == Counter({"Pipeline failed": 1})
 
 
+def test_a_pipeline_opted_in_with_notify_alone_is_not_retried_and_its_failure_is_told(world: World) -> None:
+    """A pipeline a team tagged itself with `pipewarden:notify` only: retry and notify read the same
+    PipelineSettings, so the retry function leaves it alone and CodePipeline's FAILED is told."""
+    repo, pipeline = enrolled(world)
+    world.eventually(lambda: world.pipeline(repo))
+    world.sandbox.wait_idle(30)
+    codepipeline = world.sandbox.client("codepipeline")
+    arn = codepipeline.get_pipeline(name=pipeline)["metadata"]["pipelineArn"]
+    # The pipeline keeps pipewarden:notify=failures and loses every other pipewarden tag.
+    keys = [t["key"] for t in codepipeline.list_tags_for_resource(resourceArn=arn)["tags"]]
+    codepipeline.untag_resource(resourceArn=arn, tagKeys=[k for k in keys if k != "pipewarden:notify"])
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [RATE_LIMIT])
+    world.push(repo, "a team's own pipeline")
+    world.eventually(lambda: [m for m in sns_for(world, pipeline) if m["title"] == "Pipeline failed"])
+    world.sandbox.wait_idle(30)
+    assert titles(slack_for(world, pipeline)) == Counter({"Pipeline failed": 1})
+    assert not world.pipeline_events(pipeline, "Stage Retry Scheduled")
+
+
 def test_notify_off_sends_nothing(world: World) -> None:
     repo, pipeline = enrolled(world, notify="off")
     world.sandbox.simulator.scripts.add(pipeline, "Build", [TEST_FAILURE])

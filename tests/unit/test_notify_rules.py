@@ -135,7 +135,10 @@ def test_tags_choose_the_audience_and_a_typo_cannot_silence_failures() -> None:
     assert typo == Audience(FAILURES, "", retrying=True)
     assert audience({**MANAGED, "pipewarden:retry": "off"}, "pipewarden") == Audience(FAILURES)
     assert audience({**MANAGED, "pipewarden:max-retries": "9"}, "pipewarden") == Audience(FAILURES)
-    assert audience({"pipewarden:notify": "all"}, "pipewarden") == Audience(ALL, retrying=True)
+    # A pipeline a team opted in with a notify tag alone is not retried (the retry function reads the
+    # same PipelineSettings and leaves it alone), so its failures are told when they happen.
+    assert audience({"pipewarden:notify": "all"}, "pipewarden") == Audience(ALL, retrying=False)
+    assert audience({"pipewarden:retry": "transient"}, "pipewarden") is None  # retried, never told
 
 
 def test_enrollment_outcomes_carry_their_own_settings() -> None:

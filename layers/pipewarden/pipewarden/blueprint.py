@@ -67,11 +67,12 @@ def parameters(settings: RepositorySettings, config: ControllerConfig) -> dict[s
         "ArtifactPrefix": artifact_prefix(pipeline),
         "PermissionsBoundaryArn": config.permissions_boundary_arn,
         "TagPrefix": config.tag_prefix,
-        "RetryMode": settings.retry,
-        "MaxRetries": str(settings.max_retries),
-        "NotifyMode": settings.notify,
-        "KeepExecutions": str(settings.keep_executions),
-        "SlackChannel": settings.slack_channel,
+        # Written onto the pipeline's tags, where retry, notify and prune read them (PipelineSettings).
+        "RetryMode": str(settings.pipeline.retry),
+        "MaxRetries": str(settings.pipeline.max_retries),
+        "NotifyMode": str(settings.pipeline.notify),
+        "KeepExecutions": str(settings.pipeline.keep_executions),
+        "SlackChannel": settings.pipeline.slack_channel,
         "LogRetentionDays": str(config.log_retention_days),
     }
 

@@ -70,6 +70,113 @@ class RepositorySettings:
     keep_executions: int = 10
     slack_channel: str = ""
 
+    @property
+    def pipeline(self) -> PipelineSettings:
+        """What the blueprint writes onto the pipeline's tags for retry, notify and prune to read."""
+        return PipelineSettings(
+            managed=True,
+            retry=self.retry,
+            max_retries=self.max_retries,
+            notify=self.notify,
+            slack_channel=self.slack_channel,
+            keep_executions=self.keep_executions,
+        )
+
+
+# The keys a pipeline's tags hold for the retry, notify and prune functions.
+PIPELINE_KEYS = ("retry", "max-retries", "notify", "slack-channel", "keep-executions")
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """What one pipeline's tags ask of pipewarden's retry, notify and prune: the only reading of them.
+
+    A pipeline pipewarden made (`<prefix>:managed-by=pipewarden`) or an enrolled repository
+    (`<prefix>:enabled=true`) takes the contract's default for every key it lacks. A pipeline a team
+    tagged itself opts in one function at a time: retried only with a retry tag, told only with a
+    notify tag, pruned only with a keep-executions tag (None below: that function leaves it alone).
+
+    A value outside the contract never makes pipewarden do more: a bad retry or max-retries turns
+    retries off (the retry function reports why), a bad notify level falls back to `failures` (a
+    typo must not silence failures), a bad slack-channel to the default channel, a bad
+    keep-executions to the default 10. Each is listed in `problems` as (key, what is wrong).
+    """
+
+    managed: bool = False
+    retry: str | None = None
+    max_retries: int = 2
+    notify: str | None = None
+    slack_channel: str = ""
+    keep_executions: int | None = None
+    problems: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def retries(self) -> bool:
+        """True when a failure of this pipeline goes to the retry function's decision, not to people."""
+        return self.retry not in (None, "off") and not self.retry_problem
+
+    @property
+    def retry_problem(self) -> str:
+        """Why a retry tag of this pipeline cannot be followed ('' when none is wrong)."""
+        wrong = [text for key, text in self.problems if key.endswith((":retry", ":max-retries"))]
+        return f"{wrong[0]}: not retried" if wrong else ""
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str], prefix: str) -> PipelineSettings:
+        managed = tags.get(f"{prefix}:managed-by") == "pipewarden" or is_enabled(tags, prefix)
+        problems: list[tuple[str, str]] = []
+
+        def value(key: str) -> str | None:
+            raw = tags.get(f"{prefix}:{key}")
+            return None if raw is None else raw.strip()
+
+        def note(key: str, raw: str, reason: str) -> None:
+            problems.append((f"{prefix}:{key}", f"{prefix}:{key}={raw!r} {reason}"))
+
+        retry = value("retry")
+        if retry is None or retry == "":
+            retry = "transient" if managed else None
+        elif retry.lower() in RETRY_MODES:
+            retry = retry.lower()
+        else:
+            note("retry", retry, f"is not one of {', '.join(RETRY_MODES)}")
+            retry = "off"
+
+        max_retries = 2
+        raw = value("max-retries")
+        if raw:
+            if raw.isdigit() and int(raw) in MAX_RETRIES_RANGE:
+                max_retries = int(raw)
+            else:
+                note("max-retries", raw, "is not a whole number from 0 to 5")
+
+        notify = value("notify")
+        if notify is None:
+            notify = "failures" if managed else None
+        elif notify.lower() in NOTIFY_MODES:
+            notify = notify.lower()
+        else:
+            if notify:
+                note("notify", notify, f"is not one of {', '.join(NOTIFY_MODES)}; told at failures")
+            notify = "failures"
+
+        channel = value("slack-channel") or ""
+        if channel and not SLACK_CHANNEL.match(channel):
+            note("slack-channel", channel, "is not a channel name; told on the default channel")
+            channel = ""
+
+        keep: int | None = 10 if managed else None
+        raw = value("keep-executions")
+        if raw is not None:
+            if raw.isdigit() and int(raw) in KEEP_EXECUTIONS_RANGE:
+                keep = int(raw)
+            else:
+                if raw:
+                    note("keep-executions", raw, "is not a whole number from 1 to 1000; 10 kept")
+                keep = 10
+
+        return cls(managed, retry, max_retries, notify, channel, keep, tuple(problems))
+
 
 def is_enabled(tags: Mapping[str, str], prefix: str) -> bool:
     """True when the repository asks to be enrolled (`<prefix>:enabled` is `true`)."""

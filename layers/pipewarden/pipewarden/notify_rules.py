@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipewarden import emit, prune, retry, retry_policy
-from pipewarden.contract import MAX_RETRIES_RANGE, NOTIFY_MODES, RETRY_MODES, SLACK_CHANNEL
+from pipewarden.contract import NOTIFY_MODES, SLACK_CHANNEL, PipelineSettings
 from pipewarden.messages import Notice
 from pipewarden.naming import is_execution_id, is_pipeline_name
 
@@ -141,26 +141,11 @@ def parse(event: Any) -> Happening:
 
 
 def audience(tags: Mapping[str, str], prefix: str) -> Audience | None:
-    """The audience a pipeline's (or repository's) tags ask for; None if it never opted in.
-
-    A value outside the contract falls back to its default: a typo must not silence failures.
-    """
-    opted_in = (
-        tags.get(f"{prefix}:managed-by") == "pipewarden"
-        or f"{prefix}:notify" in tags
-        or tags.get(f"{prefix}:enabled", "").strip().lower() == "true"
-    )
-    if not opted_in:
+    """The audience a pipeline's (or repository's) tags ask for; None if it never opted in."""
+    settings = PipelineSettings.from_tags(tags, prefix)
+    if settings.notify is None:
         return None
-    level = tags.get(f"{prefix}:notify", "").strip().lower()
-    channel = tags.get(f"{prefix}:slack-channel", "").strip()
-    mode = tags.get(f"{prefix}:retry", "transient").strip().lower() or "transient"
-    cap = tags.get(f"{prefix}:max-retries", "2").strip() or "2"
-    return Audience(
-        level=level if level in NOTIFY_MODES else FAILURES,
-        slack_channel=channel if SLACK_CHANNEL.match(channel) else "",
-        retrying=mode in RETRY_MODES and mode != "off" and cap.isdigit() and int(cap) in MAX_RETRIES_RANGE,
-    )
+    return Audience(level=settings.notify, slack_channel=settings.slack_channel, retrying=settings.retries)
 
 
 def audience_from_detail(detail: Mapping[str, Any]) -> Audience | None:

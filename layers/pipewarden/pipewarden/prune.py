@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipewarden.aws import AwsError, Clients, NotFound, call, tagged_resources
+from pipewarden.contract import PipelineSettings
 from pipewarden.emit import Emitter
 from pipewarden.prune_plan import (
     ExecutionArtifacts,
@@ -32,7 +33,6 @@ class PruneConfig:
     tag_prefix: str = "pipewarden"
     grace: datetime.timedelta = datetime.timedelta(hours=24)
     event_bus: str = "default"
-    default_keep: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PruneConfig:
@@ -97,14 +97,17 @@ class Pruner:
 
     # -- what the executions need ---------------------------------------------------------------
     def managed_pipelines(self) -> dict[str, int]:
-        """Pipelines that carry a keep-executions tag (pipewarden's), with that setting."""
-        key = f"{self.config.tag_prefix}:keep-executions"
+        """Pipelines whose tags ask for pruning, with how many recent executions each keeps.
+
+        Those pipewarden made (managed-by) and those a team tagged with keep-executions itself.
+        """
+        prefix = self.config.tag_prefix
         found: dict[str, int] = {}
-        for arn, tags in tagged_resources(self.clients.tagging, "codepipeline:pipeline", key):
-            value = tags.get(key, "")
-            found[arn.split(":", 5)[-1]] = (
-                int(value) if value.isdigit() and int(value) > 0 else self.config.default_keep
-            )
+        for key in (f"{prefix}:managed-by", f"{prefix}:keep-executions"):
+            for arn, tags in tagged_resources(self.clients.tagging, "codepipeline:pipeline", key):
+                keep = PipelineSettings.from_tags(tags, prefix).keep_executions
+                if keep is not None:
+                    found[arn.split(":", 5)[-1]] = keep
         return found
 
     def pipeline_artifacts(self, name: str, keep: int) -> PipelineArtifacts | None:

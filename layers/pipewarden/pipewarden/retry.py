@@ -12,7 +12,7 @@ from typing import Any
 from pipewarden import buildlogs, classify
 from pipewarden.aws import AwsError, Clients, NotFound, call
 from pipewarden.classify import Classification
-from pipewarden.contract import MAX_RETRIES_RANGE, RETRY_MODES
+from pipewarden.contract import PipelineSettings
 from pipewarden.emit import Emitter
 from pipewarden.naming import is_execution_id, is_pipeline_name
 from pipewarden.retry_policy import SCHEDULED, SKIPPED, Backoff, RetryDecision, decide
@@ -132,11 +132,11 @@ class Retrier:
             settings = self.pipeline_settings(failure.pipeline)
         except NotFound:
             return self._report(failure, RetryDecision(False, SKIPPED, "the pipeline no longer exists"), None)
-        if settings is None:
+        if settings.retry is None:
             return None
-        mode, max_retries = settings
-        if isinstance(max_retries, str):
-            return self._report(failure, RetryDecision(False, SKIPPED, max_retries), None)
+        if settings.retry_problem:
+            return self._report(failure, RetryDecision(False, SKIPPED, settings.retry_problem), None)
+        mode, max_retries = settings.retry, settings.max_retries
         stale = self.stale_reason(failure)
         if stale:
             return self._report(failure, RetryDecision(False, SKIPPED, stale), None)
@@ -202,25 +202,13 @@ class Retrier:
         )
 
     # -- reading AWS's record --------------------------------------------------------------------------
-    def pipeline_settings(self, pipeline: str) -> tuple[str, int | str] | None:
-        """(mode, max retries) from the pipeline's tags; None when the pipeline did not opt in.
-
-        An invalid max-retries comes back as the reason string, so the failure is reported.
-        Raises NotFound when the pipeline does not exist (any more).
-        """
-        prefix = self.config.tag_prefix
+    def pipeline_settings(self, pipeline: str) -> PipelineSettings:
+        """The pipeline's settings from its tags. Raises NotFound when it does not exist (any more)."""
         meta = call(self.clients.codepipeline, "get_pipeline", name=pipeline)["metadata"]
         tags = call(self.clients.codepipeline, "list_tags_for_resource", resourceArn=meta["pipelineArn"]).get(
             "tags", []
         )
-        values = {t["key"]: t["value"] for t in tags}
-        mode = values.get(f"{prefix}:retry", "").strip().lower()
-        if mode not in RETRY_MODES:
-            return None
-        raw = values.get(f"{prefix}:max-retries", "2").strip()
-        if not raw.isdigit() or int(raw) not in MAX_RETRIES_RANGE:
-            return mode, f"{prefix}:max-retries={raw!r} is not a whole number from 0 to 5: not retried"
-        return mode, int(raw)
+        return PipelineSettings.from_tags({t["key"]: t["value"] for t in tags}, self.config.tag_prefix)
 
     def stale_reason(self, failure: StageFailure) -> str:
         """Why this failure is no longer the stage's current one ('' if it still is)."""
