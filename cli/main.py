@@ -21,6 +21,7 @@ from pipewarden.contract import (
     PipelineSettings,
     parse_settings,
 )
+from pipewarden.decisions import CLAIM
 from pipewarden.naming import stack_name
 
 
@@ -304,8 +305,10 @@ def cmd_retries(args: argparse.Namespace) -> int:
     dynamodb = _client(args, "dynamodb")
     items = dynamodb.query(
         TableName=decisions_table(args, dynamodb),
-        KeyConditionExpression="pipeline = :p",
-        ExpressionAttributeValues={":p": {"S": args.pipeline}},
+        # Decisions' sort keys begin with their ISO time; the claims that keep a decision single
+        # (pipewarden.decisions) sort after every one of them.
+        KeyConditionExpression="pipeline = :p AND decided < :claims",
+        ExpressionAttributeValues={":p": {"S": args.pipeline}, ":claims": {"S": CLAIM}},
         ScanIndexForward=False,
         Limit=args.limit,
     ).get("Items", [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -113,14 +115,54 @@ def test_the_same_failed_event_delivered_again_adds_no_retry(world: World) -> No
     execution_id = latest(world, pipeline)["pipelineExecutionId"]
     # Given the FAILED event arrives twice more, before and after the retry ran
     retry = world.sandbox.functions["RetryFunction"]
-    retry.invoke(stage_failed_event(pipeline, execution_id))
+    early = retry.invoke(stage_failed_event(pipeline, execution_id))
     world.eventually(lambda: latest(world, pipeline)["status"] == "Succeeded")
-    retry.invoke(stage_failed_event(pipeline, execution_id))
+    late = retry.invoke(stage_failed_event(pipeline, execution_id))
     world.sandbox.wait_idle()
-    world.eventually(lambda: len(world.pipeline_events(pipeline, "Stage Retry Skipped")) >= 2, timeout=10)
-    # Then the stage was retried exactly once
+    # Then the first is a duplicate of the decision (or, if the retry ran already, stale) and the
+    # second stale; neither is a decision people are told
+    assert early["status"] in ("Duplicate", "Stage Retry Skipped")
+    assert late["status"] == "Stage Retry Skipped" and "Succeeded" in late["reason"]
+    assert all("attempt" not in e["detail"] for e in world.pipeline_events(pipeline, "Stage Retry Skipped"))
+    # And the stage was retried exactly once
     assert len(world.action_runs(pipeline, execution_id, "Build")) == 2
+    assert len(world.pipeline_events(pipeline, "Stage Retry Scheduled")) == 1
     assert len(world.pipeline_events(pipeline, "Stage Retry Started")) == 1
+
+
+def test_a_failed_event_delivered_twice_at_once_is_decided_and_told_once(world: World) -> None:
+    """Two deliveries of one FAILED event decide together: one claims the failure (a conditional
+    write on execution, stage and retries so far), the other is a duplicate. Without the claim both
+    queued attempt 1, and the second copy came due as "Retry not started" to people."""
+    repo, pipeline = enrolled(world)
+    codepipeline = world.sandbox.client("codepipeline")
+    world.eventually(lambda: world.pipeline(repo))
+    arn = codepipeline.get_pipeline(name=pipeline)["metadata"]["pipelineArn"]
+    opt_in = {"pipewarden:retry": "transient", "pipewarden:managed-by": "pipewarden"}
+    # Given the stage fails while the pipeline is not opted in to retries (so nothing decides yet)
+    codepipeline.untag_resource(resourceArn=arn, tagKeys=list(opt_in))
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [RESET])
+    world.push(repo, "fails once")
+    run = world.eventually(lambda: (r := latest(world, pipeline)) and r["status"] == "Failed" and r)
+    execution_id = run["pipelineExecutionId"]
+    world.sandbox.wait_idle()
+    assert not world.pipeline_events(pipeline, "Stage Retry Scheduled")
+    # When it opts in and the FAILED event is delivered twice at the same moment
+    codepipeline.tag_resource(resourceArn=arn, tags=[{"key": k, "value": v} for k, v in opt_in.items()])
+    retry = world.sandbox.functions["RetryFunction"]
+    event = stage_failed_event(pipeline, execution_id)
+    with ThreadPoolExecutor(2) as pool:
+        statuses = sorted(r["status"] for r in pool.map(retry.invoke, [event, dict(event)]))
+    # Then one decided and the other was a duplicate
+    assert statuses == ["Duplicate", "Stage Retry Scheduled"]
+    world.eventually(lambda: latest(world, pipeline)["status"] == "Succeeded")
+    world.sandbox.wait_idle()
+    assert len(world.action_runs(pipeline, execution_id, "Build")) == 2
+    assert len(world.pipeline_events(pipeline, "Stage Retry Scheduled")) == 1
+    assert len(world.pipeline_events(pipeline, "Stage Retry Started")) == 1
+    assert not world.pipeline_events(pipeline, "Stage Retry Skipped")
+    told = [json.loads(m["Message"]) for m in world.sandbox.sns_messages()]
+    assert not [m for m in told if m.get("pipeline") == pipeline and m["title"] == "Retry not started"]
 
 
 def test_a_retry_that_comes_due_after_a_newer_execution_is_skipped(world: World) -> None:
@@ -168,7 +210,10 @@ def test_failed_event_for_a_deleted_pipeline_is_skipped_with_the_reason(world: W
 def test_failed_stage_of_a_pipeline_that_did_not_opt_in_is_left_alone(world: World) -> None:
     repo, pipeline = enrolled(world)
     arn = f"arn:aws:codepipeline:us-east-1:123456789012:{pipeline}"
-    world.sandbox.client("codepipeline").untag_resource(resourceArn=arn, tagKeys=["pipewarden:retry"])
+    # Neither made by pipewarden (managed-by) nor tagged for retries by its team
+    world.sandbox.client("codepipeline").untag_resource(
+        resourceArn=arn, tagKeys=["pipewarden:retry", "pipewarden:managed-by"]
+    )
     world.sandbox.simulator.scripts.add(pipeline, "Build", [RESET])
     world.push(repo)
     world.eventually(lambda: latest(world, pipeline)["status"] == "Failed")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import random
 from collections.abc import Callable, Mapping
@@ -13,13 +12,15 @@ from pipewarden import buildlogs, classify
 from pipewarden.aws import AwsError, Clients, NotFound, call
 from pipewarden.classify import Classification
 from pipewarden.contract import PipelineSettings
+from pipewarden.decisions import DecisionLog
 from pipewarden.emit import Emitter
 from pipewarden.naming import is_execution_id, is_pipeline_name
 from pipewarden.retry_policy import SCHEDULED, SKIPPED, Backoff, RetryDecision, decide
 
 STARTED = "Stage Retry Started"
+# Not an event: what a second delivery of a decided failure, or a second copy of a due retry, comes to.
+DUPLICATE = "Duplicate"
 MAX_REQUEUES = 5
-DECISION_TTL_DAYS = 30
 
 
 class InvalidMessage(ValueError):
@@ -146,14 +147,26 @@ class Retrier:
         verdict = classify.combine(verdicts)
         retries_done = max((len(attempts) - 1 for attempts in runs.values()), default=0)
         decision = decide(verdict, mode, retries_done, max_retries, self.config.backoff, self.rand)
-        if decision.retry:
-            self._queue(
-                DueRetry(
-                    failure.pipeline, failure.execution_id, failure.stage, decision.attempt, verdict.kind
-                ),
-                decision.delay,
+        where = (failure.pipeline, failure.execution_id, failure.stage, retries_done)
+        if self.log.claim(*where) is None:
+            reason = f"decided already for this failure after {retries_done} retries (a duplicate delivery)"
+            return RetryDecision(False, DUPLICATE, reason, decision.attempt)
+        try:
+            if decision.retry:
+                self._queue(
+                    DueRetry(
+                        failure.pipeline, failure.execution_id, failure.stage, decision.attempt, verdict.kind
+                    ),
+                    decision.delay,
+                )
+            reported = self._report(
+                failure, decision, verdict, retries_done=retries_done, max_retries=max_retries
             )
-        return self._report(failure, decision, verdict, retries_done=retries_done, max_retries=max_retries)
+        except Exception:
+            self.log.settle(*where, decided=False)  # the next delivery decides again
+            raise
+        self.log.settle(*where, decided=True)
+        return reported
 
     # -- a queued decision is due ------------------------------------------------------------------
     def on_due(self, due: DueRetry) -> RetryDecision:
@@ -164,8 +177,10 @@ class Retrier:
             return self._report(failure, RetryDecision(False, SKIPPED, stale, due.attempt), None)
         retries_done = max((len(a) - 1 for a in self.stage_runs(failure).values()), default=0)
         if retries_done >= due.attempt:
-            reason = f"attempt {due.attempt} was made already (a duplicate decision)"
-            return self._report(failure, RetryDecision(False, SKIPPED, reason, due.attempt), None)
+            # A second queued copy of one decision, or a person retried the stage first: either way
+            # the stage was retried, and the story people read (retrying, then its outcome) holds.
+            reason = f"attempt {due.attempt} was made already"
+            return RetryDecision(False, DUPLICATE, reason, due.attempt)
         try:
             call(
                 self.clients.codepipeline,
@@ -312,20 +327,14 @@ class Retrier:
         return decision
 
     def _record(self, failure: StageFailure, decision: RetryDecision, verdict: Classification | None) -> None:
-        """Keep the decision where `pipewarden retries` can list it (for people; never counted)."""
-        if not self.config.decisions_table:
-            return
-        moment = datetime.datetime.now(datetime.UTC)
-        expires = moment + datetime.timedelta(days=DECISION_TTL_DAYS)
-        item = {
-            "pipeline": {"S": failure.pipeline},
-            "decided": {"S": f"{moment.isoformat()}#{failure.execution_id}#{failure.stage}#{decision.event}"},
-            "execution": {"S": failure.execution_id},
-            "stage": {"S": failure.stage},
-            "event": {"S": decision.event},
-            "reason": {"S": decision.reason[:1000]},
-            "attempt": {"N": str(decision.attempt)},
-            "classification": {"S": verdict.kind if verdict else ""},
-            "expires": {"N": str(int(expires.timestamp()))},
+        fields = {
+            "event": decision.event,
+            "reason": decision.reason[:1000],
+            "attempt": str(decision.attempt),
+            "classification": verdict.kind if verdict else "",
         }
-        call(self.clients.dynamodb, "put_item", TableName=self.config.decisions_table, Item=item)
+        self.log.record(failure.pipeline, failure.execution_id, failure.stage, fields)
+
+    @property
+    def log(self) -> DecisionLog:
+        return DecisionLog(self.clients, self.config.decisions_table)
