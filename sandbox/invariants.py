@@ -9,6 +9,10 @@
 5. No artifact of a kept or running execution was pruned.
 6. IAM refused none of pipewarden's calls (its functions', its CloudFormation role's, its pipelines'),
    and every call could be authorized: a permission missing from a template is a violation.
+7. Nothing told that should not be, judged against AWS's record, not pipewarden's: no "retry not
+   started" for a retry the stage made (a duplicate's message), every announced retry either made or
+   said not to be (no stale promise), and a repository's enrollment problem told once while it
+   stands (at most once more per enrollment or unenrollment of that repository).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ def check(sandbox: Sandbox, tags: Mapping[str, Mapping[str, str]], iam: bool = T
     names = _no_orphans(sandbox, live, violations)
     _retries_and_artifacts(sandbox, enrolled, names, violations)
     _told_once(sandbox, enrolled, violations)
+    _told_rightly(sandbox, violations)
     if iam:
         never_denied(sandbox._server.iam.recorder, violations)
     return violations
@@ -177,11 +182,7 @@ def _retries_and_artifacts(
 def _told_once(sandbox: Sandbox, enrolled: Mapping[str, Mapping[str, str]], violations: list[str]) -> None:
     """4. No key told twice on SNS, and every decision its pipeline's notify level hears was told."""
     messages = [json.loads(m["Message"]) for m in sandbox.sns_messages()]
-    keys = Counter(
-        m.get("key")
-        for m in messages
-        if "-chaos-" in str(m.get("pipeline", "")) or str(m.get("repository", "")).startswith("chaos-")
-    )
+    keys = Counter(m.get("key") for m in messages if _scenarios(m))
     violations.extend(f"told {n} times: {key}" for key, n in keys.items() if n > 1)
     for event in sandbox.events:
         pipeline = event["detail"].get("pipeline", "")
@@ -196,3 +197,75 @@ def _told_once(sandbox: Sandbox, enrolled: Mapping[str, Mapping[str, str]], viol
             continue
         if key not in keys:
             violations.append(f"never told: {event['detail-type']} {key}")
+
+
+def _scenarios(message: Mapping[str, Any]) -> bool:
+    """A message about the scenario's repositories (the sandbox may hold other tests' too)."""
+    return "-chaos-" in str(message.get("pipeline", "")) or "chaos-" in str(message.get("repository", ""))
+
+
+def _told_rightly(sandbox: Sandbox, violations: list[str]) -> None:
+    """7. Every message about a retry agrees with the stage's action executions; no problem told twice."""
+    told = [json.loads(m["Message"]) for m in sandbox.sns_messages()]
+    pipelines = sandbox.client("codepipeline")
+    retried: dict[tuple[str, str], int] = {}
+
+    def retries(pipeline: str, execution: str, stage: str) -> int | None:
+        """How often AWS's record shows the stage retried in the execution (None: pipeline gone)."""
+        if (execution, stage) not in retried:
+            try:
+                details = _pages(
+                    pipelines,
+                    "list_action_executions",
+                    "actionExecutionDetails",
+                    pipelineName=pipeline,
+                    filter={"pipelineExecutionId": execution},
+                )
+            except pipelines.exceptions.PipelineNotFoundException:
+                return None
+            runs = Counter(d["actionName"] for d in details if d["stageName"] == stage)
+            retried[(execution, stage)] = max(runs.values(), default=1) - 1
+        return retried[(execution, stage)]
+
+    announced: set[tuple[str, str, str, int]] = set()
+    closed: set[tuple[str, str, str, int]] = set()
+    for message in told:
+        detail = message.get("detail") or {}
+        pipeline, execution, stage = message.get("pipeline"), detail.get("execution-id"), detail.get("stage")
+        attempt = detail.get("attempt")
+        if not (_scenarios(message) and execution and stage and attempt):
+            continue
+        where = (pipeline, execution, stage, attempt)
+        if message.get("event") == "Stage Retry Scheduled":
+            announced.add(where)
+        elif message.get("event") == "Stage Retry Skipped":
+            closed.add(where)
+            made = retries(*where[:3])
+            if made is not None and made >= attempt:
+                violations.append(
+                    f"told retry {attempt} not started, yet it ran: {pipeline} {execution[:8]} {stage}"
+                )
+    for where in sorted(announced - closed):
+        made = retries(*where[:3])
+        if made is not None and made < where[3]:
+            violations.append(
+                f"announced retry {where[3]} never made nor called off: {where[0]} {where[1][:8]}"
+            )
+
+    changes = Counter(
+        e["detail"].get("repository")
+        for e in sandbox.events
+        if e["detail-type"] in ("Repository Enrolled", "Repository Unenrolled")
+    )
+    problems = Counter(
+        (m.get("repository"), (m.get("detail") or {}).get("fingerprint"))
+        for m in told
+        if m.get("event") in ("Repository Enrollment Rejected", "Repository Enrollment Failed")
+        and (m.get("detail") or {}).get("fingerprint")
+        and _scenarios(m)
+    )
+    violations.extend(
+        f"told {n} times while it stood: {repository} {fingerprint}"
+        for (repository, fingerprint), n in sorted(problems.items())
+        if n > 1 + changes[repository]
+    )

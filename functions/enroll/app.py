@@ -10,10 +10,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipewarden import triggers
-from pipewarden.aws import AwsError, Clients, client
+from pipewarden.aws import Clients, client
 from pipewarden.config import ControllerConfig
-from pipewarden.emit import ENROLLMENT_FAILED, Emitter
-from pipewarden.naming import stack_name
+from pipewarden.emit import Emitter
 from pipewarden.observability import logger, metrics, reject
 from pipewarden.outcomes import on_stack_status
 from pipewarden.reconcile import Action, Decision, Reconciler
@@ -46,26 +45,12 @@ def _count(decisions: list[Decision]) -> None:
 
 
 def _reconcile_each(reconciler: Reconciler, names: tuple[str, ...]) -> None:
-    """Converge each repository; a permanent failure is reported, a transient one raised at the end."""
-    transient: list[AwsError] = []
-    for name in names:
-        try:
-            reconciler.reconcile(name)
-        except AwsError as error:
-            logger.error("reconcile failed", repository=name, error=str(error), transient=error.transient)
-            if error.transient:
-                transient.append(error)
-                continue
-            metrics.add_metric(name="EnrollmentsFailed", unit=MetricUnit.Count, value=1)
-            reconciler.emitter.emit(
-                ENROLLMENT_FAILED,
-                {
-                    "repository": name,
-                    "stack": stack_name(name),
-                    "reason": str(error),
-                    "status": "NOT_STARTED",
-                },
-            )
+    """Converge each repository under the library's error policy; a transient error is raised at the end."""
+    transient = [
+        error
+        for name in names
+        if (error := reconciler.converge(name, functools.partial(reconciler.reconcile, name))) is not None
+    ]
     if transient:
         raise transient[0]
 

@@ -67,7 +67,7 @@ def _idempotency() -> tuple[IdempotencyConfig, Callable[..., dict[str, str]]]:
 
     config = _config()
     settings = IdempotencyConfig(
-        event_key_jmespath="key",
+        event_key_jmespath="once",
         raise_on_no_idempotency_key=True,
         expires_after_seconds=DEDUPE_SECONDS,
         response_hook=_mark_duplicate,

@@ -46,6 +46,34 @@ def test_each_kind_of_damage_is_named(world: World) -> None:
     assert f"{pipeline} {run[:8]}: kept artifact {kept} deleted" in found
     sandbox.client("s3").delete_object(Bucket=bucket, Key=kept, VersionId=marker)  # the object is back
 
+    def publish(body: dict[str, object]) -> None:
+        sandbox.client("sns").publish(
+            TopicArn=sandbox.outputs["NotificationTopicArn"], Message=json.dumps(body), Subject="s"
+        )
+
+    # A retry announced that AWS's record shows neither made nor called off (a stale promise)
+    where = {"execution-id": run, "stage": "Build"}
+    publish(dict(told, key="k-scheduled", event="Stage Retry Scheduled", detail=dict(where, attempt=1)))
+    # A rejection that stands, told again under other keys (a resync's repeats): once is news, once
+    # more is allowed per enrollment of the repository in between (this one was enrolled once)
+    standing = {"event": "Repository Enrollment Rejected", "repository": repo}
+    for key in ("k-1", "k-2", "k-3"):
+        publish(dict(standing, key=key, detail={"fingerprint": "0123456789abcdef"}))
+    found = invariants.check(sandbox, mine, iam=False)
+    assert f"announced retry 1 never made nor called off: {pipeline} {run[:8]}" in found
+    assert f"told 3 times while it stood: {repo} 0123456789abcdef" in found
+    # A retry told "not started" that AWS's record shows was made (a duplicate's message)
+    codepipeline = sandbox.client("codepipeline")
+    sandbox.simulator.scripts.add(pipeline, "Build", [])
+    codepipeline.retry_stage_execution(
+        pipelineName=pipeline, stageName="Build", pipelineExecutionId=run, retryMode="FAILED_ACTIONS"
+    )
+    world.eventually(lambda: len(world.action_runs(pipeline, run, "Build")) == 2)
+    world.sandbox.wait_idle(30)
+    publish(dict(told, key="k-skipped", event="Stage Retry Skipped", detail=dict(where, attempt=1)))
+    found = invariants.check(sandbox, mine, iam=False)
+    assert f"told retry 1 not started, yet it ran: {pipeline} {run[:8]} Build" in found
+
     sandbox.client("codepipeline").delete_pipeline(name=pipeline)
     changed = dict(mine[repo], **{"pipewarden:compute": "large"})
     found = invariants.check(sandbox, {repo: changed}, iam=False)

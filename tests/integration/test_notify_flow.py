@@ -141,6 +141,38 @@ def test_a_pipeline_opted_in_with_notify_alone_is_not_retried_and_its_failure_is
     assert not world.pipeline_events(pipeline, "Stage Retry Scheduled")
 
 
+def expire_reported_events(world: World) -> None:
+    """A day passes for notify's idempotency records: DynamoDB's TTL removes them (the sandbox's does not)."""
+    dynamodb = world.sandbox.client("dynamodb")
+    table = next(t for t in dynamodb.list_tables()["TableNames"] if "NotifyIdempotencyTable" in t)
+    for item in dynamodb.scan(TableName=table)["Items"]:
+        if "#standing#" not in item["id"]["S"]:
+            dynamodb.delete_item(TableName=table, Key={"id": item["id"]})
+
+
+def test_a_standing_rejection_is_told_once_until_the_repository_changes(world: World) -> None:
+    world.service(service="web-stand", owner=world.name("stand"))
+    repo, arn = world.repository("stand")
+    rejected = Counter({"Enrollment tags rejected": 1})
+    # Given a repository whose tags are rejected, told once
+    world.tag(arn, world.enroll_tags(service="web-stand", max_retries="9"))
+    world.eventually(lambda: titles(slack_for(world, repo)) == rejected)
+    # When the daily resync meets the same rejection on later days
+    for _ in range(2):
+        expire_reported_events(world)
+        world.sandbox.run_schedules("EnrollFunction")
+        assert world.sandbox.wait_idle(30)
+    # Then it was reported to the bus each time, and told nobody again
+    assert len(world.events_for(repo, "Repository Enrollment Rejected")) >= 3
+    assert titles(slack_for(world, repo)) == rejected
+    assert Counter(m["title"] for m in sns_for(world, repo)) == rejected
+    # And once the repository is enrolled, the same bad tag coming back is news again
+    world.untag(arn, ["pipewarden:max-retries"])
+    world.eventually(lambda: world.events_for(repo, "Repository Enrolled"))
+    world.tag(arn, {"pipewarden:max-retries": "9"})
+    world.eventually(lambda: titles(slack_for(world, repo))["Enrollment tags rejected"] == 2)
+
+
 def test_notify_off_sends_nothing(world: World) -> None:
     repo, pipeline = enrolled(world, notify="off")
     world.sandbox.simulator.scripts.add(pipeline, "Build", [TEST_FAILURE])

@@ -16,6 +16,7 @@ from pipewarden.aws import Clients
 from pipewarden.config import ControllerConfig
 from pipewarden.emit import Emitter
 from pipewarden.reconcile import Reconciler
+from pipewarden.resync import resync
 from tests.conftest import ROOT
 
 CONFIG = ControllerConfig("pipewarden", ("*",), "b", "arn:aws:iam::1:policy/b", "arn:aws:iam::1:role/r")
@@ -125,3 +126,47 @@ def test_long_detail_strings_are_capped(events: tuple[Any, Stubber]) -> None:
     assert len(detail["reason"]) == 2000
     assert len(detail["nested"]["why"][0]) == 2000
     assert emitter.sent[0][0] == "Repository Enrollment Rejected"
+
+
+class Bus:
+    """An events client that takes every entry (the emitter keeps what it sent)."""
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": str(i)} for i, _ in enumerate(Entries)]}
+
+
+def test_a_permanent_error_is_reported_alike_on_the_event_path_and_by_the_resync() -> None:
+    """One error policy (Reconciler.converge): AccessDenied is reported as `Repository Enrollment
+    Failed`, NOT_STARTED, with a fingerprint notify tells once; the resync used to only log it."""
+    # The event path: reading the repository is refused
+    client, stub = stubbed("codecommit")
+    stub.add_client_error("get_repository", "AccessDeniedException", "not allowed", 400)
+    on_event = Reconciler(CONFIG, Clients(lambda s: {"codecommit": client}[s]), Emitter(Bus, "default"))
+    with stub:
+        load_handler()._reconcile_each(on_event, ("shop",))
+    # The resync: the stack of a repository that lost its tags cannot be deleted
+    cfn, cfn_stub = stubbed("cloudformation")
+    tagging, tagging_stub = stubbed("resourcegroupstaggingapi")
+    stack = {
+        "StackName": "pipewarden-shop",
+        "StackId": "arn:aws:cloudformation:us-east-1:1:stack/pipewarden-shop/1",
+        "CreationTime": "2026-12-01T00:00:00Z",
+        "StackStatus": "CREATE_COMPLETE",
+        "Tags": [
+            {"Key": "pipewarden:managed-by", "Value": "pipewarden"},
+            {"Key": "pipewarden:repository", "Value": "shop"},
+        ],
+    }
+    cfn_stub.add_response("describe_stacks", {"Stacks": [stack]})
+    tagging_stub.add_response("get_resources", {"ResourceTagMappingList": []})
+    cfn_stub.add_client_error("delete_stack", "AccessDenied", "not allowed to delete", 403)
+    clients = {"cloudformation": cfn, "resourcegroupstaggingapi": tagging}
+    by_resync = Reconciler(CONFIG, Clients(lambda s: clients[s]), Emitter(Bus, "default"))
+    with cfn_stub, tagging_stub:
+        report = resync(by_resync)
+    assert report.errors and not report.transient
+    for reconciler, says in ((on_event, "not allowed"), (by_resync, "not allowed to delete")):
+        [(kind, detail)] = reconciler.emitter.sent
+        assert kind == "Repository Enrollment Failed"
+        assert detail["repository"] == "shop" and detail["status"] == "NOT_STARTED"
+        assert says in detail["reason"] and len(detail["fingerprint"]) == 16

@@ -23,6 +23,7 @@ from pipewarden.notify_rules import (
     compose,
     importance,
     parse,
+    standing,
     telling_lines,
 )
 from tests.conftest import sample_event
@@ -308,3 +309,25 @@ def test_any_event_parses_to_a_valid_message_or_is_refused(
     notice = compose(happening, Facts())
     validate(slack_payload(notice))
     json.loads(sns_message(notice))
+
+
+def test_a_standing_problem_is_keyed_on_its_fingerprint_and_looked_at_per_event() -> None:
+    """Rejections and AWS errors that stopped a reconcile stand until the repository changes: each
+    event about one is looked at (`once` is its id) and pipewarden.standing tells it once."""
+    failed = event(
+        "Repository Enrollment Failed",
+        repository="shop",
+        status="NOT_STARTED",
+        fingerprint="0123456789abcdef",
+    )
+    happening = parse(failed)
+    assert (happening.key, happening.once) == ("failed:0123456789abcdef", "e-1")
+    assert standing(happening.detail, happening.kind) == "0123456789abcdef"
+    rejected = parse(
+        event("Repository Enrollment Rejected", repository="shop", fingerprint="0123456789abcdef")
+    )
+    assert (rejected.key, rejected.once) == ("rejected:0123456789abcdef", "e-1")
+    # A stack that failed is an event of its own, told each time; so is every other kind
+    rolled_back = parse(event("Repository Enrollment Failed", repository="shop", status="ROLLBACK_COMPLETE"))
+    assert rolled_back.key == rolled_back.once == "e-1"
+    assert standing(rolled_back.detail, rolled_back.kind) == ""

@@ -11,6 +11,7 @@ from pipewarden.deliver import Deliverer, Delivery
 from pipewarden.enrich import Enricher
 from pipewarden.messages import Notice
 from pipewarden.notify_rules import FAILURES, PIPELINE_EXECUTION, Audience, Facts, Happening
+from pipewarden.standing import StandingProblems
 
 # Events that are about one execution: the message tells its commit, failing action and logs.
 _EXECUTION_KINDS = {
@@ -69,6 +70,25 @@ class Notifier:
     deliverer: Deliverer
 
     def report(self, happening: Happening) -> Outcome:
+        repository = happening.text("repository")
+        problem = notify_rules.standing(happening.detail, happening.kind)
+        problems = StandingProblems(self.clients, self.config.idempotency_table)
+        if repository and happening.kind in (emit.ENROLLED, emit.UNENROLLED):
+            problems.forget(repository)  # the problem is over: if it comes back, it is news again
+        if not problem:
+            return self._report(happening)
+        if not problems.claim(repository, problem):
+            return Outcome("duplicate", "told already: the repository's problem has not changed since")
+        try:
+            outcome = self._report(happening)
+        except Exception:
+            problems.release(repository, problem)
+            raise
+        if outcome.delivery is None:
+            problems.release(repository, problem)  # nothing was told (notify is off, or nobody listens)
+        return outcome
+
+    def _report(self, happening: Happening) -> Outcome:
         enricher = Enricher(self.clients, happening.region)
         audience = self.audience(happening, enricher)
         if audience is None:

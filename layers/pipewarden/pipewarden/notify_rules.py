@@ -58,6 +58,9 @@ class Happening:
     region: str = ""
     account: str = ""
     time: str = ""
+    # What the idempotency record is keyed on: `key`, except for a standing problem, which is told
+    # once while it stands (pipewarden.standing), so each event about it is looked at.
+    once: str = ""
 
     def text(self, name: str) -> str:
         value = self.detail.get(name, "")
@@ -125,12 +128,15 @@ def parse(event: Any) -> Happening:
     if kind == emit.ENROLLMENT_REJECTED and isinstance(fingerprint, str) and _FINGERPRINT.match(fingerprint):
         # The same bad tag arrives once per trigger that saw it; the fingerprint names the tag change.
         key = f"rejected:{fingerprint}"
+    elif kind == emit.ENROLLMENT_FAILED and standing(detail, kind):
+        key = f"failed:{fingerprint}"  # an AWS error that stopped the reconcile, met again and again
     elif kind in _DECISIONS and detail.get("execution-id") and detail.get("stage"):
         # A duplicated FAILED event makes the retry function decide twice; the decision is one thing.
         step = detail.get("attempt", detail.get("retries-done", 0))
         key = f"{kind}:{detail['execution-id']}:{detail['stage']}:{step if isinstance(step, int) else 0}"
     return Happening(
         key=key,
+        once=event_id if standing(detail, str(kind)) else key,
         kind=str(kind),
         source=str(source),
         detail=detail,
@@ -138,6 +144,19 @@ def parse(event: Any) -> Happening:
         account=str(event.get("account", "")),
         time=str(event.get("time", "")),
     )
+
+
+def standing(detail: Mapping[str, Any], kind: str) -> str:
+    """The fingerprint of a problem that stands until its repository changes ('' for other events):
+    a rejected tag, or an AWS error that stopped the reconcile before any stack operation."""
+    fingerprint = detail.get("fingerprint")
+    if not isinstance(fingerprint, str) or not _FINGERPRINT.match(fingerprint):
+        return ""
+    if kind == emit.ENROLLMENT_REJECTED or (
+        kind == emit.ENROLLMENT_FAILED and detail.get("status") == "NOT_STARTED"
+    ):
+        return fingerprint
+    return ""
 
 
 def audience(tags: Mapping[str, str], prefix: str) -> Audience | None:

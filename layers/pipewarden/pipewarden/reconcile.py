@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from pipewarden import blueprint, ownership, stacks
-from pipewarden.aws import Clients, Conflict, NotFound, call
+from pipewarden.aws import AwsError, Clients, Conflict, NotFound, call
 from pipewarden.config import ControllerConfig
 from pipewarden.contract import ContractViolation, RepositorySettings, check_allowed, parse_settings
 from pipewarden.emit import (
+    ENROLLMENT_FAILED,
     ENROLLMENT_REJECTED,
     ENROLLMENT_STARTED,
     UNENROLLMENT_STARTED,
     Emitter,
 )
 from pipewarden.naming import artifact_prefix, pipeline_name, stack_name
+from pipewarden.observability import logger, metrics
 from pipewarden.stacks import StackView
 
 
@@ -131,6 +135,37 @@ class Reconciler:
     clients: Clients
     emitter: Emitter
     decisions: list[Decision] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # "<repository>: <AWS error>", in this invocation
+
+    def converge(self, repository: str, work: Callable[[], object]) -> AwsError | None:
+        """Run one repository's convergence under the one error policy of every path (events, resync).
+
+        A transient AWS error (throttling, 5xx, a conflict) is handed back: the caller converges the
+        other repositories, then raises it so Lambda retries the invocation. A permanent one (access
+        denied, a limit, an invalid request) would fail a retry the same way: it is reported as
+        `Repository Enrollment Failed` (status NOT_STARTED) with a fingerprint of the repository and
+        the error, so people are told once while it stands, and the pass goes on.
+        """
+        try:
+            work()
+        except AwsError as error:
+            self.failures.append(f"{repository}: {error}")
+            logger.error(
+                "reconcile failed", repository=repository, error=str(error), transient=error.transient
+            )
+            if error.transient:
+                return error
+            metrics.add_metric(name="EnrollmentsFailed", unit=MetricUnit.Count, value=1)
+            basis = f"{repository}\0{error.code}\0{error}"
+            detail = {
+                "repository": repository,
+                "stack": stack_name(repository),
+                "reason": str(error),
+                "status": "NOT_STARTED",
+                "fingerprint": hashlib.sha256(basis.encode()).hexdigest()[:16],
+            }
+            self.emitter.emit(ENROLLMENT_FAILED, detail)
+        return None
 
     def repository_tags(self, repository: str) -> tuple[str, Mapping[str, str] | None]:
         """The repository's ARN and tags; tags None when the repository does not exist."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -58,14 +59,13 @@ def resync(reconciler: Reconciler) -> ResyncReport:
         decision = decide(
             desired_state(name, tags, reconciler.config), by_repository.get(name), reconciler.config
         )
-        try:
-            applied = reconciler.apply(decision, arn)
-        except AwsError as error:
-            report.errors.append(f"{name}: {error}")
-            if error.transient:
-                report.transient.append(error)
-            continue
-        report.actions[applied.action.value] = report.actions.get(applied.action.value, 0) + 1
+        before = len(reconciler.decisions)
+        error = reconciler.converge(name, functools.partial(reconciler.apply, decision, arn))
+        if error is not None:
+            report.transient.append(error)
+        for applied in reconciler.decisions[before:]:
+            report.actions[applied.action.value] = report.actions.get(applied.action.value, 0) + 1
+    report.errors = list(reconciler.failures)
     return report
 
 
