@@ -2,7 +2,7 @@
 
 Each benchmark prints its figures with `sandbox.figures.figure`; this script runs them one after the
 other in fresh interpreters, passes their output through and gathers the figures into the table.
-Run: make bench   (or .venv/bin/python bench/table.py [enroll retry prune notify cost])
+Run: make bench   (or .venv/bin/python bench/table.py [classify enroll retry prune notify cost])
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from sandbox.figures import MARK
 
 BENCH = Path(__file__).resolve().parent
-ALL = ("enroll", "retry", "prune", "notify", "cost")
+ALL = ("classify", "enroll", "retry", "prune", "notify", "cost")
 
 
 def run(name: str) -> tuple[list[list[str]], int]:

@@ -243,6 +243,8 @@ def cmd_script(args: argparse.Namespace) -> int:
             outcome[key] = getattr(args, key)
     if args.log:
         outcome["log"] = args.log
+    if args.stopped_reason:
+        outcome["stopped_reasons"] = args.stopped_reason
     hostile = bool(args.push_to or args.aws)
     if args.push_to:
         outcome["push_to"] = args.push_to
@@ -407,6 +409,13 @@ def add_script(sub: Any) -> None:
     script.add_argument("--code", help="phase status code (default COMMAND_EXECUTION_ERROR)")
     script.add_argument("--message", help="error message")
     script.add_argument("--log", action="append", help="a build log line (repeatable)")
+    script.add_argument(
+        "--stopped-reason",
+        action="append",
+        metavar="REASON",
+        help="an ECS deploy's task that failed, with its stoppedReason (repeatable; "
+        "'TASK REASON | CONTAINER REASON' for both)",
+    )
     script.add_argument("--push-to", help="a hostile build: push the image to this ECR repository instead")
     script.add_argument(
         "--aws",

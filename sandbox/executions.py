@@ -32,6 +32,7 @@ from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sandbox.moto_ext import codepipeline as cp_ext
+from sandbox.moto_ext import ecs as ecs_ext
 from sandbox.moto_ext import publish
 from sandbox.moto_ext.codepipeline import ActionRun, Execution, StageRun
 
@@ -85,6 +86,9 @@ class Outcome:
     log: list[str] = field(default_factory=list)
     push_to: str = ""
     aws: list[dict[str, Any]] = field(default_factory=list)
+    # An ECS deploy that fails leaves the service's tasks that failed: one per reason (DescribeTasks'
+    # stoppedReason; "task reason | container reason" for both).
+    stopped_reasons: list[str] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outcome:
@@ -99,6 +103,7 @@ class Outcome:
             code=str(data.get("code", "COMMAND_EXECUTION_ERROR")),
             message=str(data.get("message", "")),
             log=[str(line) for line in data.get("log", [])],
+            stopped_reasons=[str(reason) for reason in data.get("stopped_reasons", [])],
             push_to=push_to,
             aws=[
                 {"service": c["service"], "operation": c["operation"], "params": c.get("params", {})}
@@ -463,6 +468,15 @@ class Simulator:
         elif provider == "CodeBuild":
             self._build(backend, pipeline, execution, run, action, outcome, session)
         elif outcome is not None and outcome.fail:
+            if provider == "ECS" and outcome.stopped_reasons:
+                config = action.get("configuration", {})
+                ecs_ext.stop_failed_tasks(
+                    backend.account_id,
+                    backend.region_name,
+                    str(config.get("ClusterName", "")),
+                    str(config.get("ServiceName", "")),
+                    outcome.stopped_reasons,
+                )
             run.error = {
                 "code": outcome.code if outcome.code != "COMMAND_EXECUTION_ERROR" else "JobFailed",
                 "message": outcome.message or f"{provider} action failed",

@@ -778,6 +778,13 @@ def _resource_context(
 ) -> dict[str, ContextValue]:
     """aws:ResourceTag/<k> and the service's own alias (ecs:, iam:, ecr:ResourceTag/<k>); ecs:cluster."""
     context: dict[str, ContextValue] = {}
+    known = catalog.action(action)
+    if known is not None and known.service == "ecs" and known.supports("ecs:cluster"):
+        # A request-level key as well: ListTasks names no resource but its cluster (the Service
+        # Authorization Reference lists ecs:cluster for the action's "*" row).
+        cluster = _ecs_cluster_arn(call, principal, resource)
+        if cluster:
+            context["ecs:cluster"] = cluster
     if resource == "*" or resource_type is None:
         return context
     prefixes = resource_type.resource_tag_keys()
@@ -785,11 +792,6 @@ def _resource_context(
         for key, value in state.tags(resource).items():
             for prefix in prefixes:
                 context[f"{prefix}{key}"] = value
-    known = catalog.action(action)
-    if known is not None and known.service == "ecs" and known.supports("ecs:cluster"):
-        cluster = _ecs_cluster_arn(call, principal, resource)
-        if cluster:
-            context["ecs:cluster"] = cluster
     return context
 
 
@@ -959,6 +961,18 @@ def _ecs(call: Call, principal: Principal, state: State) -> list[_Target]:
         family = str(p["family"])
         revision = str(state.next_task_definition_revision(family))
         return [_Target({"TaskDefinitionFamilyName": family, "TaskDefinitionRevisionNumber": revision})]
+    if call.operation in ("DescribeTasks", "StopTask"):
+        # task/<cluster>/<id>: a task's ARN, or its id in the request's cluster.
+        tasks = [str(t) for t in _listed(p, "tasks", "task") if t]
+        return [
+            _Target(
+                {
+                    "ClusterName": t.split("/")[-2] if t.startswith("arn:") else cluster,
+                    "TaskId": t.split("/")[-1],
+                }
+            )
+            for t in tasks
+        ] or [_Target()]
     services = _listed(p, "services", "service", "serviceName")
     targets = []
     for service in [s for s in services if s]:

@@ -16,6 +16,7 @@ def install() -> None:
         codecommit,
         codepipeline,
         ecr,
+        ecs,
         events,
         iam,
         logs,
@@ -23,6 +24,18 @@ def install() -> None:
         tagging,
     )
 
-    for module in (codecommit, codepipeline, codebuild, cloudformation, tagging, events, s3, ecr, iam, logs):
+    for module in (
+        codecommit,
+        codepipeline,
+        codebuild,
+        cloudformation,
+        tagging,
+        events,
+        s3,
+        ecr,
+        ecs,
+        iam,
+        logs,
+    ):
         module.install()
     _installed = True

@@ -57,7 +57,7 @@ def test_failing_test_is_not_retried_and_says_why(world: World) -> None:
     event = world.eventually(lambda: world.pipeline_events(pipeline, "Failure Not Retried"))[0]
     assert event["detail"]["classification"] == "deterministic"
     assert event["detail"]["evidence"]["phase"] == "BUILD"
-    assert "Phase complete: BUILD State: FAILED" in event["detail"]["evidence"]["line"]
+    assert event["detail"]["evidence"]["line"] == "Tests: 1 failed, 41 passed, 42 total"
     run = latest(world, pipeline)
     assert run["status"] == "Failed"
     assert len(world.action_runs(pipeline, run["pipelineExecutionId"], "Build")) == 1
@@ -87,6 +87,48 @@ def test_unknown_failure_is_retried_once_in_transient_mode(world: World) -> None
     assert [
         e["detail"]["classification"] for e in world.pipeline_events(pipeline, "Stage Retry Scheduled")
     ] == ["unknown"]
+
+
+DEPLOY_FAILED = "Deployment failed: tasks failed to start"
+
+
+def test_an_ecs_deploy_whose_tasks_cannot_pull_their_image_is_not_retried(world: World) -> None:
+    """The ECS deploy action's own error says little; the stopped tasks say why (DescribeTasks).
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_cannot_pull_image.html"""
+    repo, pipeline = enrolled(world)
+    missing = Outcome(
+        code="JobFailed",
+        message=DEPLOY_FAILED,
+        stopped_reasons=[
+            "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref "
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop:0123abcd: not found"
+        ],
+    )
+    world.sandbox.simulator.scripts.add(pipeline, "Deploy", [missing])
+    world.push(repo, "an image tag nobody pushed")
+    event = world.eventually(lambda: world.pipeline_events(pipeline, "Failure Not Retried"))[0]
+    detail = event["detail"]
+    assert detail["classification"] == "deterministic" and detail["evidence"]["pattern"] == "not-found"
+    assert detail["evidence"]["stopped-reasons"][0].startswith("CannotPullContainerError")
+    assert not world.pipeline_events(pipeline, "Stage Retry Scheduled")
+
+
+def test_an_ecs_deploy_whose_tasks_hit_a_rate_limit_is_retried_and_recovers(world: World) -> None:
+    repo, pipeline = enrolled(world)
+    limited = Outcome(
+        code="JobFailed",
+        message=DEPLOY_FAILED,
+        stopped_reasons=[
+            "CannotPullContainerError: Error response from daemon: toomanyrequests: You have reached your "
+            "pull rate limit. | CannotPullContainerError: toomanyrequests"
+        ],
+    )
+    world.sandbox.simulator.scripts.add(pipeline, "Deploy", [limited])
+    world.push(repo)
+    run = world.eventually(lambda: (r := latest(world, pipeline)) and r["status"] == "Succeeded" and r)
+    scheduled = world.pipeline_events(pipeline, "Stage Retry Scheduled")
+    assert [e["detail"]["classification"] for e in scheduled] == ["transient"]
+    assert len(world.action_runs(pipeline, run["pipelineExecutionId"], "Deploy")) == 2
 
 
 def test_retry_mode_all_retries_a_test_failure_and_off_never_retries(world: World) -> None:

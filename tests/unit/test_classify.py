@@ -14,7 +14,7 @@ from pipewarden.classify import (
     classify_build,
     classify_error,
     combine,
-    transient_match,
+    read,
 )
 
 OK = "SUCCEEDED"
@@ -33,6 +33,7 @@ def build(
         "PRE_BUILD",
         "BUILD",
         "POST_BUILD",
+        "UPLOAD_ARTIFACTS",
     ]
     phases = []
     for phase in order:
@@ -70,13 +71,15 @@ RATE_LIMIT_LOG = [
 ]
 
 
-def test_failing_test_is_deterministic_with_the_last_log_line() -> None:
+def test_failing_test_is_deterministic_with_the_line_that_says_so() -> None:
     message = "Error while executing command: npm test. Reason: exit status 1"
     verdict = classify_build(build("FAILED", "BUILD", "COMMAND_EXECUTION_ERROR", message), TEST_FAILURE_LOG)
     assert verdict.kind == DETERMINISTIC
     assert verdict.evidence["phase"] == "BUILD"
     assert verdict.evidence["code"] == "COMMAND_EXECUTION_ERROR"
-    assert "Phase complete: BUILD State: FAILED" in verdict.evidence["line"]
+    assert verdict.evidence["pattern"] == "test-failure"
+    # CodeBuild's own lines echo the command; the evidence is the tool's own words
+    assert verdict.evidence["line"] == "Tests: 1 failed, 41 passed, 42 total"
 
 
 def test_docker_hub_rate_limit_in_the_build_log_is_transient_and_flagged() -> None:
@@ -96,17 +99,42 @@ def test_rate_limit_while_provisioning_is_transient() -> None:
     assert verdict.kind == TRANSIENT and verdict.rate_limited
 
 
+# PROVISIONING is not transient by itself: an image that cannot exist fails it on every try.
+# https://docs.aws.amazon.com/codebuild/latest/userguide/troubleshooting.html ("Error: 'CodeBuild is
+# not authorized to perform: sts:AssumeRole'", "Cannot pull container image"); docker/cli#2696
+@pytest.mark.parametrize(
+    "message",
+    [
+        "CLIENT_ERROR: Unable to pull customer's container image. CannotPullContainerError: Error response "
+        "from daemon: pull access denied for myorg/builder, repository does not exist or may require "
+        "'docker login': denied: requested access to the resource is denied",
+        "CLIENT_ERROR: Unable to pull customer's container image. CannotPullContainerError: invalid "
+        "reference format",
+        "CLIENT_ERROR: Unable to pull customer's container image. CannotPullContainerError: Error response "
+        "from daemon: manifest for aws/codebuild/standard:9.9 not found: manifest unknown",
+    ],
+)
+def test_an_image_that_cannot_exist_fails_provisioning_deterministically(message: str) -> None:
+    record = build("FAILED", "PROVISIONING", "BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE", message)
+    assert classify_build(record).kind == DETERMINISTIC
+
+
 @pytest.mark.parametrize(
     ("line", "pattern"),
     [
         ("npm ERR! network read ECONNRESET", "connection-reset"),
-        ("Get https://registry-1.docker.io/v2/: net/http: TLS handshake timeout", "timeout"),
+        ("Get https://registry-1.docker.io/v2/: net/http: TLS handshake timeout", "registry-timeout"),
+        ("error pulling image configuration: read tcp 10.0.0.2:443: i/o timeout", "timeout"),
         (
             "An error occurred (ThrottlingException) when calling the GetAuthorizationToken operation: Rate exceeded",
             "throttling",
         ),
-        ("received unexpected HTTP status: 503 Service Unavailable", "registry-5xx"),
-        ("curl: (6) Could not resolve host: deb.debian.org", "dns"),
+        ("received unexpected HTTP status: 503 Service Unavailable", "server-error"),
+        # Transient HTTP answers without their number (RFC 9110 reason phrases)
+        ("error: failed to push: Bad Gateway", "server-error"),
+        ("ERROR: failed to copy: httpReadSeeker: failed open: Too Many Requests", "throttling"),
+        ("E: Failed to fetch http://deb.debian.org/debian/pool/x.deb  Service Unavailable", "server-error"),
+        ("W: Temporary failure resolving 'deb.debian.org'", "dns"),
     ],
 )
 def test_transient_log_lines(line: str, pattern: str) -> None:
@@ -117,8 +145,62 @@ def test_transient_log_lines(line: str, pattern: str) -> None:
     assert verdict.evidence["pattern"] == pattern
 
 
-def test_the_word_timeout_in_a_test_name_is_not_enough_when_it_is_not_a_log_error() -> None:
-    assert transient_match(["PASS test_checkout_flow", "Tests: 12 passed"]) is None
+@pytest.mark.parametrize(
+    ("line", "pattern"),
+    [
+        # A name that does not resolve may be a host that is gone (curl's "Could not resolve host")
+        ("curl: (6) Could not resolve host: mirrorlist.centos.org", "unresolved-host"),
+        # A connection that never opened: a closed path as often as a blip
+        (
+            'Get "https://registry.internal.example/v2/": dial tcp 10.1.2.3:443: i/o timeout',
+            "connect-timeout",
+        ),
+        ("Killed", "killed"),
+        ("panic: test timed out after 10m0s", "test-timeout"),
+    ],
+)
+def test_lines_that_cannot_tell(line: str, pattern: str) -> None:
+    verdict = classify_build(build("FAILED", "BUILD", "COMMAND_EXECUTION_ERROR", "exit status 1"), [line])
+    assert (verdict.kind, verdict.evidence["pattern"]) == (UNKNOWN, pattern)
+
+
+def test_a_root_cause_outweighs_transient_words_and_a_transient_cause_outweighs_a_not_found() -> None:
+    test_failed_after_a_reset = ["npm WARN network read ECONNRESET (retrying)", "Tests: 2 failed, 40 passed"]
+    assert read(test_failed_after_a_reset).cause.kind == DETERMINISTIC  # type: ignore[union-attr]
+    # pip prints "No matching distribution" when the index could not be reached at all
+    unreachable_index = [
+        "WARNING: Retrying ... NewConnectionError: Temporary failure in name resolution",
+        "ERROR: No matching distribution found for requests==2.31.0",
+    ]
+    assert read(unreachable_index).cause.kind == TRANSIENT  # type: ignore[union-attr]
+    assert read(["ERROR: No matching distribution found for reqeusts"]).cause.kind == DETERMINISTIC  # type: ignore[union-attr]
+
+
+def test_the_word_timeout_in_a_passing_test_name_is_not_evidence() -> None:
+    assert read(["PASS test_checkout_timeout_flow", "Tests: 12 passed"]) is None
+
+
+def test_codebuilds_own_lines_echo_the_command_and_are_not_read() -> None:
+    echoed = ["[Container] 2026/11/29 10:00:09 Running command ./wait-for-it.sh db:5432 --timeout=30"]
+    assert read(echoed) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("Error while executing command: python -m pytest. Reason: exit status 1", DETERMINISTIC),
+        ("Error while executing command: ./deploy.sh. Reason: exit status 1", UNKNOWN),
+        ("Error while executing command: terraform-docs . Reason: exit status 127", DETERMINISTIC),
+        ("Error while executing command: yarn build. Reason: exit status 137", UNKNOWN),
+    ],
+)
+def test_a_command_that_failed_with_nothing_in_its_log(message: str, kind: str) -> None:
+    """A test or check command that failed with nothing transient in its log is the code's failure;
+    another command's bare exit status cannot tell (exit 127: not found; 137: killed)."""
+    verdict = classify_build(build("FAILED", "BUILD", "COMMAND_EXECUTION_ERROR", message), [])
+    if message.endswith("137"):
+        verdict = classify_build(build("FAILED", "BUILD", "COMMAND_EXECUTION_ERROR", message), ["Killed"])
+    assert verdict.kind == kind
 
 
 @pytest.mark.parametrize(
@@ -126,16 +208,16 @@ def test_the_word_timeout_in_a_test_name_is_not_enough_when_it_is_not_a_log_erro
     [
         (build("FAULT"), TRANSIENT),
         (build("STOPPED", "BUILD", "BUILD_STOPPED", "stopped"), DETERMINISTIC),
-        (build("FAILED", "QUEUED", "", "", "TIMED_OUT"), TRANSIENT),
-        (
-            build("FAILED", "PROVISIONING", "BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE", "image not found"),
-            TRANSIENT,
-        ),
+        (build("FAILED", "QUEUED", "", "", "TIMED_OUT"), UNKNOWN),
         (
             build("FAILED", "DOWNLOAD_SOURCE", "CLIENT_ERROR", "NoSuchKey: The specified key does not exist"),
             DETERMINISTIC,
         ),
         (build("FAILED", "BUILD", "YAML_FILE_ERROR", "phases.build: unknown key"), DETERMINISTIC),
+        (
+            build("FAILED", "UPLOAD_ARTIFACTS", "CLIENT_ERROR", "no matching artifact paths found"),
+            DETERMINISTIC,
+        ),
         (build("FAILED", "BUILD", "COMMAND_EXECUTION_ERROR", "", "TIMED_OUT"), UNKNOWN),
         (build("TIMED_OUT"), UNKNOWN),
         (None, UNKNOWN),
@@ -145,24 +227,84 @@ def test_build_records(record: dict[str, Any] | None, kind: str) -> None:
     assert classify_build(record).kind == kind
 
 
+# The ECS deploy action's failures, as the action reports them and as the stopped tasks say
+# (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html,
+# https://docs.aws.amazon.com/codepipeline/latest/userguide/file-reference.html)
 @pytest.mark.parametrize(
-    ("error", "kind"),
+    ("error", "stopped", "kind"),
     [
         (
             {"code": "JobFailed", "message": "Service unavailable: ECS returned ThrottlingException"},
+            [],
             TRANSIENT,
         ),
         (
             {"code": "JobFailed", "message": "Deployment failed: tasks failed to start (circuit breaker)"},
+            [],
             UNKNOWN,
         ),
-        ({"code": "ConfigurationError", "message": "The service web does not exist"}, DETERMINISTIC),
-        ({"code": "JobFailed", "message": "User is not authorized to perform: iam:PassRole"}, DETERMINISTIC),
-        (None, UNKNOWN),
+        ({"code": "ConfigurationError", "message": "The service web does not exist"}, [], DETERMINISTIC),
+        (
+            {"code": "JobFailed", "message": "User is not authorized to perform: iam:PassRole"},
+            [],
+            DETERMINISTIC,
+        ),
+        (
+            {"code": "JobFailed", "message": "Deployment failed: tasks failed to start"},
+            [
+                "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve "
+                "ref 111122223333.dkr.ecr.us-east-1.amazonaws.com/shop:1a2b3c: "
+                "111122223333.dkr.ecr.us-east-1.amazonaws.com/shop:1a2b3c: not found"
+            ],
+            DETERMINISTIC,
+        ),
+        (
+            {"code": "JobFailed", "message": "Deployment failed: tasks failed to start"},
+            [
+                "ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
+                "retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): "
+                "ResourceNotFoundException: Secrets Manager can't find the specified secret."
+            ],
+            DETERMINISTIC,
+        ),
+        (
+            {
+                "code": "JobFailed",
+                "message": "The image definition file imagedefinitions.json contains invalid JSON format",
+            },
+            [],
+            DETERMINISTIC,
+        ),
+        (
+            {
+                "code": "JobFailed",
+                "message": "The AWS ECS container web does not exist in the task definition (CannotFindContainer)",
+            },
+            [],
+            DETERMINISTIC,
+        ),
+        (
+            {"code": "JobFailed", "message": "Deployment failed: tasks failed to start"},
+            ["Essential container in task exited"],
+            UNKNOWN,
+        ),
+        (
+            {"code": "JobFailed", "message": "Deployment failed: tasks failed to start"},
+            [
+                "CannotPullContainerError: Error response from daemon: toomanyrequests: You have reached your pull rate limit."
+            ],
+            TRANSIENT,
+        ),
+        (None, [], UNKNOWN),
     ],
 )
-def test_other_actions_by_error_code_and_summary(error: dict[str, str] | None, kind: str) -> None:
-    assert classify_error("ECS", error).kind == kind
+def test_ecs_deploy_failures_by_error_details_and_stopped_tasks(
+    error: dict[str, str] | None, stopped: list[str], kind: str
+) -> None:
+    verdict = classify_error("ECS", error, stopped)
+    assert verdict.kind == kind
+    if stopped:
+        assert verdict.evidence["stopped-reasons"] == stopped
 
 
 def test_one_deterministic_action_decides_the_stage() -> None:

@@ -1,4 +1,11 @@
-"""Why did an action fail? transient, deterministic or unknown, with the evidence for the verdict."""
+"""Why did an action fail? transient, deterministic or unknown, with the evidence for the verdict.
+
+The verdict rests on what the failure says (its causes, pipewarden.signals), read where AWS keeps
+it: for CodeBuild, the failed phase's status code and message (BatchGetBuilds) and the build log's
+end; for the ECS deploy action, its error details and the stopped tasks' reasons (DescribeTasks);
+for any other action, its error details. The phase alone decides nothing: an image that does not
+exist fails PROVISIONING as surely as a failing test fails BUILD.
+"""
 
 from __future__ import annotations
 
@@ -7,39 +14,57 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-TRANSIENT = "transient"
-DETERMINISTIC = "deterministic"
-UNKNOWN = "unknown"
-
-DOCKER_HUB_RATE_LIMIT = "docker-hub-rate-limit"
-
-# What a transient failure looks like in a build log or an error message. One readable list:
-# (name, pattern); the first that matches a line names the cause.
-TRANSIENT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern, re.IGNORECASE))
-    for name, pattern in (
-        (DOCKER_HUB_RATE_LIMIT, r"toomanyrequests|reached your pull rate limit"),
-        ("throttling", r"throttl|rate exceeded|TooManyRequestsException|RequestLimitExceeded|SlowDown"),
-        ("timeout", r"timed? ?out|i/o timeout|TLS handshake timeout|context deadline exceeded"),
-        ("connection-reset", r"connection reset|ECONNRESET|broken pipe|unexpected EOF|connection refused"),
-        (
-            "registry-5xx",
-            r"\b50[0234]\b.*(error|gateway|unavailable|timeout)|unexpected (HTTP )?status:? 5\d\d",
-        ),
-        ("dns", r"temporary failure in name resolution|could not resolve host|no such host"),
-    )
+from pipewarden.signals import (
+    CAUSES,
+    CONSEQUENCE,
+    DETERMINISTIC,
+    DOCKER_HUB_RATE_LIMIT,
+    ROOT,
+    TRANSIENT,
+    UNKNOWN,
+    Cause,
 )
 
-# Build phases that run only CodeBuild's own machinery: a failure there is not the code's fault.
-_INFRASTRUCTURE_PHASES = {"SUBMITTED", "QUEUED", "PROVISIONING", "UPLOAD_ARTIFACTS", "FINALIZING"}
-_COMMAND_PHASES = {"INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD"}
-# Status codes of a failed phase that no retry can cure.
-_CONFIGURATION_CODES = {"ACCESS_DENIED", "CLIENT_ERROR", "YAML_FILE_ERROR", "INVALID_INPUT"}
+__all__ = [
+    "DETERMINISTIC",
+    "DOCKER_HUB_RATE_LIMIT",
+    "TRANSIENT",
+    "UNKNOWN",
+    "Classification",
+    "classify_build",
+    "classify_error",
+    "combine",
+]
+
+# CodeBuild's own lines echo the command that failed (which may say "timeout" or "test"), not its output.
+_WRAPPER = re.compile(
+    r"^\s*\[Container\]|^\s*Phase complete:|^\s*Phase context status code:|"
+    r"^\s*(?:Running command|Entering phase|Waiting for agent|Command did not exit successfully)"
+)
+_COMMAND = re.compile(
+    r"Error while executing command: (?P<command>.*?)\. Reason: exit status (?P<status>\d+)"
+)
+# Commands whose failure with nothing transient in the log is the code's: tests, builds, checks.
+_CHECKING_COMMAND = re.compile(
+    r"\b(?:test|tests|pytest|tox|nox|jest|mocha|vitest|karma|rspec|phpunit|go (?:test|vet|build)|"
+    r"cargo (?:test|build|check|clippy)|mvn|gradle\w*|sbt|ctest|make (?:test|check)|"
+    r"lint|eslint|flake8|ruff|mypy|pylint|tsc|black|prettier|check|verify|coverage|sonar)\b",
+    re.IGNORECASE,
+)
+# Phase status codes that name a cause in themselves (BatchGetBuilds phase contexts).
+_CODE_CAUSES = {
+    "YAML_FILE_ERROR": "invalid-configuration",
+    "ACCESS_DENIED": "access-denied",
+    "INVALID_INPUT": "invalid-configuration",
+    "BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE": "",  # the message says why (not found, or throttled)
+}
+# CodePipeline's failure types (ActionExecutionResult errorDetails code) that are never transient.
+_CONFIGURATION_TYPES = {"ConfigurationError", "PermissionError"}
 
 
 @dataclass(frozen=True)
 class Classification:
-    """The verdict and what it rests on (phase, code, matched line, pattern name)."""
+    """The verdict and what it rests on (phase, code, matched line, cause name)."""
 
     kind: str
     reason: str
@@ -50,90 +75,123 @@ class Classification:
         return self.evidence.get("pattern") == DOCKER_HUB_RATE_LIMIT
 
 
-def transient_match(lines: Iterable[str]) -> tuple[str, str] | None:
-    """(pattern name, line) of the last line that looks transient, scanning from the end."""
-    for line in reversed(list(lines)):
-        for name, pattern in TRANSIENT_PATTERNS:
-            if pattern.search(line):
-                return name, line.strip()[:300]
+@dataclass(frozen=True)
+class Found:
+    cause: Cause
+    line: str
+
+
+def read(lines: Iterable[str]) -> Found | None:
+    """The cause the text shows: a ROOT deterministic cause anywhere decides; else a transient one;
+    else a deterministic consequence; else an unknown one. Within each, the line nearest the end."""
+    text = [line.strip() for line in lines if line and line.strip() and not _WRAPPER.search(line)]
+    matches: list[Found] = []
+    for line in reversed(text):
+        for cause in CAUSES:
+            if cause.pattern.search(line):
+                matches.append(Found(cause, line[:300]))
+                break
+    for rank in range(4):
+        for found in matches:
+            if _rank(found.cause) == rank:
+                return found
     return None
+
+
+def _rank(cause: Cause) -> int:
+    """Across lines: a root cause, then a transient one, then a consequence, then an unknown one."""
+    if cause.strength == ROOT:
+        return 0
+    if cause.kind == TRANSIENT:
+        return 1
+    return 2 if cause.strength == CONSEQUENCE else 3
+
+
+def _verdict(found: Found, where: str, evidence: Mapping[str, Any]) -> Classification:
+    """The verdict's reason names the cause as the event's `evidence.pattern` does."""
+    name = found.cause.name
+    reason = {
+        TRANSIENT: f"{name} in {where}",
+        DETERMINISTIC: f"{name} in {where}: a retry would fail the same way",
+        UNKNOWN: f"{name} in {where}: the cause is not clear",
+    }[found.cause.kind]
+    return Classification(
+        found.cause.kind, reason, {**evidence, "pattern": found.cause.name, "line": found.line}
+    )
 
 
 def failed_phase(build: Mapping[str, Any]) -> Mapping[str, Any] | None:
     for phase in build.get("phases", []):
-        if phase.get("phaseStatus") in ("FAILED", "FAULT", "TIMED_OUT"):
+        if phase.get("phaseStatus") in ("FAILED", "FAULT", "TIMED_OUT", "CLIENT_ERROR"):
             return phase  # type: ignore[no-any-return]
     return None
 
 
 def classify_build(build: Mapping[str, Any] | None, log_tail: Sequence[str] = ()) -> Classification:
-    """A failed CodeBuild build, from BatchGetBuilds and (where the phase is ambiguous) its log tail."""
+    """A failed CodeBuild build, from BatchGetBuilds and its log's end."""
     if not build:
         return Classification(UNKNOWN, "the build record was not found")
     status = build.get("buildStatus", "")
-    if status == "FAULT":
-        return Classification(TRANSIENT, "CodeBuild reported an internal fault", {"build-status": status})
     if status == "STOPPED":
         return Classification(DETERMINISTIC, "the build was stopped by someone", {"build-status": status})
-    phase = failed_phase(build)
-    if phase is None:
-        if status == "TIMED_OUT":
-            return Classification(UNKNOWN, "the build timed out", {"build-status": status})
-        return Classification(UNKNOWN, f"build {status or 'status unknown'} without a failed phase")
+    phase = failed_phase(build) or {}
     phase_type = phase.get("phaseType", "")
     contexts = phase.get("contexts") or [{}]
-    code = contexts[0].get("statusCode", "")
-    message = contexts[0].get("message", "")
-    evidence: dict[str, Any] = {"phase": phase_type, "code": code, "message": message[:300]}
-    found = transient_match([message])
+    code = str(contexts[0].get("statusCode", "") or "")
+    message = str(contexts[0].get("message", "") or "")
+    evidence: dict[str, Any] = {
+        "build-status": status,
+        "phase": phase_type,
+        "code": code,
+        "message": message[:300],
+    }
+    where = f"the {phase_type} phase" if phase_type else "the build"
+    found = read([message, *log_tail])
     if found:
+        in_log = found.line != message.strip()[:300]
+        return _verdict(found, f"the {phase_type or 'build'} log" if in_log else where, evidence)
+    if _CODE_CAUSES.get(code):
+        return Classification(DETERMINISTIC, f"{code} in {where}: a configuration error", evidence)
+    if status == "FAULT" or phase.get("phaseStatus") == "FAULT":
+        return Classification(TRANSIENT, "CodeBuild reported an internal fault", evidence)
+    if status == "TIMED_OUT" or phase.get("phaseStatus") == "TIMED_OUT":
+        return Classification(UNKNOWN, f"{where} timed out", evidence)
+    command = _COMMAND.search(message)
+    if command and command["status"] in ("126", "127"):
         return Classification(
-            TRANSIENT, f"{found[0]} in {phase_type}", {**evidence, "pattern": found[0], "line": found[1]}
+            DETERMINISTIC, f"a command could not run in {where} (exit status {command['status']})", evidence
         )
-    if code in _CONFIGURATION_CODES:
-        return Classification(DETERMINISTIC, f"{code} in {phase_type}: a configuration error", evidence)
-    if phase_type in _INFRASTRUCTURE_PHASES:
-        return Classification(TRANSIENT, f"{phase_type} failed: CodeBuild infrastructure", evidence)
-    if phase_type in _COMMAND_PHASES or phase_type == "DOWNLOAD_SOURCE":
-        found = transient_match(log_tail)
-        if found:
-            return Classification(
-                TRANSIENT,
-                f"{found[0]} in the {phase_type} log",
-                {**evidence, "pattern": found[0], "line": found[1]},
-            )
-        if phase.get("phaseStatus") == "TIMED_OUT":
-            return Classification(UNKNOWN, f"{phase_type} timed out", evidence)
-        if phase_type == "DOWNLOAD_SOURCE":
-            return Classification(
-                DETERMINISTIC, "the source artifact could not be read (was it deleted?)", evidence
-            )
-        last = next((line.strip() for line in reversed(log_tail) if line.strip()), "")
+    if command and _CHECKING_COMMAND.search(command["command"]):
+        last = next(
+            (line.strip() for line in reversed(log_tail) if line.strip() and not _WRAPPER.search(line)), ""
+        )
         return Classification(
             DETERMINISTIC,
-            f"a command failed in {phase_type} with no transient cause in the log (a test or build failure)",
+            f"{command['command'][:80]} failed in {where} with nothing transient in the log "
+            "(a test or build failure)",
             {**evidence, "line": last[:300]},
         )
-    return Classification(UNKNOWN, f"{phase_type} failed with {code or 'no code'}", evidence)
+    if code == "CLIENT_ERROR":
+        return Classification(DETERMINISTIC, f"CLIENT_ERROR in {where}: a configuration error", evidence)
+    return Classification(
+        UNKNOWN, f"{where} failed with {code or 'no code'} and nothing telling in the log", evidence
+    )
 
 
-def classify_error(provider: str, error: Mapping[str, Any] | None) -> Classification:
-    """Any other action (ECS deploy, source, ...): its error code and summary."""
-    code = (error or {}).get("code", "")
-    message = (error or {}).get("message", "")
-    evidence = {"provider": provider, "code": code, "message": message[:300]}
-    found = transient_match([message, code])
+def classify_error(
+    provider: str, error: Mapping[str, Any] | None, stopped_reasons: Sequence[str] = ()
+) -> Classification:
+    """Any other action (ECS deploy, CodeCommit source, a CodeBuild action whose build never started):
+    its error details and, for ECS, the reasons its stopped tasks give."""
+    code = str((error or {}).get("code", "") or "")
+    message = str((error or {}).get("message", "") or "")
+    evidence: dict[str, Any] = {"provider": provider, "code": code, "message": message[:300]}
+    if stopped_reasons:
+        evidence["stopped-reasons"] = [reason[:300] for reason in stopped_reasons[:5]]
+    found = read([message, *stopped_reasons])
     if found:
-        return Classification(
-            TRANSIENT,
-            f"{found[0]} in the {provider} action",
-            {**evidence, "pattern": found[0], "line": found[1]},
-        )
-    if (
-        code in ("ConfigurationError", "PermissionError")
-        or "AccessDenied" in message
-        or "not authorized" in message
-    ):
+        return _verdict(found, f"the {provider} action", evidence)
+    if code in _CONFIGURATION_TYPES:
         return Classification(DETERMINISTIC, f"{provider} action is misconfigured: {message[:120]}", evidence)
     return Classification(
         UNKNOWN, f"{provider} action failed: {(message or code or 'no detail')[:120]}", evidence

@@ -21,6 +21,7 @@ STARTED = "Stage Retry Started"
 # Not an event: what a second delivery of a decided failure, or a second copy of a due retry, comes to.
 DUPLICATE = "Duplicate"
 MAX_REQUEUES = 5
+STOPPED_TASKS = 10  # the newest stopped tasks of a failed ECS deployment read for their reasons
 
 
 class InvalidMessage(ValueError):
@@ -268,6 +269,8 @@ class Retrier:
     def classify(self, detail: Mapping[str, Any]) -> Classification:
         provider = detail.get("input", {}).get("actionTypeId", {}).get("provider", "")
         result = detail.get("output", {}).get("executionResult", {})
+        if provider == "ECS":
+            return classify.classify_error(provider, result.get("errorDetails"), self.stopped_reasons(detail))
         if provider != "CodeBuild":
             return classify.classify_error(provider, result.get("errorDetails"))
         build_id = result.get("externalExecutionId")
@@ -276,14 +279,55 @@ class Retrier:
         builds = call(self.clients.codebuild, "batch_get_builds", ids=[build_id]).get("builds", [])
         build = builds[0] if builds else None
         verdict = classify.classify_build(build)
-        if (
-            build
-            and verdict.kind == classify.DETERMINISTIC
-            and verdict.evidence.get("code") == "COMMAND_EXECUTION_ERROR"
-        ):
-            # The phase alone cannot tell a test failure from a network error: read the log's end.
+        if build and not (verdict.kind == classify.DETERMINISTIC and verdict.evidence.get("pattern")):
+            # Unless the phase's own message shows a deterministic cause, the log's end says more.
             verdict = classify.classify_build(build, self.log_tail(build))
         return verdict
+
+    def stopped_reasons(self, detail: Mapping[str, Any]) -> list[str]:
+        """Why the tasks of an ECS deployment stopped, newest first: the service's STOPPED tasks
+        (ListTasks; ECS keeps them for about an hour) that stopped since the action started
+        (DescribeTasks: `stoppedReason` and each container's `reason`). Tasks the deployment
+        replaced on purpose ("Scaling activity initiated by ...") are not failures.
+        https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-errors.html
+        """
+        config = detail.get("input", {}).get("configuration", {})
+        cluster, service = config.get("ClusterName"), config.get("ServiceName")
+        if not cluster or not service:
+            return []
+        try:
+            arns = call(
+                self.clients.ecs,
+                "list_tasks",
+                cluster=cluster,
+                serviceName=service,
+                desiredStatus="STOPPED",
+                maxResults=STOPPED_TASKS,
+            ).get("taskArns", [])
+            tasks = (
+                call(self.clients.ecs, "describe_tasks", cluster=cluster, tasks=arns)["tasks"] if arns else []
+            )
+        except AwsError as error:
+            if error.transient:
+                raise
+            return []  # the cluster is gone, or reading it is not allowed: the error details decide
+        started = detail.get("startTime")
+        reasons: list[str] = []
+        for task in sorted(tasks, key=lambda t: str(t.get("stoppedAt", "")), reverse=True):
+            stopped = task.get("stoppedAt")
+            if started is not None and stopped is not None and stopped < started:
+                continue
+            for reason in [
+                task.get("stoppedReason", ""),
+                *(c.get("reason", "") for c in task.get("containers", [])),
+            ]:
+                if (
+                    reason
+                    and not reason.startswith("Scaling activity initiated by")
+                    and reason not in reasons
+                ):
+                    reasons.append(str(reason))
+        return reasons[:STOPPED_TASKS]
 
     def log_tail(self, build: Mapping[str, Any]) -> list[str]:
         return buildlogs.tail(self.clients.logs, build)
