@@ -413,6 +413,16 @@ def test_s3_keys_with_slashes_and_listing_parameters_reach_the_context() -> None
             {"taskDefinition": "web:3"},
             [("ecs:DescribeTaskDefinition", "*")],
         ),
+        # DescribeTasks: task/${ClusterName}/${TaskId}, from a task's ARN or its id in the cluster
+        (
+            "ecs",
+            "describe_tasks",
+            {"cluster": "apps-prod", "tasks": [arn("ecs", "task/apps-prod/0a1b"), "2c3d"]},
+            [
+                ("ecs:DescribeTasks", arn("ecs", "task/apps-prod/0a1b")),
+                ("ecs:DescribeTasks", arn("ecs", "task/apps-prod/2c3d")),
+            ],
+        ),
         ("ecr", "get_authorization_token", {}, [("ecr:GetAuthorizationToken", "*")]),
         (
             "ecr",
@@ -833,6 +843,16 @@ def test_a_pipelines_tags_are_aws_resource_tags_only() -> None:
 def test_ecs_service_actions_carry_the_cluster() -> None:
     # ecs:cluster "Filters access by the ARN of an Amazon ECS cluster" (Service Authorization Reference, ECS)
     (request,) = authorizations("ecs", "describe_services", cluster="apps-prod", services=["web"])
+    assert request.context["ecs:cluster"] == arn("ecs", "cluster/apps-prod")
+
+
+def test_list_tasks_names_no_resource_but_carries_its_cluster() -> None:
+    # ListTasks: "*" unless a container instance is given, ecs:cluster on that row (Service Authorization
+    # Reference, ECS); the retry function's role is scoped by it
+    (request,) = authorizations(
+        "ecs", "list_tasks", cluster="apps-prod", serviceName="web", desiredStatus="STOPPED"
+    )
+    assert request.resource == "*"
     assert request.context["ecs:cluster"] == arn("ecs", "cluster/apps-prod")
 
 
