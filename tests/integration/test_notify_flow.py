@@ -173,6 +173,25 @@ def test_a_standing_rejection_is_told_once_until_the_repository_changes(world: W
     world.eventually(lambda: titles(slack_for(world, repo))["Enrollment tags rejected"] == 2)
 
 
+def test_a_rejection_shown_again_by_a_tag_change_is_news_even_without_an_enrollment_between(
+    world: World,
+) -> None:
+    """Fixed by unenrolling (no event), then the same bad tag again a day later: a tag change shows it."""
+    repo, arn = world.repository("again")
+    bad = world.enroll_tags(service="web-again", compute="huge")
+    world.tag(arn, bad)
+    world.eventually(lambda: titles(slack_for(world, repo))["Enrollment tags rejected"] == 1)
+    world.untag(arn, ["pipewarden:enabled"])  # nothing to enroll, nothing emitted
+    expire_reported_events(world)
+    world.sandbox.run_schedules("EnrollFunction")
+    assert world.sandbox.wait_idle(30)
+    world.tag(arn, bad)
+    world.eventually(lambda: titles(slack_for(world, repo))["Enrollment tags rejected"] == 2)
+    world.sandbox.run_schedules("EnrollFunction")  # and the resync that meets it again is quiet
+    assert world.sandbox.wait_idle(30)
+    assert titles(slack_for(world, repo))["Enrollment tags rejected"] == 2
+
+
 def test_notify_off_sends_nothing(world: World) -> None:
     repo, pipeline = enrolled(world, notify="off")
     world.sandbox.simulator.scripts.add(pipeline, "Build", [TEST_FAILURE])

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from typing import Any
 
 import pytest
 
 from pipewarden.naming import pipeline_name
+from pipewarden.retry import DueRetry
 from sandbox.executions import Outcome
 from tests.conftest import World, sample_event
 
@@ -205,6 +207,24 @@ def test_a_failed_event_delivered_twice_at_once_is_decided_and_told_once(world: 
     assert not world.pipeline_events(pipeline, "Stage Retry Skipped")
     told = [json.loads(m["Message"]) for m in world.sandbox.sns_messages()]
     assert not [m for m in told if m.get("pipeline") == pipeline and m["title"] == "Retry not started"]
+
+
+def test_a_second_copy_of_a_due_retry_is_logged_not_told(world: World) -> None:
+    """SQS delivers a queued decision at least once: a copy that comes after the retry ran finds the
+    attempt made (checked before the stage's state, which the retry itself changed) and tells nobody.
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/standard-queues-at-least-once-delivery.html"""
+    repo, pipeline = enrolled(world)
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [RESET])
+    world.push(repo)
+    run = world.eventually(lambda: (r := latest(world, pipeline)) and r["status"] == "Succeeded" and r)
+    copy = DueRetry(pipeline, run["pipelineExecutionId"], "Build", 1, "transient")
+    record = {"messageId": "copy-1", "body": json.dumps(asdict(copy))}
+    assert world.sandbox.functions["RetryFunction"].invoke({"Records": [record]}) == {"batchItemFailures": []}
+    world.sandbox.wait_idle(30)
+    assert not world.pipeline_events(pipeline, "Stage Retry Skipped")
+    told = [json.loads(m["Message"]) for m in world.sandbox.sns_messages()]
+    assert not [m for m in told if m.get("pipeline") == pipeline and m["title"] == "Retry not started"]
+    assert len(world.action_runs(pipeline, run["pipelineExecutionId"], "Build")) == 2
 
 
 def test_a_retry_that_comes_due_after_a_newer_execution_is_skipped(world: World) -> None:

@@ -176,6 +176,32 @@ def test_a_root_cause_outweighs_transient_words_and_a_transient_cause_outweighs_
     assert read(["ERROR: No matching distribution found for reqeusts"]).cause.kind == DETERMINISTIC  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # mypy's diagnostic format (python/mypy#8964): a line number is not an HTTP status
+        ["app/api.py:500: error: Missing return statement  [return]"],
+        # a traceback's line 429 and the error it ends with
+        ['  File "render.py", line 429, in <module>', "KeyError: 'IMAGE_TAG'"],
+        # flake8 naming botocore's SlowDown: an identifier, not S3 asking to slow down
+        ["app.py:3:1: F401 'botocore.exceptions.SlowDown' imported but unused"],
+        # a mocha test that expected one status and got a 502: the test failed, the server did not
+        ['Error: expected 400 "Bad Request", got 502 "Bad Gateway"', "  1 failing"],
+    ],
+)
+def test_numbers_and_names_that_only_look_transient(lines: list[str]) -> None:
+    found = read(lines)
+    assert found is not None and found.cause.kind == DETERMINISTIC
+
+
+def test_a_warning_never_decides_that_a_failure_is_deterministic() -> None:
+    tail = [
+        "npm WARN deprecated rimraf@2.7.1: Rimraf versions prior to v4 are no longer supported",
+        "npm ERR! code ECONNRESET",
+    ]
+    assert read(tail).cause.name == "connection-reset"  # type: ignore[union-attr]
+
+
 def test_the_word_timeout_in_a_passing_test_name_is_not_evidence() -> None:
     assert read(["PASS test_checkout_timeout_flow", "Tests: 12 passed"]) is None
 

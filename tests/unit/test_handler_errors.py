@@ -165,8 +165,12 @@ def test_a_permanent_error_is_reported_alike_on_the_event_path_and_by_the_resync
     with cfn_stub, tagging_stub:
         report = resync(by_resync)
     assert report.errors and not report.transient
-    for reconciler, says in ((on_event, "not allowed"), (by_resync, "not allowed to delete")):
+    for reconciler, says, standing in (
+        (on_event, "not allowed", False),
+        (by_resync, "not allowed to delete", True),
+    ):
         [(kind, detail)] = reconciler.emitter.sent
         assert kind == "Repository Enrollment Failed"
         assert detail["repository"] == "shop" and detail["status"] == "NOT_STARTED"
         assert says in detail["reason"] and len(detail["fingerprint"]) == 16
+        assert detail["standing"] is standing  # what the resync meets again is told once while it stands

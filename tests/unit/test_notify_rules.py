@@ -23,6 +23,7 @@ from pipewarden.notify_rules import (
     compose,
     importance,
     parse,
+    problem,
     standing,
     telling_lines,
 )
@@ -312,22 +313,22 @@ def test_any_event_parses_to_a_valid_message_or_is_refused(
 
 
 def test_a_standing_problem_is_keyed_on_its_fingerprint_and_looked_at_per_event() -> None:
-    """Rejections and AWS errors that stopped a reconcile stand until the repository changes: each
-    event about one is looked at (`once` is its id) and pipewarden.standing tells it once."""
-    failed = event(
-        "Repository Enrollment Failed",
-        repository="shop",
-        status="NOT_STARTED",
-        fingerprint="0123456789abcdef",
+    """An enrollment problem is keyed on its fingerprint: the two events of one tag change are one
+    message. One the resync met again (`standing`) is looked at per event (`once` is its id), and
+    pipewarden.standing tells it only if it differs from the one last told."""
+    shown = {"repository": "shop", "status": "NOT_STARTED", "fingerprint": "0123456789abcdef"}
+    by_a_change = parse(event("Repository Enrollment Failed", **shown))
+    assert (by_a_change.key, by_a_change.once) == ("failed:0123456789abcdef", "failed:0123456789abcdef")
+    assert problem(by_a_change.detail, by_a_change.kind) == "0123456789abcdef"
+    assert standing(by_a_change.detail, by_a_change.kind) == ""
+    by_the_resync = parse(
+        event(
+            "Repository Enrollment Rejected", repository="shop", fingerprint="0123456789abcdef", standing=True
+        )
     )
-    happening = parse(failed)
-    assert (happening.key, happening.once) == ("failed:0123456789abcdef", "e-1")
-    assert standing(happening.detail, happening.kind) == "0123456789abcdef"
-    rejected = parse(
-        event("Repository Enrollment Rejected", repository="shop", fingerprint="0123456789abcdef")
-    )
-    assert (rejected.key, rejected.once) == ("rejected:0123456789abcdef", "e-1")
+    assert (by_the_resync.key, by_the_resync.once) == ("rejected:0123456789abcdef", "e-1")
+    assert standing(by_the_resync.detail, by_the_resync.kind) == "0123456789abcdef"
     # A stack that failed is an event of its own, told each time; so is every other kind
     rolled_back = parse(event("Repository Enrollment Failed", repository="shop", status="ROLLBACK_COMPLETE"))
     assert rolled_back.key == rolled_back.once == "e-1"
-    assert standing(rolled_back.detail, rolled_back.kind) == ""
+    assert problem(rolled_back.detail, rolled_back.kind) == ""

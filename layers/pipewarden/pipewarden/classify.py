@@ -41,6 +41,8 @@ _WRAPPER = re.compile(
     r"^\s*\[Container\]|^\s*Phase complete:|^\s*Phase context status code:|"
     r"^\s*(?:Running command|Entering phase|Waiting for agent|Command did not exit successfully)"
 )
+# A warning ("npm WARN deprecated ... no longer supported", "[WARNING] ...") is not the failure.
+_WARNING = re.compile(r"\bWARN(?:ING)?\b|\bDEPRECATION\b|\bdeprecated\b", re.IGNORECASE)
 _COMMAND = re.compile(
     r"Error while executing command: (?P<command>.*?)\. Reason: exit status (?P<status>\d+)"
 )
@@ -87,7 +89,10 @@ def read(lines: Iterable[str]) -> Found | None:
     text = [line.strip() for line in lines if line and line.strip() and not _WRAPPER.search(line)]
     matches: list[Found] = []
     for line in reversed(text):
+        warning = _WARNING.search(line) is not None
         for cause in CAUSES:
+            if warning and cause.strength == ROOT:
+                continue  # a warning may tell of a network trouble, never the failure itself
             if cause.pattern.search(line):
                 matches.append(Found(cause, line[:300]))
                 break

@@ -6,6 +6,7 @@ queues a retry or reports a decision, the function claims the failure with a con
 (pipeline, execution, stage, retries so far); a second delivery finds the claim and says nothing.
 A claim taken by an invocation that then raised is released, and one left by an invocation that
 died mid-way (a timeout) goes stale after STALE_CLAIM_SECONDS, so the retried invocation decides.
+A claim that is still being decided, and not stale, is a concurrent delivery of the same failure.
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
 """
 
@@ -19,9 +20,11 @@ from typing import Any
 from pipewarden.aws import AwsError, Clients, call
 
 DECISION_TTL_DAYS = 30
-# Longer than the retry function's 60 s timeout, shorter than Lambda's first retry of an invocation
-# that timed out plus that timeout: a claim older than this belongs to nobody.
-STALE_CLAIM_SECONDS = 90
+# Longer than the retry function's 60 s timeout (no live invocation holds a claim longer; it claims
+# within its first calls), shorter than the minute Lambda waits before retrying an invocation that
+# failed plus that timeout: a claim older than this belongs to nobody.
+# https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
+STALE_CLAIM_SECONDS = 70
 # Claims sort after every decision: decisions' sort keys begin with an ISO time, which starts with a digit.
 CLAIM = "claim#"
 DECIDING, DONE, RELEASED = "deciding", "done", "released"

@@ -71,12 +71,18 @@ class Notifier:
 
     def report(self, happening: Happening) -> Outcome:
         repository = happening.text("repository")
-        problem = notify_rules.standing(happening.detail, happening.kind)
         problems = StandingProblems(self.clients, self.config.idempotency_table)
         if repository and happening.kind in (emit.ENROLLED, emit.UNENROLLED):
             problems.forget(repository)  # the problem is over: if it comes back, it is news again
-        if not problem:
+        if not notify_rules.problem(happening.detail, happening.kind) or not repository:
             return self._report(happening)
+        problem = notify_rules.standing(happening.detail, happening.kind)
+        if not problem:
+            # A tag change showed it: news. Remembered, so the resyncs that meet it again stay quiet.
+            outcome = self._report(happening)
+            if outcome.delivery is not None:
+                problems.remember(repository, str(happening.detail["fingerprint"]))
+            return outcome
         if not problems.claim(repository, problem):
             return Outcome("duplicate", "told already: the repository's problem has not changed since")
         try:

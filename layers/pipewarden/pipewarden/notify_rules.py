@@ -128,7 +128,7 @@ def parse(event: Any) -> Happening:
     if kind == emit.ENROLLMENT_REJECTED and isinstance(fingerprint, str) and _FINGERPRINT.match(fingerprint):
         # The same bad tag arrives once per trigger that saw it; the fingerprint names the tag change.
         key = f"rejected:{fingerprint}"
-    elif kind == emit.ENROLLMENT_FAILED and standing(detail, kind):
+    elif kind == emit.ENROLLMENT_FAILED and problem(detail, kind):
         key = f"failed:{fingerprint}"  # an AWS error that stopped the reconcile, met again and again
     elif kind in _DECISIONS and detail.get("execution-id") and detail.get("stage"):
         # A duplicated FAILED event makes the retry function decide twice; the decision is one thing.
@@ -146,9 +146,9 @@ def parse(event: Any) -> Happening:
     )
 
 
-def standing(detail: Mapping[str, Any], kind: str) -> str:
-    """The fingerprint of a problem that stands until its repository changes ('' for other events):
-    a rejected tag, or an AWS error that stopped the reconcile before any stack operation."""
+def problem(detail: Mapping[str, Any], kind: str) -> str:
+    """The fingerprint of an enrollment problem ('' for other events): a rejected tag, or an AWS
+    error that stopped the reconcile before any stack operation."""
     fingerprint = detail.get("fingerprint")
     if not isinstance(fingerprint, str) or not _FINGERPRINT.match(fingerprint):
         return ""
@@ -157,6 +157,13 @@ def standing(detail: Mapping[str, Any], kind: str) -> str:
     ):
         return fingerprint
     return ""
+
+
+def standing(detail: Mapping[str, Any], kind: str) -> str:
+    """The fingerprint of a problem the scheduled resync met again ('' otherwise): told only if it
+    differs from the one last told for the repository (pipewarden.standing). A problem a tag change
+    shows is news, told once per change (its key is the fingerprint)."""
+    return problem(detail, kind) if detail.get("standing") is True else ""
 
 
 def audience(tags: Mapping[str, str], prefix: str) -> Audience | None:

@@ -136,6 +136,8 @@ class Reconciler:
     emitter: Emitter
     decisions: list[Decision] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # "<repository>: <AWS error>", in this invocation
+    # Set by the scheduled resync: a problem it meets is reported as standing (told once while it stands).
+    resyncing: bool = False
 
     def converge(self, repository: str, work: Callable[[], object]) -> AwsError | None:
         """Run one repository's convergence under the one error policy of every path (events, resync).
@@ -156,13 +158,15 @@ class Reconciler:
             if error.transient:
                 return error
             metrics.add_metric(name="EnrollmentsFailed", unit=MetricUnit.Count, value=1)
-            basis = f"{repository}\0{error.code}\0{error}"
+            # The code and operation, not the message: a message may carry a request's own text.
+            basis = f"{repository}\0{error.code}\0{error.operation}"
             detail = {
                 "repository": repository,
                 "stack": stack_name(repository),
                 "reason": str(error),
                 "status": "NOT_STARTED",
                 "fingerprint": hashlib.sha256(basis.encode()).hexdigest()[:16],
+                "standing": self.resyncing,
             }
             self.emitter.emit(ENROLLMENT_FAILED, detail)
         return None
@@ -292,6 +296,7 @@ class Reconciler:
             key=violation.key,
             value=violation.value,
             fingerprint=hashlib.sha256(basis.encode()).hexdigest()[:16],
+            standing=self.resyncing,
         )
         self.emitter.emit(ENROLLMENT_REJECTED, detail, resources)
         return self._record(decision)

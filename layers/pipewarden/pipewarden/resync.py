@@ -40,6 +40,7 @@ def resync(reconciler: Reconciler) -> ResyncReport:
     are collected so the caller can raise after the rest has been converged.
     """
     prefix = reconciler.config.tag_prefix
+    reconciler.resyncing = True
     report = ResyncReport()
     by_repository: dict[str, StackView] = {}
     for stack in stacks.managed(reconciler.clients.cloudformation, prefix):

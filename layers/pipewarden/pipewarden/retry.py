@@ -21,7 +21,7 @@ STARTED = "Stage Retry Started"
 # Not an event: what a second delivery of a decided failure, or a second copy of a due retry, comes to.
 DUPLICATE = "Duplicate"
 MAX_REQUEUES = 5
-STOPPED_TASKS = 10  # the newest stopped tasks of a failed ECS deployment read for their reasons
+STOPPED_TASKS = 10  # reasons kept from a failed ECS deployment's newest stopped tasks
 
 
 class InvalidMessage(ValueError):
@@ -143,16 +143,16 @@ class Retrier:
         if stale:
             return self._report(failure, RetryDecision(False, SKIPPED, stale), None)
         runs = self.stage_runs(failure)
-        failed = {name: attempts for name, attempts in runs.items() if attempts[-1]["status"] == "Failed"}
-        verdicts = [self.classify(attempts[-1]) for attempts in failed.values()]
-        verdict = classify.combine(verdicts)
         retries_done = max((len(attempts) - 1 for attempts in runs.values()), default=0)
-        decision = decide(verdict, mode, retries_done, max_retries, self.config.backoff, self.rand)
+        # Claimed before the slow reads (builds, logs, tasks), so a claim is never held long.
         where = (failure.pipeline, failure.execution_id, failure.stage, retries_done)
         if self.log.claim(*where) is None:
             reason = f"decided already for this failure after {retries_done} retries (a duplicate delivery)"
-            return RetryDecision(False, DUPLICATE, reason, decision.attempt)
+            return RetryDecision(False, DUPLICATE, reason, retries_done + 1)
         try:
+            failed = {name: attempts for name, attempts in runs.items() if attempts[-1]["status"] == "Failed"}
+            verdict = classify.combine([self.classify(attempts[-1]) for attempts in failed.values()])
+            decision = decide(verdict, mode, retries_done, max_retries, self.config.backoff, self.rand)
             if decision.retry:
                 self._queue(
                     DueRetry(
@@ -173,15 +173,19 @@ class Retrier:
     def on_due(self, due: DueRetry) -> RetryDecision:
         """Retry the stage if it is still this execution's failure and not retried already."""
         failure = StageFailure(due.pipeline, due.execution_id, due.stage)
+        try:
+            retries_done = max((len(a) - 1 for a in self.stage_runs(failure).values()), default=0)
+        except NotFound:
+            retries_done = 0  # the pipeline is gone: said below
+        if retries_done >= due.attempt:
+            # A second copy of one queued decision (SQS delivers at least once), or a person retried
+            # the stage first: the stage was retried, and the story people read holds. Checked before
+            # staleness: the first copy's retry running makes the stage look "InProgress now".
+            reason = f"attempt {due.attempt} was made already"
+            return RetryDecision(False, DUPLICATE, reason, due.attempt)
         stale = self.stale_reason(failure)
         if stale:
             return self._report(failure, RetryDecision(False, SKIPPED, stale, due.attempt), None)
-        retries_done = max((len(a) - 1 for a in self.stage_runs(failure).values()), default=0)
-        if retries_done >= due.attempt:
-            # A second queued copy of one decision, or a person retried the stage first: either way
-            # the stage was retried, and the story people read (retrying, then its outcome) holds.
-            reason = f"attempt {due.attempt} was made already"
-            return RetryDecision(False, DUPLICATE, reason, due.attempt)
         try:
             call(
                 self.clients.codepipeline,
@@ -285,10 +289,12 @@ class Retrier:
         return verdict
 
     def stopped_reasons(self, detail: Mapping[str, Any]) -> list[str]:
-        """Why the tasks of an ECS deployment stopped, newest first: the service's STOPPED tasks
-        (ListTasks; ECS keeps them for about an hour) that stopped since the action started
-        (DescribeTasks: `stoppedReason` and each container's `reason`). Tasks the deployment
-        replaced on purpose ("Scaling activity initiated by ...") are not failures.
+        """Why the tasks of an ECS deployment stopped, newest first: up to 100 of the service's STOPPED
+        tasks (ListTasks' largest page, in no documented order; ECS shows recently stopped tasks, for
+        about an hour but without a promise) that stopped since the action started, sorted by
+        DescribeTasks' `stoppedAt`, with their `stoppedReason` and each container's `reason`. Tasks
+        the deployment replaced on purpose ("Scaling activity initiated by ...") are not failures.
+        https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListTasks.html
         https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-errors.html
         """
         config = detail.get("input", {}).get("configuration", {})
@@ -302,7 +308,7 @@ class Retrier:
                 cluster=cluster,
                 serviceName=service,
                 desiredStatus="STOPPED",
-                maxResults=STOPPED_TASKS,
+                maxResults=100,
             ).get("taskArns", [])
             tasks = (
                 call(self.clients.ecs, "describe_tasks", cluster=cluster, tasks=arns)["tasks"] if arns else []
@@ -313,9 +319,9 @@ class Retrier:
             return []  # the cluster is gone, or reading it is not allowed: the error details decide
         started = detail.get("startTime")
         reasons: list[str] = []
-        for task in sorted(tasks, key=lambda t: str(t.get("stoppedAt", "")), reverse=True):
-            stopped = task.get("stoppedAt")
-            if started is not None and stopped is not None and stopped < started:
+        stopped_tasks = [t for t in tasks if t.get("stoppedAt") is not None]
+        for task in sorted(stopped_tasks, key=lambda t: t["stoppedAt"], reverse=True):
+            if started is not None and task["stoppedAt"] < started:
                 continue
             for reason in [
                 task.get("stoppedReason", ""),

@@ -49,14 +49,17 @@ DETERMINISTIC_ROOT = _causes(
         r"\b\d+ (?:tests? )?failed\b|\btests? failed\b|(?-i:^\s*FAIL(?:ED)?\b)|\bFAILED \S+::|AssertionError|"
         r"\bassert(?:ion)? .*(?:==|!=| failed)|Test Suites: \d+ failed|There (?:was|were) \d+ failures?|"
         r"Tests run: \d+, Failures: [1-9]|Failures: [1-9]\d*|\d+ examples?, [1-9]\d* failures?|"
-        r"surefire-reports|failing tests?|test(?:s)? (?:run )?failed|Test failed\.",
+        r"surefire-reports|failing tests?|test(?:s)? (?:run )?failed|Test failed\.|^\s*\d+ failing\b",
     ),
     (
         "compile-error",
         r"compilation (?:failure|error)|cannot find symbol|error TS\d{3,}|error\[E\d{4}\]|"
         r"could not compile|undefined reference to|SyntaxError|syntax error|ParseError|"
         r"unexpected token|\bNameError\b|ModuleNotFoundError|ImportError|cannot find module|"
-        r"Cannot find name|is not defined|error: .* expected|has no attribute|TypeError:",
+        r"Cannot find name|is not defined|error: .* expected|has no attribute|TypeError:|"
+        # a compiler's or linter's diagnostic: path:line[:col]: error / E123 / F401
+        r"^\S+\.\w{1,6}:\d+(?::\d+)?:?\s*(?:error\b|[EF]\d{3})|"
+        r"^(?:KeyError|IndexError|AttributeError|ValueError|ZeroDivisionError|UnboundLocalError)\b",
     ),
     (
         "access-denied",
@@ -130,15 +133,19 @@ TRANSIENTS = _causes(
     (DOCKER_HUB_RATE_LIMIT, r"toomanyrequests|reached your pull rate limit"),
     (
         "throttling",
-        r"\b429\b|too many requests|rate exceeded|rate limit(?:ed| exceeded)?|throttl|"
-        r"RequestLimitExceeded|SlowDown|TooManyRequestsException|ProvisionedThroughputExceeded|"
+        # 429 and SlowDown only where an HTTP answer or AWS error says them (a line number or an
+        # identifier is not a rate limit)
+        r"(?:status|code|HTTP(?:/[\d.]+)?|error|response|got|received|returned)\W{0,3}429\b|\b429 Too Many|"
+        r"too many requests|rate exceeded|rate limit (?:exceeded|reached)|\brate[- ]limited\b|"
+        r"\bthrottl(?:ed|ing|e)\b|Throttl(?:ing|ed)Exception|RequestLimitExceeded|\(SlowDown\)|"
+        r"SlowDown:|reduce your request rate|TooManyRequestsException|ProvisionedThroughputExceeded|"
         r"Cannot have more than [1-9]\d* builds",
     ),
     (
         "server-error",
         rf"(?:status|code|HTTP|error|response|returned|failed|got|received)\W{{0,3}}{_HTTP_5XX}\b|"
         rf"\b{_HTTP_5XX}\b:? (?:\w+ )?"
-        r"(?:Internal|Bad|Service|Server|Gateway|between|error|unavailable|time-?out)|"
+        r"(?:Internal|Bad|Service|Server|Gateway|between|unavailable|time-?out)|"
         r"bad gateway|service unavailable|gateway time-?out|internal server error|"
         r"InternalFailure|InternalServerError|ServiceUnavailable|ServerException|"
         r"internal service error|An internal error occurred",

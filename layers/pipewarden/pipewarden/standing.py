@@ -1,10 +1,12 @@
 """Enrollment problems that stand: told once while a repository's problem stays the same one.
 
-A rejected tag or a permanent AWS error is met again by every resync (and by every event that
-points at the repository). Each such event carries a fingerprint of the problem; the notifier keeps
-the last fingerprint it told per repository beside its idempotency records (a conditional write
-claims the telling), tells a problem only when its fingerprint differs, and forgets it when the
-repository is enrolled or unenrolled, so the same problem coming back later is told again.
+A rejected tag or a permanent AWS error is met again by every resync. Each such event carries a
+fingerprint of the problem. One a tag change shows is news and is told (once per change: the two
+events of one change share the fingerprint as their key); the notifier then keeps that fingerprint
+per repository beside its idempotency records. One the resync meets (`standing: true`) is told only
+if its fingerprint differs from the one kept (a conditional write claims the telling), so a problem
+an event never showed (a lost event) is told once too. The record is forgotten when the repository
+is enrolled or unenrolled, and lapses after REMIND_AFTER_SECONDS.
 """
 
 from __future__ import annotations
@@ -51,6 +53,16 @@ class StandingProblems:
                 return False
             raise
         return True
+
+    def remember(self, repository: str, fingerprint: str) -> None:
+        """The problem was told (a tag change showed it): the resyncs that meet it again stay quiet."""
+        now = int(self.clock())
+        item = {
+            "id": {"S": _KEY + repository},
+            "fingerprint": {"S": fingerprint},
+            "expiration": {"N": str(now + REMIND_AFTER_SECONDS)},
+        }
+        call(self.clients.dynamodb, "put_item", TableName=self.table, Item=item)
 
     def release(self, repository: str, fingerprint: str) -> None:
         """Nothing was told after all: the next event that meets the problem may tell it."""
