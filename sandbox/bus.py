@@ -6,7 +6,8 @@ Lambda asynchronous invocation (twice), then the event goes to the rule's dead l
 `on_dead_letter`, which the sandbox points at the on-failure queue).
 
 `disorder(seed, duplicate)` makes delivery as loose as EventBridge and Lambda allow: the next event is
-picked at random from those waiting, and a share of deliveries to a function happens twice.
+picked at random from those waiting, and a share of deliveries to a function happens twice (the
+sandbox's SQS pollers draw from the same share: a queue's messages reach the function again).
 """
 
 from __future__ import annotations
@@ -154,13 +155,19 @@ class EventBus:
                 rules = [direct] if direct else [r for r in self._all_rules() if r.matches(event)]
                 for rule in rules:
                     self._deliver(rule, event)
-                    if rule.destination and self._rand and self._rand.random() < self._duplicate:
-                        self.duplicated += 1
+                    if rule.destination and self.twice():
                         self._deliver(rule, event)  # delivered again, as EventBridge and Lambda may
             finally:
                 with self._lock:
                     self._pending -= 1
                     self._lock.notify_all()
+
+    def twice(self) -> bool:
+        """Whether this delivery happens a second time (a seeded draw, as `disorder` set it)."""
+        if self._rand and self._rand.random() < self._duplicate:
+            self.duplicated += 1
+            return True
+        return False
 
     def call_soon(self, step: Callable[[], Any], name: str) -> None:
         """Run `step` on the bus's thread after what is queued already (how the simulator advances)."""

@@ -244,6 +244,7 @@ def _told_rightly(sandbox: Sandbox, violations: list[str]) -> None:
             if made is not None and made >= attempt:
                 violations.append(
                     f"told retry {attempt} not started, yet it ran: {pipeline} {execution[:8]} {stage}"
+                    f" ({str(detail.get('reason', ''))[:120]})"
                 )
     for where in sorted(announced - closed):
         made = retries(*where[:3])

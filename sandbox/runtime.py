@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -429,6 +430,12 @@ class Sandbox:
             ]
             if done and self.as_function(function, "sqs:DeleteMessage", queue_arn):
                 sqs.delete_message_batch(QueueUrl=url, Entries=done)
+            if done and self.bus.twice():
+                # SQS delivers at least once: the same messages reach the function again.
+                # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/standard-queues-at-least-once-delivery.html
+                again = [r for r in records if r["messageId"] in {d["Id"] for d in done}]
+                with contextlib.suppress(Exception):
+                    function.invoke({"Records": again})
 
         def poll() -> None:
             while not self._stopping.wait(0.2):

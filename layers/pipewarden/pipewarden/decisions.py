@@ -7,6 +7,8 @@ queues a retry or reports a decision, the function claims the failure with a con
 A claim taken by an invocation that then raised is released, and one left by an invocation that
 died mid-way (a timeout) goes stale after STALE_CLAIM_SECONDS, so the retried invocation decides.
 A claim that is still being decided, and not stale, is a concurrent delivery of the same failure.
+The due retry claims its attempt the same way (step `attempt-<n>`) before it calls
+RetryStageExecution: two copies of one queued decision (SQS delivers at least once) start it once.
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
 """
 
@@ -42,7 +44,7 @@ class DecisionLog:
     table: str
     now: Callable[[], datetime.datetime] = _now
 
-    def claim(self, pipeline: str, execution_id: str, stage: str, retries_done: int) -> str | None:
+    def claim(self, pipeline: str, execution_id: str, stage: str, step: int | str) -> str | None:
         """Claim the decision on this failure. Returns the claim's time (pass it to `settle`), or None
         when another delivery holds the claim or decided already."""
         moment = self.now()
@@ -54,7 +56,7 @@ class DecisionLog:
                 pipeline,
                 execution_id,
                 stage,
-                retries_done,
+                step,
                 DECIDING,
                 moment,
                 ConditionExpression=(
@@ -74,11 +76,11 @@ class DecisionLog:
             raise
         return moment.isoformat()
 
-    def settle(self, pipeline: str, execution_id: str, stage: str, retries_done: int, decided: bool) -> None:
+    def settle(self, pipeline: str, execution_id: str, stage: str, step: int | str, decided: bool) -> None:
         """Mark the claim done (the decision is out) or released (it is not: the next delivery decides)."""
         if self.table:
             state = DONE if decided else RELEASED
-            self._put(pipeline, execution_id, stage, retries_done, state, self.now())
+            self._put(pipeline, execution_id, stage, step, state, self.now())
 
     def record(self, pipeline: str, execution_id: str, stage: str, fields: dict[str, Any]) -> None:
         """Keep a decision where `pipewarden retries` lists it (for people; never counted)."""
@@ -101,7 +103,7 @@ class DecisionLog:
         pipeline: str,
         execution_id: str,
         stage: str,
-        retries_done: int,
+        step: int | str,
         state: str,
         moment: datetime.datetime,
         **condition: Any,
@@ -109,7 +111,7 @@ class DecisionLog:
         expires = moment + datetime.timedelta(days=DECISION_TTL_DAYS)
         item = {
             "pipeline": {"S": pipeline},
-            "decided": {"S": f"{CLAIM}{execution_id}#{stage}#{retries_done}"},
+            "decided": {"S": f"{CLAIM}{execution_id}#{stage}#{step}"},
             "state": {"S": state},
             "at": {"S": moment.isoformat()},
             "expires": {"N": str(int(expires.timestamp()))},

@@ -20,6 +20,7 @@ from pipewarden.retry_policy import SCHEDULED, SKIPPED, Backoff, RetryDecision, 
 STARTED = "Stage Retry Started"
 # Not an event: what a second delivery of a decided failure, or a second copy of a due retry, comes to.
 DUPLICATE = "Duplicate"
+REQUEUED = "Requeued"  # not an event either: the pipeline was busy, the decision is queued again
 MAX_REQUEUES = 5
 STOPPED_TASKS = 10  # reasons kept from a failed ECS deployment's newest stopped tasks
 
@@ -183,9 +184,24 @@ class Retrier:
             # staleness: the first copy's retry running makes the stage look "InProgress now".
             reason = f"attempt {due.attempt} was made already"
             return RetryDecision(False, DUPLICATE, reason, due.attempt)
-        stale = self.stale_reason(failure)
-        if stale:
-            return self._report(failure, RetryDecision(False, SKIPPED, stale, due.attempt), None)
+        # Two copies delivered together both see the attempt not made yet (AWS lists a retried
+        # action a moment after RetryStageExecution answers): one of them decides.
+        where = (due.pipeline, due.execution_id, due.stage, f"attempt-{due.attempt}")
+        if self.log.claim(*where) is None:
+            return RetryDecision(False, DUPLICATE, f"attempt {due.attempt} is being started", due.attempt)
+        try:
+            stale = self.stale_reason(failure)
+            if stale:
+                decision = self._report(failure, RetryDecision(False, SKIPPED, stale, due.attempt), None)
+            else:
+                decision = self._start(failure, due)
+        except Exception:
+            self.log.settle(*where, decided=False)
+            raise
+        self.log.settle(*where, decided=decision.event != REQUEUED)  # a requeued copy starts it later
+        return decision
+
+    def _start(self, failure: StageFailure, due: DueRetry) -> RetryDecision:
         try:
             call(
                 self.clients.codepipeline,
@@ -200,7 +216,7 @@ class Retrier:
                 delay = self.config.backoff.delay(due.requeues, False, self.rand)
                 self._queue(DueRetry(**{**asdict(due), "requeues": due.requeues + 1}), delay)
                 return RetryDecision(
-                    False, "Requeued", f"pipeline busy, trying again in {delay} s", due.attempt, delay
+                    False, REQUEUED, f"pipeline busy, trying again in {delay} s", due.attempt, delay
                 )
             if error.code in (
                 "NotLatestPipelineExecutionException",
