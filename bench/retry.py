@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipewarden.aws import Clients
+from pipewarden.decisions import CLAIM
 from pipewarden.emit import Emitter
 from pipewarden.retry import DueRetry, Retrier, RetryConfig, StageFailure
 from sandbox import fleet
@@ -106,8 +107,14 @@ def calls_per_event(sandbox: Sandbox) -> None:
     sandbox.client("codepipeline").tag_resource(
         resourceArn=arn, tags=[{"key": "pipewarden:max-retries", "value": "1"}]
     )
-    counter = CallCounter(sandbox)
     config = RetryConfig.from_env(os.environ)
+    # The sandbox's retry function decided this failure already (max-retries 0) and claimed it: the
+    # claim is taken back, so the decision is measured as a first delivery makes it.
+    sandbox.client("dynamodb").delete_item(
+        TableName=config.decisions_table,
+        Key={"pipeline": {"S": pipeline}, "decided": {"S": f"{CLAIM}{run['pipelineExecutionId']}#Build#0"}},
+    )
+    counter = CallCounter(sandbox)
     clients = Clients(counter)
     retrier = Retrier(config, clients, Emitter(lambda: clients.events, config.event_bus), rand=lambda: 0.0)
     decided = retrier.on_failure(StageFailure(pipeline, run["pipelineExecutionId"], "Build"))

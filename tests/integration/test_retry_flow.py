@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
 import pytest
 
+from pipewarden.aws import Clients, Throttled
+from pipewarden.emit import Emitter
 from pipewarden.naming import pipeline_name
-from pipewarden.retry import DueRetry
+from pipewarden.retry import DueRetry, Retrier, RetryConfig
 from sandbox.executions import Outcome
 from tests.conftest import World, sample_event
 
@@ -224,6 +228,42 @@ def test_a_second_copy_of_a_due_retry_is_logged_not_told(world: World) -> None:
     assert not world.pipeline_events(pipeline, "Stage Retry Skipped")
     told = [json.loads(m["Message"]) for m in world.sandbox.sns_messages()]
     assert not [m for m in told if m.get("pipeline") == pipeline and m["title"] == "Retry not started"]
+    assert len(world.action_runs(pipeline, run["pipelineExecutionId"], "Build")) == 2
+
+
+class _BusDown:
+    def put_events(self, **_: Any) -> Any:
+        raise Throttled("ThrottlingException", "Rate exceeded", "PutEvents")
+
+
+def test_a_retry_started_whose_report_failed_is_never_told_as_not_started(world: World) -> None:
+    """RetryStageExecution answered, then reporting it failed: the copy SQS delivers again must not
+    say the retry was not started (the stage it finds InProgress is its own retry running)."""
+    repo, pipeline = enrolled(world)
+    codepipeline = world.sandbox.client("codepipeline")
+    world.eventually(lambda: world.pipeline(repo))
+    arn = codepipeline.get_pipeline(name=pipeline)["metadata"]["pipelineArn"]
+    codepipeline.untag_resource(resourceArn=arn, tagKeys=["pipewarden:retry", "pipewarden:managed-by"])
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [RESET])
+    world.push(repo, "fails once")
+    run = world.eventually(lambda: (r := latest(world, pipeline)) and r["status"] == "Failed" and r)
+    world.sandbox.wait_idle()
+    config = RetryConfig.from_env(os.environ)
+    clients = Clients(world.sandbox.client)
+    due = DueRetry(pipeline, run["pipelineExecutionId"], "Build", 1, "transient")
+    # The stage's rerun waits behind a held bus: AWS lists the retried action only once it starts
+    gate = threading.Event()
+    world.sandbox.bus.call_soon(lambda: gate.wait(30), "hold")
+    try:
+        with pytest.raises(Throttled):
+            Retrier(config, clients, Emitter(_BusDown, config.event_bus)).on_due(due)
+        again = Retrier(config, clients, Emitter(lambda: clients.events, config.event_bus)).on_due(due)
+    finally:
+        gate.set()
+    assert again.event == "Duplicate"
+    world.eventually(lambda: latest(world, pipeline)["status"] == "Succeeded")
+    world.sandbox.wait_idle()
+    assert not world.pipeline_events(pipeline, "Stage Retry Skipped")
     assert len(world.action_runs(pipeline, run["pipelineExecutionId"], "Build")) == 2
 
 

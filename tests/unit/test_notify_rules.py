@@ -247,6 +247,21 @@ def test_a_recovery_and_a_final_failure_say_so() -> None:
     assert not_retried.decision == "not retried: tests failed"
 
 
+def test_an_ecs_deploy_failure_quotes_why_its_tasks_stopped() -> None:
+    """No build log for a deploy: the message quotes the stopped tasks' reasons the decision carries."""
+    reason = (
+        "CannotPullContainerError: failed to resolve ref 1.dkr.ecr.us-east-1.amazonaws.com/shop:1a: not found"
+    )
+    raw = event(
+        "Failure Not Retried",
+        reason="not retried: not-found in the ECS action",
+        evidence={"pattern": "not-found", "stopped-reasons": [reason]},
+    )
+    notice = compose(parse(raw), Facts(stage="Deploy", action="Deploy", error="tasks failed to start"))
+    assert notice.log_lines == (reason,)
+    assert reason in json.dumps(slack_payload(notice))
+
+
 def test_a_rejection_names_the_repository_not_a_pipeline_that_may_not_exist() -> None:
     raw = event("Repository Enrollment Rejected", repository="shop", reason="pipewarden:notify='x': bad")
     notice = compose(parse(raw), Facts())

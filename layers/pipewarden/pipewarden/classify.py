@@ -115,11 +115,7 @@ def _rank(cause: Cause) -> int:
 def _verdict(found: Found, where: str, evidence: Mapping[str, Any]) -> Classification:
     """The verdict's reason names the cause as the event's `evidence.pattern` does."""
     name = found.cause.name
-    reason = {
-        TRANSIENT: f"{name} in {where}",
-        DETERMINISTIC: f"{name} in {where}: a retry would fail the same way",
-        UNKNOWN: f"{name} in {where}: the cause is not clear",
-    }[found.cause.kind]
+    reason = f"{name} in {where}"  # retry_policy.decide says what follows from it
     return Classification(
         found.cause.kind, reason, {**evidence, "pattern": found.cause.name, "line": found.line}
     )

@@ -268,11 +268,20 @@ def compose(happening: Happening, facts: Facts) -> Notice:
         action=facts.action,
         decision=decision,
         duration_seconds=facts.duration_seconds,
-        log_lines=facts.log_lines if severity != "info" else (),
+        log_lines=(facts.log_lines or _stopped_reasons(detail)) if severity != "info" else (),
         links=facts.links or _pipeline_link(happening),
         key=happening.key,
         detail={k: v for k, v in detail.items() if isinstance(v, str | int | float | bool)},
     )
+
+
+def _stopped_reasons(detail: Mapping[str, Any]) -> tuple[str, ...]:
+    """An ECS deploy has no build log: the retry function's decision carries why its tasks stopped."""
+    evidence = detail.get("evidence")
+    reasons = evidence.get("stopped-reasons") if isinstance(evidence, Mapping) else None
+    if not isinstance(reasons, list):
+        return ()
+    return tuple(str(reason) for reason in reasons[:5] if isinstance(reason, str))
 
 
 def _wording(kind: str, happening: Happening, facts: Facts) -> tuple[str, str, str, str]:

@@ -191,17 +191,28 @@ class Retrier:
             return RetryDecision(False, DUPLICATE, f"attempt {due.attempt} is being started", due.attempt)
         try:
             stale = self.stale_reason(failure)
-            if stale:
-                decision = self._report(failure, RetryDecision(False, SKIPPED, stale, due.attempt), None)
-            else:
-                decision = self._start(failure, due)
+            decision = RetryDecision(False, SKIPPED, stale, due.attempt) if stale else self._start(due)
         except Exception:
             self.log.settle(*where, decided=False)
             raise
-        self.log.settle(*where, decided=decision.event != REQUEUED)  # a requeued copy starts it later
-        return decision
+        if decision.event == REQUEUED:
+            self.log.settle(*where, decided=False)  # the requeued copy starts it later
+            return decision
+        if decision.event == STARTED:
+            # Settled before it is reported: once the stage is retried, no copy may say it was not
+            # (if the report fails, the copy SQS delivers again finds the attempt done, tells nothing).
+            self.log.settle(*where, decided=True)
+            return self._report(failure, decision, None)
+        try:
+            reported = self._report(failure, decision, None)
+        except Exception:
+            self.log.settle(*where, decided=False)  # nothing was done: the next copy says it
+            raise
+        self.log.settle(*where, decided=True)
+        return reported
 
-    def _start(self, failure: StageFailure, due: DueRetry) -> RetryDecision:
+    def _start(self, due: DueRetry) -> RetryDecision:
+        """Call RetryStageExecution: the decision to report, or a requeue when the pipeline is busy."""
         try:
             call(
                 self.clients.codepipeline,
@@ -223,18 +234,10 @@ class Retrier:
                 "StageNotRetryableException",
                 "ConflictException",
             ) or isinstance(error, NotFound):
-                return self._report(
-                    failure,
-                    RetryDecision(False, SKIPPED, f"{error.code}: {error.message}", due.attempt),
-                    None,
-                )
+                return RetryDecision(False, SKIPPED, f"{error.code}: {error.message}", due.attempt)
             raise
-        return self._report(
-            failure,
-            RetryDecision(
-                True, STARTED, f"retry {due.attempt} started ({due.classification} failure)", due.attempt
-            ),
-            None,
+        return RetryDecision(
+            True, STARTED, f"retry {due.attempt} started ({due.classification} failure)", due.attempt
         )
 
     # -- reading AWS's record --------------------------------------------------------------------------
