@@ -95,22 +95,26 @@ def test_unknown_failure_is_retried_once_in_transient_mode(world: World) -> None
     ] == ["unknown"]
 
 
-DEPLOY_FAILED = "Deployment failed: tasks failed to start"
+def deploy_fails(world: World, pipeline: str, *stopped_reasons: str) -> None:
+    """The pipeline's next ECS deploy fails, leaving tasks stopped for these reasons."""
+    failed = Outcome(
+        code="JobFailed",
+        message="Deployment failed: tasks failed to start",
+        stopped_reasons=list(stopped_reasons),
+    )
+    world.sandbox.simulator.scripts.add(pipeline, "Deploy", [failed])
 
 
 def test_an_ecs_deploy_whose_tasks_cannot_pull_their_image_is_not_retried(world: World) -> None:
     """The ECS deploy action's own error says little; the stopped tasks say why (DescribeTasks).
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_cannot_pull_image.html"""
     repo, pipeline = enrolled(world)
-    missing = Outcome(
-        code="JobFailed",
-        message=DEPLOY_FAILED,
-        stopped_reasons=[
-            "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref "
-            "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop:0123abcd: not found"
-        ],
+    deploy_fails(
+        world,
+        pipeline,
+        "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref "
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop:0123abcd: not found",
     )
-    world.sandbox.simulator.scripts.add(pipeline, "Deploy", [missing])
     world.push(repo, "an image tag nobody pushed")
     event = world.eventually(lambda: world.pipeline_events(pipeline, "Failure Not Retried"))[0]
     detail = event["detail"]
@@ -121,15 +125,12 @@ def test_an_ecs_deploy_whose_tasks_cannot_pull_their_image_is_not_retried(world:
 
 def test_an_ecs_deploy_whose_tasks_hit_a_rate_limit_is_retried_and_recovers(world: World) -> None:
     repo, pipeline = enrolled(world)
-    limited = Outcome(
-        code="JobFailed",
-        message=DEPLOY_FAILED,
-        stopped_reasons=[
-            "CannotPullContainerError: Error response from daemon: toomanyrequests: You have reached your "
-            "pull rate limit. | CannotPullContainerError: toomanyrequests"
-        ],
+    deploy_fails(
+        world,
+        pipeline,
+        "CannotPullContainerError: Error response from daemon: toomanyrequests: You have reached your "
+        "pull rate limit. | CannotPullContainerError: toomanyrequests",
     )
-    world.sandbox.simulator.scripts.add(pipeline, "Deploy", [limited])
     world.push(repo)
     run = world.eventually(lambda: (r := latest(world, pipeline)) and r["status"] == "Succeeded" and r)
     scheduled = world.pipeline_events(pipeline, "Stage Retry Scheduled")
