@@ -16,6 +16,7 @@ never from one report's exact string. Three strengths of deterministic cause:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -31,12 +32,22 @@ DOCKER_HUB_RATE_LIMIT = "docker-hub-rate-limit"
 class Cause:
     name: str
     kind: str
-    pattern: re.Pattern[str]
+    source: str
     strength: str = PLAIN
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """Compiled on first use: a cold start that classifies nothing (a due retry) pays nothing."""
+        return _compiled(self.source)
+
+
+@functools.cache
+def _compiled(source: str) -> re.Pattern[str]:
+    return re.compile(source, re.IGNORECASE)
 
 
 def _causes(kind: str, strength: str, *table: tuple[str, str]) -> tuple[Cause, ...]:
-    return tuple(Cause(name, kind, re.compile(pattern, re.IGNORECASE), strength) for name, pattern in table)
+    return tuple(Cause(name, kind, pattern, strength) for name, pattern in table)
 
 
 _HTTP_5XX = r"(?:50[0-4]|52[0-9])"
