@@ -123,6 +123,21 @@ def test_an_ecs_deploy_whose_tasks_cannot_pull_their_image_is_not_retried(world:
     assert not world.pipeline_events(pipeline, "Stage Retry Scheduled")
 
 
+def test_the_tasks_of_a_pipeline_a_team_opted_in_are_never_read(world: World) -> None:
+    """A tagger can opt any pipeline in to retries, and its ECS action may name any cluster: the retry
+    function reads stopped tasks (and quotes them to people) only for pipelines pipewarden made."""
+    repo, pipeline = enrolled(world)
+    codepipeline = world.sandbox.client("codepipeline")
+    world.eventually(lambda: world.pipeline(repo))
+    arn = codepipeline.get_pipeline(name=pipeline)["metadata"]["pipelineArn"]
+    codepipeline.untag_resource(resourceArn=arn, tagKeys=["pipewarden:managed-by"])  # retry tag kept
+    deploy_fails(world, pipeline, "CannotPullContainerError: secret-looking task reason: not found")
+    world.push(repo)
+    scheduled = world.eventually(lambda: world.pipeline_events(pipeline, "Stage Retry Scheduled"))[0]
+    assert scheduled["detail"]["classification"] == "unknown"
+    assert "stopped-reasons" not in scheduled["detail"]["evidence"]
+
+
 def test_an_ecs_deploy_whose_tasks_hit_a_rate_limit_is_retried_and_recovers(world: World) -> None:
     repo, pipeline = enrolled(world)
     deploy_fails(

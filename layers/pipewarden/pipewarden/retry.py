@@ -14,7 +14,7 @@ from pipewarden.classify import Classification
 from pipewarden.contract import PipelineSettings
 from pipewarden.decisions import DecisionLog
 from pipewarden.emit import Emitter
-from pipewarden.naming import is_execution_id, is_pipeline_name
+from pipewarden.naming import STACK_PREFIX, is_execution_id, is_pipeline_name
 from pipewarden.retry_policy import SCHEDULED, SKIPPED, Backoff, RetryDecision, decide
 
 STARTED = "Stage Retry Started"
@@ -152,7 +152,10 @@ class Retrier:
             return RetryDecision(False, DUPLICATE, reason, retries_done + 1)
         try:
             failed = {name: attempts for name, attempts in runs.items() if attempts[-1]["status"] == "Failed"}
-            verdict = classify.combine([self.classify(attempts[-1]) for attempts in failed.values()])
+            # Only pipewarden's own pipelines (named by it, made by the controller from an allow-listed
+            # target) have their ECS tasks read: a pipeline a team opted in could point anywhere.
+            own = settings.managed and failure.pipeline.startswith(STACK_PREFIX)
+            verdict = classify.combine([self.classify(attempts[-1], own) for attempts in failed.values()])
             decision = decide(verdict, mode, retries_done, max_retries, self.config.backoff, self.rand)
             if decision.retry:
                 self._queue(
@@ -289,11 +292,12 @@ class Retrier:
             attempts.sort(key=lambda d: str(d.get("startTime", "")))
         return runs
 
-    def classify(self, detail: Mapping[str, Any]) -> Classification:
+    def classify(self, detail: Mapping[str, Any], read_tasks: bool = True) -> Classification:
         provider = detail.get("input", {}).get("actionTypeId", {}).get("provider", "")
         result = detail.get("output", {}).get("executionResult", {})
         if provider == "ECS":
-            return classify.classify_error(provider, result.get("errorDetails"), self.stopped_reasons(detail))
+            reasons = self.stopped_reasons(detail) if read_tasks else []
+            return classify.classify_error(provider, result.get("errorDetails"), reasons)
         if provider != "CodeBuild":
             return classify.classify_error(provider, result.get("errorDetails"))
         build_id = result.get("externalExecutionId")
