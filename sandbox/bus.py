@@ -173,6 +173,21 @@ class EventBus:
         """Run `step` on the bus's thread after what is queued already (how the simulator advances)."""
         self.send({"source": "sandbox"}, lambda _: step(), name, retries=0)
 
+    def call_later(self, step: Callable[[], Any], seconds: float, name: str = "later") -> None:
+        """Run `step` on the bus's thread `seconds` from now; `wait_idle` waits for it from now on."""
+        with self._lock:
+            self._pending += 1  # counted now, so nobody sees the bus idle while the step waits
+
+        def due() -> None:
+            self.call_soon(step, name)
+            with self._lock:
+                self._pending -= 1
+                self._lock.notify_all()
+
+        timer = threading.Timer(seconds, due)
+        timer.daemon = True
+        timer.start()
+
     def _all_rules(self) -> list[Rule]:
         return self.rules + [rule for source in self.rule_sources for rule in source()]
 

@@ -56,6 +56,8 @@ class Sandbox:
 
     `parameters` overrides template parameters as `sam deploy --parameter-overrides` would.
     `resync_every` (seconds) runs the scheduled resync on a timer; None leaves it to callers.
+    `stack_seconds` is how long a CloudFormation stack operation stays *_IN_PROGRESS (0: done within
+    its API call).
     """
 
     def __init__(
@@ -65,11 +67,13 @@ class Sandbox:
         log_level: str = "WARNING",
         resync_every: float | None = None,
         root: Path = ROOT,
+        stack_seconds: float = 0.5,
     ) -> None:
         self.port = port
         self.parameters = dict(parameters or {})
         self.log_level = log_level
         self.resync_every = resync_every
+        self.stack_seconds = stack_seconds
         self.root = root
         self.bus = EventBus()
         self.functions: dict[str, Function] = {}
@@ -77,6 +81,7 @@ class Sandbox:
         self.outputs: dict[str, str] = {}
         self.events: list[Event] = []  # every event pipewarden emitted, in order
         self.pipeline_events: list[Event] = []  # every event CodePipeline emitted, in order
+        self.stack_events: list[Event] = []  # every stack status change CloudFormation emitted, in order
         self.url = ""
         self._server: Any = None
         self._timer: threading.Timer | None = None
@@ -128,6 +133,9 @@ class Sandbox:
         os.environ.update(self.client_environment())
         # CloudFormation deploys a stack with its service role's credentials: each handler asks IAM.
         cloudformation_ext.authorizer = self._authorize_stack_handler
+        # Stack operations take time: the rest of each runs on the bus, `stack_seconds` later.
+        cloudformation_ext.delay = self.stack_seconds
+        cloudformation_ext.scheduler = functools.partial(self.bus.call_later, name="cloudformation")
         publish.subscribe(self.bus.put)
         self.simulator.install()
         self.bus.rule_sources.append(self.stack_rules)
@@ -271,6 +279,12 @@ class Sandbox:
             "sandbox-record-pipeline-events",
             {"source": ["aws.codepipeline"]},
             self.pipeline_events.append,
+            retries=0,
+        )
+        self.bus.add_rule(
+            "sandbox-record-stack-events",
+            {"source": ["aws.cloudformation"]},
+            self.stack_events.append,
             retries=0,
         )
 

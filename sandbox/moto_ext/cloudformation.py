@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from moto.cloudformation import exceptions as cfn_exceptions
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing as cfn_parsing
+from moto.cloudformation import utils as cfn_utils
 from moto.cloudformation.exceptions import ValidationError
 from moto.codebuild.models import codebuild_backends
 from moto.codepipeline.models import codepipeline_backends
@@ -338,8 +342,44 @@ def _failed_resource(stack: Any) -> str:
     return stack.name
 
 
+# How long a stack operation stays *_IN_PROGRESS before CloudFormation finishes it (seconds), and
+# what runs the rest of the operation then. With no scheduler (moto alone) or no delay, an operation
+# finishes inside its API call. The sandbox queues the rest on its event bus, so `wait_idle` covers it.
+delay: float = 0.0
+Scheduler = Callable[[Callable[[], None], float], None]
+scheduler: Scheduler | None = None
+
+
+def _later(step: Callable[[], None]) -> None:
+    if scheduler is None or delay <= 0:
+        step()
+    else:
+        scheduler(step, delay)
+
+
+# One stack operation starts at a time: CloudFormation decides "exists" and "busy" atomically, and
+# the server answers requests on many threads.
+_starting = threading.RLock()
+
+
+def busy(stack: Any) -> bool:
+    return str(stack.status).endswith("_IN_PROGRESS")
+
+
 class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
-    """moto's backend, rolling back failed stacks and emitting status events as CloudFormation does."""
+    """moto's backend: stacks take time, roll back on failure and emit status events, as in AWS.
+
+    CreateStack, UpdateStack and DeleteStack answer at once with the stack *_IN_PROGRESS; the resources
+    change `delay` seconds later, then the stack reaches its outcome and emits it. While a stack is busy:
+    UpdateStack fails with AWS's ValidationError, DeleteStack fails during an update, and a DeleteStack
+    during a create is carried out once the create is done. Outputs appear only with CREATE_COMPLETE.
+    Sources: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stack-resource-configuration-complete.html
+    (stack status codes) and the errors AWS returns, as users report them verbatim:
+    "Stack:<arn> is in UPDATE_IN_PROGRESS state and can not be updated." (github.com/stratospheric-dev/
+    stratospheric/issues/21), "Stack [<arn>] cannot be deleted while in status UPDATE_IN_PROGRESS"
+    (github.com/aws-solutions-library-samples/guidance-for-clickstream-analytics-on-aws/issues/573),
+    a delete during a create waits for the create (github.com/cloudtools/stacker/issues/422).
+    """
 
     def _status(self, stack: Any, status: str, reason: str = "") -> None:
         stack.status = status
@@ -379,17 +419,53 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
         )
         return reason
 
-    def create_stack(self, name: str, template: str, parameters: dict[str, Any], **kwargs: Any) -> Any:
-        before = set(self.stacks)
+    def _create_stack(
+        self,
+        name: str,
+        template: str,
+        parameters: dict[str, Any],
+        notification_arns: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+        role_arn: str | None = None,
+        enable_termination_protection: bool | None = False,
+        timeout_in_mins: int | None = None,
+        stack_policy_body: str | None = None,
+    ) -> Any:
+        if name in [stack.name for stack in self.stacks.values()]:
+            raise cfn_exceptions.AlreadyExistsException(f"Stack {name} already exists")
+        stack_id = cfn_utils.generate_stack_id(name, self.region_name, self.account_id)
+        stack = cfn_models.Stack(
+            stack_id=stack_id,
+            name=name,
+            template=template,
+            parameters=parameters,
+            account_id=self.account_id,
+            region_name=self.region_name,
+            notification_arns=notification_arns,
+            tags=tags,
+            role_arn=role_arn,
+            cross_stack_resources=self.exports,
+            enable_termination_protection=enable_termination_protection,
+            timeout_in_mins=timeout_in_mins,
+            stack_policy_body=stack_policy_body,
+        )
+        # Outputs exist once the stack is created; moto would evaluate them on every DescribeStacks,
+        # creating resources from the request thread while the stack is still in progress.
+        outputs = stack.template_dict.pop("Outputs", None)
+        stack.output_map = stack._create_output_map()
+        self.stacks[stack_id] = stack
+        stack._add_stack_event("CREATE_IN_PROGRESS", resource_status_reason="User Initiated")
+        self._status(stack, "CREATE_IN_PROGRESS", "User Initiated")
+        _later(functools.partial(self._finish_create, stack, outputs, role_arn, tags))
+        return stack
+
+    def _finish_create(
+        self, stack: Any, outputs: Any, role_arn: str | None, tags: dict[str, str] | None
+    ) -> None:
         try:
-            with _as(kwargs.get("role_arn"), kwargs.get("tags")):
-                stack = super().create_stack(name, template, parameters, **kwargs)
+            with _as(role_arn, tags):
+                stack.create_resources()
         except Exception as error:
-            new = [stack_id for stack_id in self.stacks if stack_id not in before]
-            if not new:
-                raise  # rejected before a stack existed: the API call itself fails, as in AWS
-            stack = self.stacks[new[0]]
-            self._status(stack, "CREATE_IN_PROGRESS", "User Initiated")
             logical_id = _failed_resource(stack)
             self._resource_failed(stack, logical_id, "CREATE_FAILED", error)
             reason = (
@@ -399,18 +475,22 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
             self._status(stack, "ROLLBACK_IN_PROGRESS", reason)
             with contextlib.suppress(Exception):  # rolling back a partial stack is best effort
                 stack.resource_map.delete()
-            # A rolled-back stack has no outputs; moto would otherwise evaluate them lazily and
-            # try to create the failed resource again on every DescribeStacks.
-            stack.template_dict["Outputs"] = {}
-            stack.output_map = stack._create_output_map()
             stack._add_stack_event("ROLLBACK_COMPLETE")
             self._status(stack, "ROLLBACK_COMPLETE", reason)
-            return stack
-        self._status(stack, "CREATE_IN_PROGRESS", "User Initiated")
-        self._status(stack, "CREATE_COMPLETE")
-        return stack
+        else:
+            if outputs is not None:
+                stack.template_dict["Outputs"] = outputs
+                stack.output_map = stack._create_output_map()
+                self._validate_export_uniqueness(stack)
+                for export in stack.exports:
+                    self.exports[export.name] = export
+            self._status(stack, "CREATE_COMPLETE")
+        pending = getattr(stack, "pending_delete", None)
+        if pending is not None:
+            stack.pending_delete = None
+            self.delete_stack(pending)
 
-    def update_stack(
+    def _update_stack(
         self,
         name: str,
         template: str,
@@ -419,7 +499,12 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
         tags: dict[str, str] | None,
     ) -> Any:
         stack = self.get_stack(name)
-        if stack.status in ("ROLLBACK_COMPLETE", "CREATE_FAILED", "ROLLBACK_FAILED", "DELETE_FAILED"):
+        if busy(stack) or stack.status in (
+            "ROLLBACK_COMPLETE",
+            "CREATE_FAILED",
+            "ROLLBACK_FAILED",
+            "DELETE_FAILED",
+        ):
             raise ValidationError(
                 name, f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated."
             )
@@ -430,48 +515,80 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
             and (tags is None or tags == stack.tags)
         ):
             raise ValidationError(name, "No updates are to be performed.")
+        self._status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
+        _later(functools.partial(self._finish_update, stack, template, role_arn, resolved, tags))
+        return stack
+
+    def _finish_update(
+        self,
+        stack: Any,
+        template: str,
+        role_arn: str | None,
+        resolved: dict[str, Any],
+        tags: dict[str, str] | None,
+    ) -> None:
         previous = (stack.template, dict(stack.parameters), dict(stack.tags or {}))
         try:
             # Without a role in the request, CloudFormation uses the one the stack has.
             with _as(role_arn or getattr(stack, "role_arn", None), tags if tags is not None else stack.tags):
                 stack.update(template, role_arn, parameters=resolved, tags=tags)
         except Exception as error:
-            self._status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
             logical_id = _failed_resource(stack)
             self._resource_failed(stack, logical_id, "UPDATE_FAILED", error)
+            reason = f"The following resource(s) failed to update: [{logical_id}]."
+            self._status(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason)
             stack.template, stack.parameters, stack.tags = previous
             stack._parse_template()
             stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
-            self._status(
-                stack,
-                "UPDATE_ROLLBACK_COMPLETE",
-                f"The following resource(s) failed to update: [{logical_id}].",
-            )
-            return stack
-        self._status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
+            self._status(stack, "UPDATE_ROLLBACK_COMPLETE", reason)
+            return
         self._status(stack, "UPDATE_COMPLETE")
-        return stack
+
+    def _delete_stack(self, name_or_stack_id: str) -> None:
+        live = [s for s in self.stacks.values() if name_or_stack_id in (s.name, s.stack_id)]
+        if not live:
+            super().delete_stack(name_or_stack_id)  # deleting a stack that is gone is not an error
+            return
+        stack = live[0]
+        if stack.status == "DELETE_IN_PROGRESS":
+            return
+        if stack.status == "CREATE_IN_PROGRESS":
+            stack.pending_delete = stack.stack_id  # CloudFormation deletes it once the create is done
+            return
+        if busy(stack):
+            raise ValidationError(
+                name_or_stack_id, f"Stack [{stack.stack_id}] cannot be deleted while in status {stack.status}"
+            )
+        self._status(stack, "DELETE_IN_PROGRESS", "User Initiated")
+        _later(functools.partial(self._finish_delete, stack))
+
+    def create_stack(self, *args: Any, **kwargs: Any) -> Any:
+        with _starting:
+            return self._create_stack(*args, **kwargs)
+
+    def update_stack(self, *args: Any, **kwargs: Any) -> Any:
+        with _starting:
+            return self._update_stack(*args, **kwargs)
 
     def delete_stack(self, name_or_stack_id: str) -> None:
-        live = [s for s in self.stacks.values() if name_or_stack_id in (s.name, s.stack_id)]
-        role = next((getattr(s, "role_arn", None) for s in live), None)
+        with _starting:
+            self._delete_stack(name_or_stack_id)
+
+    def _finish_delete(self, stack: Any) -> None:
         try:
-            with _as(role, None, "delete"):
-                super().delete_stack(name_or_stack_id)
+            with _as(getattr(stack, "role_arn", None), None, "delete"):
+                super().delete_stack(stack.stack_id)
         except HandlerAccessDenied as error:
-            for stack in live:
-                self._status(stack, "DELETE_IN_PROGRESS", "User Initiated")
-                logical_id = next(iter(stack.resource_map._parsed_resources), stack.name)
-                reason = self._resource_failed(stack, logical_id, "DELETE_FAILED", error)
-                self._status(
-                    stack,
-                    "DELETE_FAILED",
-                    f"The following resource(s) failed to delete: [{logical_id}]. {reason}",
-                )
+            self.stacks[stack.stack_id] = stack  # moto let go of it before its resources refused
+            logical_id = next(iter(stack.resource_map._parsed_resources), stack.name)
+            reason = self._resource_failed(stack, logical_id, "DELETE_FAILED", error)
+            self._status(
+                stack,
+                "DELETE_FAILED",
+                f"The following resource(s) failed to delete: [{logical_id}]. {reason}",
+            )
             return
-        for stack in live:
-            self._status(stack, "DELETE_IN_PROGRESS", "User Initiated")
-            self._status(stack, "DELETE_COMPLETE")
+        self._status(stack, "DELETE_COMPLETE")
 
 
 def install() -> None:

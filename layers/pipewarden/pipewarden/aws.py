@@ -44,6 +44,10 @@ class Invalid(AwsError):
     """AWS rejected the request as malformed or not allowed in the current state."""
 
 
+# How CloudFormation words a request on a stack that is busy (ValidationError, HTTP 400), as reported
+# verbatim: "Stack:<arn> is in UPDATE_IN_PROGRESS state and can not be updated." and "Stack [<arn>]
+# cannot be deleted while in status UPDATE_IN_PROGRESS" (see sandbox/moto_ext/cloudformation.py).
+_BUSY = (" state and can not be updated", "IN_PROGRESS state", "cannot be deleted while in status")
 _THROTTLING = {
     "Throttling",
     "ThrottlingException",
@@ -105,7 +109,7 @@ def translate(error: Exception) -> Exception:
         return Throttled(code, message, operation)
     if code in _NOT_FOUND or "does not exist" in message:
         return NotFound(code, message, operation)
-    if code in _CONFLICT or " state and can not be updated" in message or "IN_PROGRESS state" in message:
+    if code in _CONFLICT or any(busy in message for busy in _BUSY):
         return Conflict(code, message, operation)
     if code in _ACCESS:
         return AccessDenied(code, message, operation)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from pipewarden import stacks
@@ -22,8 +23,9 @@ class StackOutcome:
 def on_stack_status(reconciler: Reconciler, stack_id: str, status: str, reason: str) -> StackOutcome | None:
     """Emit Enrolled / Enrollment Failed / Unenrolled for a terminal status and converge again.
 
-    Only a deleted stack is reconciled right away (a repair deletes before it creates again).
-    A failed create or update is reported and left to the next tag change or resync, so a
+    A created, updated or deleted stack is reconciled right away: tags that changed while it was busy
+    apply now (and a repair deletes before it creates again). A failed create or update is reported
+    and left to the next tag change or resync, so a
     blueprint that cannot be deployed is tried once per resync, not in a tight loop.
     """
     prefix = reconciler.config.tag_prefix
@@ -46,7 +48,12 @@ def on_stack_status(reconciler: Reconciler, stack_id: str, status: str, reason: 
     }
     if status in stacks.SUCCEEDED_OUTCOMES:
         reconciler.emitter.emit(ENROLLED, detail, [stack.stack_id])
-        return StackOutcome(repository, status, ENROLLED)
+        # Tags that changed while the stack was busy were waited on (WAIT): apply them now, under the
+        # one error policy (a transient error is left to the next event or resync, not retried here:
+        # the outcome is told already).
+        reconciler.converge(repository, functools.partial(reconciler.reconcile, repository))
+        follow_up = reconciler.decisions[-1] if reconciler.decisions else None
+        return StackOutcome(repository, status, ENROLLED, follow_up)
     if status in stacks.FAILED_OUTCOMES:
         cause = stacks.first_failure_reason(reconciler.clients.cloudformation, stack.stack_id, reason)
         reconciler.emitter.emit(ENROLLMENT_FAILED, dict(detail, reason=cause), [stack.stack_id])

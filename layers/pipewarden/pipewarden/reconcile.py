@@ -41,6 +41,8 @@ WRITES = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE, Action.REPAIR})
 # Stack tag (under the prefix) of a pipeline created before its ECS service existed: every
 # reconcile looks the service up again until its roles are known.
 AWAITING_SERVICE = "awaiting-service"
+# Why a write waits: CloudFormation refused it because the stack is busy (or was just created).
+BUSY = "the stack is busy with another operation; its status event converges again"
 
 
 @dataclass(frozen=True)
@@ -200,11 +202,14 @@ class Reconciler:
         if decision.action in (Action.CREATE, Action.UPDATE) and decision.settings is not None:
             return self._write(decision, decision.settings, detail, resources)
         if decision.action in (Action.DELETE, Action.REPAIR):
-            stacks.delete(
-                self.clients.cloudformation,
-                decision.stack_id or decision.stack,
-                self.config.cloudformation_role_arn,
-            )
+            try:
+                stacks.delete(
+                    self.clients.cloudformation,
+                    decision.stack_id or decision.stack,
+                    self.config.cloudformation_role_arn,
+                )
+            except Conflict:
+                return self._record(replace(decision, action=Action.WAIT, reason=BUSY))
             kind = UNENROLLMENT_STARTED if decision.action is Action.DELETE else ENROLLMENT_STARTED
             self.emitter.emit(kind, detail, resources)
         elif decision.action is Action.REJECT:
@@ -247,15 +252,15 @@ class Reconciler:
             tags[f"{prefix}:{AWAITING_SERVICE}"] = "true"
             detail["warnings"] = [targets.warning]
         body = blueprint.template_body()
-        if decision.action is Action.CREATE:
-            try:
+        try:
+            if decision.action is Action.CREATE:
                 stacks.create(cfn, decision.stack, body, parameters, tags, role)
-            except Conflict:
-                return self._record(
-                    replace(decision, action=Action.WAIT, reason="created by a concurrent run")
-                )
-        elif not stacks.update(cfn, decision.stack, body, parameters, tags, role):
-            return self._record(replace(decision, action=Action.NOTHING, reason="no changes to apply"))
+            elif not stacks.update(cfn, decision.stack, body, parameters, tags, role):
+                return self._record(replace(decision, action=Action.NOTHING, reason="no changes to apply"))
+        except Conflict:
+            # Another run created the stack, or started an operation on it since we read it: its
+            # status event converges this repository again once the stack settles.
+            return self._record(replace(decision, action=Action.WAIT, reason=BUSY))
         detail["changed"] = list(decision.changed)
         detail["settings"] = _settings_detail(settings)
         self.emitter.emit(ENROLLMENT_STARTED, detail, resources)
