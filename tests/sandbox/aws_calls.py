@@ -85,10 +85,9 @@ def _calls_in(path: Path) -> set[tuple[str, str]]:
             found.add((service, _methods(service)[operation.value]))
         elif isinstance(node.func, ast.Attribute):
             # A direct client call (`clients.s3.list_objects(...)`) bypasses `call` but is still a call.
-            receiver = _last_name(node.func.value)
-            service = RECEIVERS.get(receiver)
-            if service and node.func.attr in _methods(service):
-                found.add((service, _methods(service)[node.func.attr]))
+            direct = RECEIVERS.get(_last_name(node.func.value))
+            if direct and node.func.attr in _methods(direct):
+                found.add((direct, _methods(direct)[node.func.attr]))
     return found
 
 
