@@ -1,0 +1,96 @@
+"""The AWS operations the product calls, found by reading its source (no import, no run)."""
+
+from __future__ import annotations
+
+import ast
+from functools import cache
+from pathlib import Path
+
+import botocore.session
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCT = sorted((ROOT / "layers" / "pipewarden" / "pipewarden").rglob("*.py")) + sorted(
+    (ROOT / "functions").glob("*/app.py")
+)
+
+# What the product names its clients (the last name of the expression handed to `call`) -> botocore service.
+RECEIVERS = {
+    "codepipeline": "codepipeline",
+    "codecommit": "codecommit",
+    "codebuild": "codebuild",
+    "logs": "logs",
+    "logs_client": "logs",
+    "cloudformation": "cloudformation",
+    "cfn": "cloudformation",
+    "ecs": "ecs",
+    "ecr": "ecr",
+    "s3": "s3",
+    "sqs": "sqs",
+    "sns": "sns",
+    "dynamodb": "dynamodb",
+    "secretsmanager": "secretsmanager",
+    "tagging": "resourcegroupstaggingapi",
+    "_client": "events",  # Emitter's client getter
+}
+# Helpers that take (client, "operation_name", ...) and make the call: pipewarden.aws.call and prune's pager.
+FORWARDERS = {"call", "_pages"}
+
+
+class UnreadableCall(Exception):
+    """A call this scan cannot attribute to one service and operation: teach the scan, do not skip it."""
+
+
+@cache
+def _methods(service: str) -> dict[str, str]:
+    """botocore's method name -> API operation name for the service."""
+    model = botocore.session.get_session().get_service_model(service)
+    from botocore import xform_name
+
+    return {xform_name(name): name for name in model.operation_names}
+
+
+def _last_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return ast.unparse(node)
+
+
+def _calls_in(path: Path) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    tree = ast.parse(path.read_text(), str(path))
+    forwarders = {
+        node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name in FORWARDERS
+    }
+    inside = {id(n) for f in forwarders for n in ast.walk(f)}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        where = f"{path.relative_to(ROOT)}:{node.lineno}"
+        name = _last_name(node.func)
+        if name in FORWARDERS and len(node.args) >= 2:
+            receiver, operation = _last_name(node.args[0]), node.args[1]
+            if not (isinstance(operation, ast.Constant) and isinstance(operation.value, str)):
+                if id(node) in inside:
+                    continue  # a forwarder passing its own argument on
+                raise UnreadableCall(f"{where}: operation is not a literal: {ast.unparse(node)}")
+            if receiver not in RECEIVERS:
+                raise UnreadableCall(f"{where}: no service known for client {receiver!r}")
+            service = RECEIVERS[receiver]
+            if operation.value not in _methods(service):
+                raise UnreadableCall(f"{where}: {service} has no operation {operation.value!r}")
+            found.add((service, _methods(service)[operation.value]))
+        elif isinstance(node.func, ast.Attribute):
+            # A direct client call (`clients.s3.list_objects(...)`) bypasses `call` but is still a call.
+            direct = RECEIVERS.get(_last_name(node.func.value))
+            if direct and node.func.attr in _methods(direct):
+                found.add((direct, _methods(direct)[node.func.attr]))
+    return found
+
+
+def product_operations() -> set[tuple[str, str]]:
+    """(service, Operation) for every AWS call in functions/ and the layer's library."""
+    return set().union(*(_calls_in(path) for path in PRODUCT))
