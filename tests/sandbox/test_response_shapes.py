@@ -22,6 +22,7 @@ from sandbox.iam.requests import Call, Signature
 from sandbox.runtime import Sandbox
 from sandbox.shape_recorder import Response, ShapeRecorder, check
 from tests.conftest import World
+from tests.integration.test_retry_flow import deploy_fails
 
 NOW = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
 
@@ -234,6 +235,10 @@ def test_pipewardens_flows_meet_only_responses_aws_could_send(recording: Sandbox
     world.sandbox.simulator.scripts.add(pipeline, "Build", [TEST_FAILURE])
     world.push(repo, "broken")
     world.eventually(lambda: world.pipeline_events(pipeline, "Failure Not Retried"))
+    # ... and an ECS deploy whose tasks stop (read with ListTasks and DescribeTasks)
+    deploy_fails(world, pipeline, "CannotPullContainerError: pull image manifest: not found")
+    world.push(repo, "an image nobody pushed")
+    world.eventually(lambda: len(world.pipeline_events(pipeline, "Failure Not Retried")) == 2)
     # ... each ending with a prune and a notification, then a resync, then the repository leaves
     world.sandbox.run_schedules()
     world.sandbox.wait_idle(30)
@@ -244,7 +249,15 @@ def test_pipewardens_flows_meet_only_responses_aws_could_send(recording: Sandbox
     # Then every response of an operation the extensions serve is one AWS's model allows
     checked = recording.shapes.checked()
     served = {op for op in checked if op in EXTENDED}
-    assert {"codepipeline:ListActionExecutions", "codepipeline:RetryStageExecution"} <= served
+    assert {
+        "codepipeline:ListActionExecutions",
+        "codepipeline:RetryStageExecution",
+        "codepipeline:GetPipelineState",
+        "codebuild:BatchGetBuilds",
+        "ecs:DescribeTasks",
+        "resourcegroupstaggingapi:GetResources",
+        "s3:ListObjectVersions",
+    } <= served
     assert [str(p) for p in recording.shapes.problems(EXTENDED)] == []
     # ... and plain moto's answers too (none of these flows meets a moto answer AWS would not send)
     assert [str(p) for p in recording.shapes.problems()] == []
@@ -283,6 +296,60 @@ def test_the_recorder_sees_an_answer_no_model_allows(recording: Sandbox) -> None
     problems = recording.shapes.problems({"codecommit:GetRepositoryTriggers"})
     assert len(problems) == 1 and problems[0].status == 500
     assert "NotImplementedError" in problems[0].problem
+
+
+@pytest.mark.integration
+def test_the_errors_the_extensions_answer_are_documented_for_their_operations(
+    recording: Sandbox, world: World
+) -> None:
+    # Given an enrolled repository whose one execution succeeded
+    world.service()
+    repo, arn = world.repository()
+    world.tag(arn, world.enroll_tags())
+    pipeline = pipeline_name(repo)
+    world.push(repo)
+    run = world.sandbox.wait_for_execution(pipeline)
+    codepipeline, codecommit = recording.client("codepipeline"), recording.client("codecommit")
+    # When the extensions are asked what they must refuse
+    attempts: list[tuple[Any, dict[str, Any]]] = [
+        (
+            codepipeline.retry_stage_execution,
+            {
+                "pipelineName": pipeline,
+                "stageName": "Build",
+                "pipelineExecutionId": run["pipelineExecutionId"],
+                "retryMode": "FAILED_ACTIONS",
+            },
+        ),
+        (
+            codepipeline.retry_stage_execution,
+            {
+                "pipelineName": pipeline,
+                "stageName": "Nope",
+                "pipelineExecutionId": run["pipelineExecutionId"],
+                "retryMode": "FAILED_ACTIONS",
+            },
+        ),
+        (codepipeline.get_pipeline_state, {"name": "no-such-pipeline"}),
+        (codepipeline.list_action_executions, {"pipelineName": "no-such-pipeline"}),
+        (codecommit.get_branch, {"repositoryName": repo, "branchName": "no-such-branch"}),
+        (codecommit.get_commit, {"repositoryName": repo, "commitId": "0" * 40}),
+        (codecommit.list_tags_for_resource, {"resourceArn": arn + "-gone"}),
+        (
+            codecommit.put_file,
+            {"repositoryName": repo, "branchName": "main", "filePath": "a", "fileContent": b"x"},
+        ),
+    ]
+    for call, arguments in attempts:
+        with pytest.raises(codepipeline.exceptions.ClientError):
+            call(**arguments)
+    # Then each refusal is one of the operation's modelled errors or a common one
+    operations = {
+        f"{c.__self__.meta.service_model.service_name}:{c.__self__.meta.method_to_api_mapping[c.__name__]}"
+        for c, _ in attempts
+    }
+    assert set(recording.shapes.checked()) >= operations
+    assert [str(p) for p in recording.shapes.problems(operations)] == []
 
 
 def test_a_switched_off_recorder_leaves_the_app_alone() -> None:
