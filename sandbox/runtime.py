@@ -32,6 +32,7 @@ from sandbox.lambdas import Function
 from sandbox.moto_ext import cloudformation as cloudformation_ext
 from sandbox.moto_ext import publish
 from sandbox.server import SandboxServer
+from sandbox.shape_recorder import ShapeRecorder
 from sandbox.slack_sink import SlackSink
 
 ACCOUNT = "123456789012"
@@ -484,6 +485,11 @@ class Sandbox:
     @property
     def faults(self) -> Faults:
         return self._server.faults  # type: ignore[no-any-return]
+
+    @property
+    def shapes(self) -> ShapeRecorder:
+        """Checks responses against botocore's models once `enabled` (sandbox/shape_recorder.py)."""
+        return self._server.shapes  # type: ignore[no-any-return]
 
     def _set_faults(self, request: dict[str, Any]) -> dict[str, Any]:
         if "rules" in request:

@@ -24,6 +24,7 @@ from werkzeug.serving import make_server
 
 from sandbox.faults import Faults
 from sandbox.iam.enforce import Enforcer
+from sandbox.shape_recorder import ShapeRecorder
 
 PREFIX = "/_sandbox/"
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -101,12 +102,15 @@ class SandboxServer(ThreadedMotoServer):
         self.requests: Counter[str] = Counter()  # every request served, by kind (benchmarks read it)
         self.faults = Faults()  # off until rules are set
         self.iam = Enforcer()  # assumed roles' calls are authorized as AWS would; other keys pass
+        self.shapes = ShapeRecorder()  # off until switched on: responses checked against botocore's models
 
     def _server_entry(self) -> None:
         moto_app: Any = DomainDispatcherApplication(create_backend_app)
         if self._invoker is not None:
             moto_app = with_lambda_invoke(moto_app, self._invoker)
-        app = with_sandbox_api(self.faults.wrap(self.iam.wrap(moto_app)), self._handlers, self.requests)
+        # Outermost of the AWS-facing layers: what IAM denies and faults inject is checked too.
+        aws = self.shapes.wrap(self.faults.wrap(self.iam.wrap(moto_app)))
+        app = with_sandbox_api(aws, self._handlers, self.requests)
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )

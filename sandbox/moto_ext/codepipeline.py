@@ -217,10 +217,15 @@ def _action_state(run: ActionRun) -> dict[str, Any]:
     state: dict[str, Any] = {
         "actionExecutionId": run.action_execution_id,
         "status": run.status,
-        "summary": run.summary,
         "lastStatusChange": _timestamp(run.updated),
-        "externalExecutionId": run.external_id,
     }
+    # An action with no external run (an ECS deploy) has no id or summary: AWS leaves them out, since
+    # the model allows no empty one (botocore codepipeline ActionExecution: ExecutionId and
+    # ExecutionSummary have min 1).
+    if run.summary:
+        state["summary"] = run.summary
+    if run.external_id:
+        state["externalExecutionId"] = run.external_id
     if run.error:
         state["errorDetails"] = run.error
     return state
