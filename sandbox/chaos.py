@@ -203,6 +203,7 @@ def run(
         import os
 
         os.environ["AWS_MAX_ATTEMPTS"] = str(sdk_attempts)
+        os.environ["SANDBOX_SDK_BACKOFF_SCALE"] = "0.02"  # in the functions' processes too
         scenario = Scenario(sandbox, seed, repos, executions)
         scenario.setup()
         sandbox.bus.disorder(seed, duplicate)

@@ -155,6 +155,8 @@ class Sandbox:
             self._timer.cancel()
         publish.unsubscribe(self.bus.put)
         self.bus.stop()
+        for function in self.functions.values():
+            function.stop()
         if self._server is not None:
             self._server.stop()
         self.slack.stop()
@@ -373,9 +375,8 @@ class Sandbox:
             iam.attach_role_policy(RoleName=name, PolicyArn=arn)
 
     def _wire_functions(self, tpl: dict[str, Any], resolver: cfn_template.Resolver) -> None:
-        global_env = resolver.resolve(
-            tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
-        )
+        global_function = tpl.get("Globals", {}).get("Function", {})
+        global_env = resolver.resolve(global_function.get("Environment", {}).get("Variables", {}))
         for name, spec in tpl["Resources"].items():
             if spec["Type"] != "AWS::Serverless::Function":
                 continue
@@ -383,11 +384,16 @@ class Sandbox:
             env = dict(global_env)
             env.update(resolver.resolve(props.get("Environment", {}).get("Variables", {})))
             env["POWERTOOLS_LOG_LEVEL"] = self.log_level
-            env["POWERTOOLS_METRICS_DISABLED"] = "true"
-            # Functions share this process, as they would share nothing in Lambda: only keys
-            # no two functions set differently may live in the process environment.
-            os.environ.update({k: str(v) for k, v in env.items()})
+            # Each function runs in its own process with its own environment (sandbox.lambdas). The
+            # sandbox's process gets the keys too, for callers that read the controller's settings
+            # (ControllerConfig.from_env): only keys no two functions set differently live there.
+            os.environ.update({k: str(v) for k, v in env.items() if k != "POWERTOOLS_SERVICE_NAME"})
             function = Function(name, self.root / props["CodeUri"], props["Handler"], ACCOUNT, REGION)
+            function.variables = {k: str(v) for k, v in env.items()}
+            function.timeout_seconds = float(props.get("Timeout", global_function.get("Timeout", 3)))
+            function.memory_mb = int(props.get("MemorySize", global_function.get("MemorySize", 128)))
+            if self.log_level in ("CRITICAL", "ERROR"):
+                function.echo = False  # their failures are counted, not printed
             # Lambda runs the function with its execution role's session credentials.
             role_arn = str(resolver.resolve(props.get("Role") or {"Fn::GetAtt": [f"{name}Role", "Arn"]}))
             function.role_arn = role_arn

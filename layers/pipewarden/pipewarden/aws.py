@@ -21,6 +21,10 @@ class AwsError(Exception):
         self.message = message
         self.operation = operation
 
+    def __reduce__(self) -> tuple[type[AwsError], tuple[str, str, str]]:
+        # Pickled as it was made (an exception pickles its formatted text by default).
+        return (type(self), (self.code, self.message, self.operation))
+
 
 class NotFound(AwsError):
     """The named resource does not exist (any more)."""
