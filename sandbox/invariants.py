@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections import Counter
@@ -147,17 +148,16 @@ def _stacks_match_tags(
         pipelines = oracle.pipeline_of(name, names)
         if len(pipelines) > 1:
             violations.append(f"{name}: {len(pipelines)} pipelines: {', '.join(sorted(pipelines))}")
-        if not pipelines:
-            continue  # a stack without its pipeline: half-built (2.)
-        enrolled[pipelines[0]] = wanted
-        stale = _differences(sandbox, name, stack_name, pipelines[0], wanted)
+        if pipelines:  # else a stack without its pipeline: half-built (2.)
+            enrolled[pipelines[0]] = wanted
+        stale = _differences(sandbox, name, stack_name, next(iter(pipelines), None), wanted)
         if stale:
             violations.append(f"{name}: stack's resources differ from the tags: {', '.join(stale)}")
     return enrolled
 
 
 def _differences(
-    sandbox: Sandbox, repository: str, stack_name: str, pipeline: str, wanted: Expected
+    sandbox: Sandbox, repository: str, stack_name: str, pipeline: str | None, wanted: Expected
 ) -> list[str]:
     """The contract keys whose value AWS's resources do not hold: the build project's compute type,
     the pipeline's source, deploy target and tags."""
@@ -168,11 +168,10 @@ def _differences(
     if projects:
         have["compute"] = projects[0]["environment"]["computeType"]
     codepipeline = sandbox.client("codepipeline")
-    try:
-        found = codepipeline.get_pipeline(name=pipeline)
-    except codepipeline.exceptions.PipelineNotFoundException:
-        found = None
-    if found is not None:
+    found = None
+    with contextlib.suppress(codepipeline.exceptions.PipelineNotFoundException):
+        found = pipeline and codepipeline.get_pipeline(name=pipeline)
+    if found:
         actions = [a for stage in found["pipeline"]["stages"] for a in stage["actions"]]
         source = _action(actions, "Source", "CodeCommit")
         deploy = _action(actions, "Deploy", "ECS")
