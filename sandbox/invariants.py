@@ -1,7 +1,11 @@
 """What must hold after any storm of events and faults, checked against the sandbox's final state.
 
-1. Every enrolled repository has exactly one stack, complete and built from its current tags; a
-   repository that is not enrolled (or whose tags are invalid) has none.
+1. Every enrolled repository has exactly one stack, complete, whose build project and pipeline hold
+   its current tags; a repository that is not enrolled has none, and one whose tags are invalid has
+   none or the one its earlier valid tags built (a rejected change keeps it).
+
+What should exist is the oracle's (`sandbox/oracle.py`: the README's contract and the workload's
+tags), never pipewarden's own reading; AWS's state is read through its API.
 2. No orphan: every pipeline, build project and role of the scenario belongs to a live stack.
 3. No execution was retried beyond its pipeline's cap.
 4. Exactly one notification per reported event: no key twice on SNS, and every decision that its

@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sandbox import invariants, oracle
 from sandbox.oracle import Expected, Target, Verdict
@@ -294,3 +296,23 @@ def test_a_decision_never_told_or_told_twice_is_named(world: World) -> None:
         sandbox._sns_received[:] = [
             m for m in sandbox.sns_messages() if json.loads(m["Message"]).get("key") != "other"
         ]
+
+
+# -- where the product and the documents meet -------------------------------------------------------
+@given(st.from_regex(r"[A-Za-z0-9-]{1,89}", fullmatch=True))
+def test_the_products_names_are_the_ones_the_readme_gives(repository: str) -> None:
+    from pipewarden import naming
+
+    assert naming.stack_name(repository) == oracle.stack_name(repository)
+    assert oracle.is_pipeline_of(repository, naming.pipeline_name(repository))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="README.md:246: `true` enrolls, any other value unenrolls; the product also enrolls `True`",
+)
+def test_the_product_enrolls_on_true_alone_as_the_readme_says() -> None:
+    from pipewarden.contract import is_enabled
+
+    assert _expect(_tags(enabled="True")).verdict is Verdict.UNENROLLED  # the oracle: by the README
+    assert not is_enabled({"pipewarden:enabled": "True"}, "pipewarden")
