@@ -24,8 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipewarden.naming import pipeline_name
-from sandbox import fleet
+from sandbox import fleet, oracle
 from sandbox.executions import Outcome
 from sandbox.faults import Rule
 from sandbox.runtime import ACCOUNT, REGION, Sandbox
@@ -113,6 +112,8 @@ class Scenario:
         self.rand = random.Random(seed)
         self.names = [f"chaos-{n:03d}" for n in range(repos)]
         self.tags: dict[str, dict[str, str]] = {}
+        # Each repository's earlier tag sets, each one the controller settled on (quiet() between).
+        self.history: dict[str, list[dict[str, str]]] = {name: [] for name in self.names}
         self.executions = executions
 
     # -- the workload ----------------------------------------------------------------------------
@@ -145,6 +146,7 @@ class Scenario:
 
     def retag(self) -> None:
         for name in self.names:
+            self.history[name].append(dict(self.tags[name]))
             roll = self.rand.random()
             if roll < 0.25:
                 change = {f"{PREFIX}:compute": self.rand.choice(["small", "medium", "large"])}
@@ -157,16 +159,34 @@ class Scenario:
                 )
 
     def enrolled(self) -> list[str]:
-        valid = ("small", "medium", "large")
+        """The repositories the documents say have a pipeline now (the oracle, on what this
+        workload set up: every service takes its repository's images, from roles under its path)."""
+
+        def target(cluster: str, service: str) -> oracle.Target:
+            paths = (f"/pipewarden-tasks/{service}/",) * 2
+            return oracle.Target(
+                exists=cluster == "apps" and service in self.tags, owner=service, role_paths=paths
+            )
+
+        allowed = oracle.allow_list(FAST["AllowedEcsTargets"])
         return [
             n
             for n in self.names
-            if self.tags[n].get(f"{PREFIX}:enabled") == "true"
-            and self.tags[n].get(f"{PREFIX}:compute", "small") in valid
+            if oracle.settled(
+                [oracle.expect(n, tags, target, allowed) for tags in [*self.history[n], self.tags[n]]]
+            ).verdict
+            is oracle.Verdict.ENROLLED
         ]
 
     def run_pipelines(self) -> int:
         pipelines = self.enrolled()
+        listed = {
+            p["name"]
+            for page in self.sandbox.client("codepipeline").get_paginator("list_pipelines").paginate()
+            for p in page["pipelines"]
+        }
+        # Its pipeline as AWS lists it, found by the name the README gives it (no id to compute).
+        named = {n: next(iter(oracle.pipeline_of(n, listed)), None) for n in pipelines}
         started = 0
         while started < self.executions and pipelines:
             for name in pipelines:
@@ -181,8 +201,9 @@ class Scenario:
                     outcomes = [RATE_LIMIT] * 4  # outlasts any cap
                 else:
                     outcomes = []
-                if outcomes:
-                    self.sandbox.simulator.scripts.add(pipeline_name(name), "Build", outcomes)
+                pipeline = named[name]
+                if outcomes and pipeline is not None:
+                    self.sandbox.simulator.scripts.add(pipeline, "Build", outcomes)
                 self.sandbox.push(name, f"change {started}")
                 started += 1
             quiet(self.sandbox)
@@ -231,7 +252,7 @@ def run(
         figures.retried = sandbox.bus.failed_attempts
         from sandbox import invariants
 
-        figures.violations = invariants.check(sandbox, scenario.tags)
+        figures.violations = invariants.check(sandbox, scenario.tags, history=scenario.history)
         figures.authorized = len(sandbox._server.iam.recorder.decisions())
     figures.seconds = time.monotonic() - started
     return figures

@@ -1,7 +1,11 @@
 """What must hold after any storm of events and faults, checked against the sandbox's final state.
 
-1. Every enrolled repository has exactly one stack, complete and built from its current tags; a
-   repository that is not enrolled (or whose tags are invalid) has none.
+1. Every enrolled repository has exactly one stack, complete, whose build project and pipeline hold
+   its current tags; a repository that is not enrolled has none, and one whose tags are invalid has
+   none or the one its earlier valid tags built (a rejected change keeps it).
+
+What should exist is the oracle's (`sandbox/oracle.py`: the README's contract and the workload's
+tags), never pipewarden's own reading; AWS's state is read through its API.
 2. No orphan: every pipeline, build project and role of the scenario belongs to a live stack.
 3. No execution was retried beyond its pipeline's cap.
 4. Exactly one notification per reported event: no key twice on SNS, and every decision that its
@@ -17,49 +21,94 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
-import os
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from pipewarden import blueprint, naming
-from pipewarden.config import ControllerConfig
-from pipewarden.contract import PipelineSettings
-from pipewarden.notify_rules import InvalidEvent, parse
-from pipewarden.reconcile import desired_state
-from sandbox.iam.enforce import Recorder
-from sandbox.runtime import Sandbox
+from sandbox import oracle
+from sandbox.oracle import Expected, Target, Verdict
 
-PREFIX = "pipewarden"
+if TYPE_CHECKING:
+    from sandbox.iam.enforce import Recorder
+    from sandbox.runtime import Sandbox
+
 TOLD = ("Stage Retry Scheduled", "Failure Not Retried", "Retries Exhausted")
+# What makes a retry decision one thing: its execution, stage and attempt (README.md:614-615).
+DECISION = ("execution-id", "stage", "attempt", "retries-done")
 ROLE_PARTS = ("-BuildRole-", "-PipelineRole-", "-SourceRuleRole-")
+# The settings the blueprint copies onto the pipeline as tags (README.md:287-288; DESIGN.md: "The
+# blueprint copies the retry/notify/keep settings onto the pipeline as tags").
+PIPELINE_TAGS = ("retry", "max-retries", "notify", "keep-executions")
 
 
 def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
     return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, [])]
 
 
-def check(sandbox: Sandbox, tags: Mapping[str, Mapping[str, str]], iam: bool = True) -> list[str]:
+def check(
+    sandbox: Sandbox,
+    tags: Mapping[str, Mapping[str, str]],
+    iam: bool = True,
+    history: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
+) -> list[str]:
     """Every violation found, as a line each (none: all invariants hold).
 
-    `iam` checks the sandbox's every IAM decision: leave it out on a sandbox shared with tests that
-    play attackers on purpose.
+    `tags` are the repositories' current tags, `history` the earlier tag sets the controller settled
+    on in turn (a rejected change keeps what an earlier one built). `iam` checks the sandbox's every
+    IAM decision: leave it out on a sandbox shared with tests that play attackers on purpose.
     """
     live = {
         stack["StackName"]: stack
         for stack in _pages(sandbox.client("cloudformation"), "describe_stacks", "Stacks")
         if stack["StackName"].startswith("pipewarden-chaos-") and stack["StackStatus"] != "DELETE_COMPLETE"
     }
+    expected = expectations(sandbox, tags, history or {})
+    names = {p["name"] for p in _pages(sandbox.client("codepipeline"), "list_pipelines", "pipelines")}
     violations: list[str] = []
-    enrolled = _stacks_match_tags(tags, live, violations)
-    names = _no_orphans(sandbox, live, violations)
+    enrolled = _stacks_match_tags(sandbox, expected, live, names, violations)
+    _no_orphans(sandbox, live, names, violations)
     _retries_and_artifacts(sandbox, enrolled, names, violations)
     _told_once(sandbox, enrolled, violations)
     _told_rightly(sandbox, violations)
     if iam:
         never_denied(sandbox._server.iam.recorder, violations)
     return violations
+
+
+def expectations(
+    sandbox: Sandbox,
+    tags: Mapping[str, Mapping[str, str]],
+    history: Mapping[str, Sequence[Mapping[str, str]]],
+) -> dict[str, Expected]:
+    """What should stand for each repository, by the documents, after its tag sets in turn."""
+    prefix = sandbox.parameters.get("TagPrefix", oracle.PREFIX)
+    allowed = oracle.allow_list(sandbox.parameters.get("AllowedEcsTargets", ""))
+    targets = functools.cache(functools.partial(read_target, sandbox, prefix))
+    return {
+        name: oracle.settled(
+            [oracle.expect(name, t, targets, allowed, prefix) for t in [*history.get(name, ()), current]]
+        )
+        for name, current in tags.items()
+    }
+
+
+def read_target(sandbox: Sandbox, prefix: str, cluster: str, service: str) -> Target:
+    """What AWS holds about an ECS service: its owner tag and its task definition's role paths."""
+    ecs = sandbox.client("ecs")
+    try:
+        found = ecs.describe_services(cluster=cluster, services=[service], include=["TAGS"])["services"]
+    except ecs.exceptions.ClusterNotFoundException:
+        return Target(exists=False)
+    live = [s for s in found if s.get("status") == "ACTIVE"]
+    if not live:
+        return Target(exists=False)
+    owner = next((t["value"] for t in live[0].get("tags", []) if t["key"] == f"{prefix}:repository"), None)
+    definition = ecs.describe_task_definition(taskDefinition=live[0]["taskDefinition"])["taskDefinition"]
+    roles = [definition.get(k) for k in ("taskRoleArn", "executionRoleArn") if definition.get(k)]
+    return Target(exists=True, owner=owner, role_paths=tuple(oracle.role_path(arn) for arn in roles))
 
 
 def never_denied(recorder: Recorder, violations: list[str]) -> None:
@@ -75,52 +124,107 @@ def never_denied(recorder: Recorder, violations: list[str]) -> None:
 
 
 def _stacks_match_tags(
-    tags: Mapping[str, Mapping[str, str]], live: Mapping[str, Any], violations: list[str]
-) -> dict[str, Mapping[str, str]]:
+    sandbox: Sandbox,
+    expected: Mapping[str, Expected],
+    live: Mapping[str, Any],
+    names: set[str],
+    violations: list[str],
+) -> dict[str, Expected]:
     """1. One stack per enrolled repository, from its current tags; none for the others.
 
-    Returns the enrolled repositories' tags by the name of their pipeline.
+    Returns what the enrolled repositories should have, by the name of their pipeline.
     """
-    config = ControllerConfig.from_env(os.environ)
-    enrolled: dict[str, Mapping[str, str]] = {}
-    for name, current in tags.items():
-        stack_name = naming.stack_name(name)
-        desired = desired_state(name, current, config)
+    enrolled: dict[str, Expected] = {}
+    for name, wanted in expected.items():
+        if wanted.verdict is Verdict.UNDETERMINED:
+            continue  # the documents do not say what the tags ask for: no claim
+        stack_name = oracle.stack_name(name)
         stack = live.get(stack_name)
-        if desired.settings is None:
+        if wanted.verdict is not Verdict.ENROLLED:
             if stack is not None:
-                violations.append(
-                    f"{name}: not enrolled ({desired.violation or 'no tag'}) but has {stack_name}"
-                )
+                violations.append(f"{name}: not enrolled ({wanted.reason}) but has {stack_name}")
             continue
-        enrolled[naming.pipeline_name(name)] = current
         if stack is None:
             violations.append(f"{name}: enrolled but has no stack")
             continue
         if stack["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
             violations.append(f"{name}: stack is {stack['StackStatus']}")
-        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
-        wanted = blueprint.parameters(desired.settings, config)
-        stale = [k for k in blueprint.TAG_DERIVED if parameters.get(k) != wanted[k]]
+        pipelines = oracle.pipeline_of(name, names)
+        if len(pipelines) > 1:
+            violations.append(f"{name}: {len(pipelines)} pipelines: {', '.join(sorted(pipelines))}")
+        if pipelines:  # else a stack without its pipeline: half-built (2.)
+            enrolled[pipelines[0]] = wanted
+        stale = _differences(sandbox, name, stack_name, next(iter(pipelines), None), wanted)
         if stale:
-            violations.append(f"{name}: stack parameters differ from the tags: {', '.join(stale)}")
+            violations.append(f"{name}: stack's resources differ from the tags: {', '.join(stale)}")
     return enrolled
 
 
-def _no_orphans(sandbox: Sandbox, live: Mapping[str, Any], violations: list[str]) -> set[str]:
-    """2. Nothing without a live stack, and no live stack without its pipeline and project.
+def _differences(
+    sandbox: Sandbox, repository: str, stack_name: str, pipeline: str | None, wanted: Expected
+) -> list[str]:
+    """The contract keys whose value AWS's resources do not hold: the build project's compute type,
+    the pipeline's source, deploy target and tags."""
+    assert wanted.settings is not None
+    settings = wanted.settings
+    have: dict[str, str | None] = {}
+    projects = sandbox.client("codebuild").batch_get_projects(names=[stack_name])["projects"]
+    if projects:
+        have["compute"] = projects[0]["environment"]["computeType"]
+    codepipeline = sandbox.client("codepipeline")
+    found = None
+    with contextlib.suppress(codepipeline.exceptions.PipelineNotFoundException):
+        found = pipeline and codepipeline.get_pipeline(name=pipeline)
+    if found:
+        actions = [a for stage in found["pipeline"]["stages"] for a in stage["actions"]]
+        source = _action(actions, "Source", "CodeCommit")
+        deploy = _action(actions, "Deploy", "ECS")
+        have["repository"] = source.get("RepositoryName")
+        have["branch"] = source.get("BranchName")
+        have["ecs-cluster"] = deploy.get("ClusterName")
+        have["ecs-service"] = deploy.get("ServiceName")
+        arn = found["metadata"]["pipelineArn"]
+        tags = {t["key"]: t["value"] for t in codepipeline.list_tags_for_resource(resourceArn=arn)["tags"]}
+        prefix = sandbox.parameters.get("TagPrefix", oracle.PREFIX)
+        have.update({key: tags.get(f"{prefix}:{key}") for key in PIPELINE_TAGS})
+    want = {
+        **{key: settings[key] for key in (*PIPELINE_TAGS, "branch", "ecs-cluster", "ecs-service")},
+        "compute": oracle.COMPUTE_TYPES[settings["compute"]],
+        "repository": repository,
+    }
+    return [key for key, value in want.items() if key in have and have[key] != value]
 
-    A stack's build project and roles carry its name; its pipeline, the repository's pipeline name.
+
+def _action(actions: list[Any], category: str, provider: str) -> dict[str, str]:
+    """The configuration of the pipeline's action of that kind (CodePipeline's action reference:
+    https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-CodeCommit.html,
+    https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECS.html)."""
+    for action in actions:
+        kind = action["actionTypeId"]
+        if kind["category"] == category and kind["provider"] == provider:
+            return dict(action.get("configuration", {}))
+    return {}
+
+
+def _no_orphans(sandbox: Sandbox, live: Mapping[str, Any], names: set[str], violations: list[str]) -> None:
+    """2. Nothing without a live stack, no live stack without its pipeline and project, and no two
+    pipelines sharing an artifact prefix.
+
+    A stack is `pipewarden-<repository>` and its build project has its name (README.md:1188); its
+    roles carry its name (CloudFormation names them `<stack>-<logical id>-<random>`:
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-name.html); its
+    pipeline has the name the README gives the repository's pipeline (oracle.is_pipeline_of).
     """
-    pipeline_of = {name: naming.pipeline_name(_repository(stack)) for name, stack in live.items()}
-    names = {p["name"] for p in _pages(sandbox.client("codepipeline"), "list_pipelines", "pipelines")}
     projects = set(_pages(sandbox.client("codebuild"), "list_projects", "projects"))
     roles = {
         r["RoleName"] for r in _pages(sandbox.client("iam"), "list_roles", "Roles", PathPrefix="/pipewarden/")
     }
-    live_pipelines = set(pipeline_of.values())
-    for orphan in sorted(n for n in names if "-chaos-" in n and n not in live_pipelines):
-        violations.append(f"orphaned pipeline {orphan}")
+    scenario = sorted(n for n in names if "-chaos-" in n)
+    pipeline_of = {
+        stack: oracle.pipeline_of(stack.removeprefix(oracle.STACK_PREFIX), scenario) for stack in live
+    }
+    owned = {p for pipelines in pipeline_of.values() for p in pipelines}
+    violations.extend(f"orphaned pipeline {orphan}" for orphan in scenario if orphan not in owned)
     for orphan in sorted(n for n in projects if n.startswith("pipewarden-chaos-") and n not in live):
         violations.append(f"orphaned build project {orphan}")
     for role in sorted(r for r in roles if r.startswith("pipewarden-chaos-")):
@@ -129,30 +233,28 @@ def _no_orphans(sandbox: Sandbox, live: Mapping[str, Any], violations: list[str]
             violations.append(f"orphaned role {role}")
     for stack_name, stack in live.items():
         if stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE") and (
-            pipeline_of[stack_name] not in names or stack_name not in projects
+            not pipeline_of[stack_name] or stack_name not in projects
         ):
             violations.append(f"{stack_name}: stack without its pipeline or build project (half-built)")
-    return names
-
-
-def _repository(stack: Mapping[str, Any]) -> str:
-    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
-    return parameters.get("RepositoryName") or str(stack["StackName"]).removeprefix("pipewarden-")
+    # README.md:675-679: each pipeline's first 20 characters are its own.
+    shared = Counter(name[: oracle.ARTIFACT_PREFIX_LENGTH] for name in scenario)
+    violations.extend(
+        f"{n} pipelines share the artifact prefix {p}" for p, n in sorted(shared.items()) if n > 1
+    )
 
 
 def _retries_and_artifacts(
-    sandbox: Sandbox, enrolled: Mapping[str, Mapping[str, str]], names: set[str], violations: list[str]
+    sandbox: Sandbox, enrolled: Mapping[str, Expected], names: set[str], violations: list[str]
 ) -> None:
     """3. Retries within the cap, and 5. the kept and running executions' artifacts still stored."""
     pipelines = sandbox.client("codepipeline")
     bucket = sandbox.outputs["ArtifactBucketName"]
     stored = {o["Key"] for o in _pages(sandbox.client("s3"), "list_objects_v2", "Contents", Bucket=bucket)}
-    for pipeline, current in sorted(enrolled.items()):
-        if pipeline not in names:
+    for pipeline, wanted in sorted(enrolled.items()):
+        if pipeline not in names or wanted.settings is None:
             continue
-        settings = PipelineSettings.from_tags(current, PREFIX)
-        cap = settings.max_retries if settings.retries else 0
-        keep = settings.keep_executions or 0
+        cap = wanted.retry_cap
+        keep = int(wanted.settings["keep-executions"])
         runs = _pages(
             pipelines, "list_pipeline_executions", "pipelineExecutionSummaries", pipelineName=pipeline
         )
@@ -179,24 +281,37 @@ def _retries_and_artifacts(
                 )
 
 
-def _told_once(sandbox: Sandbox, enrolled: Mapping[str, Mapping[str, str]], violations: list[str]) -> None:
-    """4. No key told twice on SNS, and every decision its pipeline's notify level hears was told."""
+def _decision(kind: object, pipeline: object, detail: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What names one retry decision: its kind, pipeline, execution, stage and attempt."""
+    return (kind, pipeline, *(detail.get(k) for k in DECISION))
+
+
+def _told_once(sandbox: Sandbox, enrolled: Mapping[str, Expected], violations: list[str]) -> None:
+    """4. No key told twice on SNS, no decision told twice, and every decision its pipeline's
+    notify level hears was told (README.md:581-584: at `failures` and `all`, each decision)."""
     messages = [json.loads(m["Message"]) for m in sandbox.sns_messages()]
     keys = Counter(m.get("key") for m in messages if _scenarios(m))
     violations.extend(f"told {n} times: {key}" for key, n in keys.items() if n > 1)
+    told = Counter(
+        _decision(m.get("event"), m.get("pipeline"), m.get("detail") or {})
+        for m in messages
+        if m.get("event") in TOLD and _scenarios(m)
+    )
+    violations.extend(
+        f"decision told {n} times: {' '.join(str(part) for part in where if part is not None)}"
+        for where, n in told.items()
+        if n > 1
+    )
     for event in sandbox.events:
         pipeline = event["detail"].get("pipeline", "")
         if event["detail-type"] not in TOLD or pipeline not in enrolled:
             continue
-        if PipelineSettings.from_tags(enrolled[pipeline], PREFIX).notify in (None, "off"):
+        settings = enrolled[pipeline].settings
+        if settings is None or settings["notify"] == "off":
             continue
-        try:
-            key = parse(event).key
-        except InvalidEvent as error:
-            violations.append(f"unreadable event {event['id']}: {error}")
-            continue
-        if key not in keys:
-            violations.append(f"never told: {event['detail-type']} {key}")
+        if _decision(event["detail-type"], pipeline, event["detail"]) not in told:
+            execution = str(event["detail"].get("execution-id", ""))
+            violations.append(f"never told: {event['detail-type']} {pipeline} {execution[:8]}")
 
 
 def _scenarios(message: Mapping[str, Any]) -> bool:

@@ -80,7 +80,7 @@ def test_each_kind_of_damage_is_named(world: World) -> None:
     changed = dict(mine[repo], **{"pipewarden:compute": "large"})
     found = invariants.check(sandbox, {repo: changed}, iam=False)
     assert f"{stack_name(repo)}: stack without its pipeline or build project (half-built)" in found
-    assert f"{repo}: stack parameters differ from the tags: ComputeType" in found
+    assert f"{repo}: stack's resources differ from the tags: compute" in found
     world.untag(arn, ["pipewarden:enabled"])  # leave nothing half-built for later tests
 
     orphan = f"pipewarden-chaos-orphan-{world.suffix}"
