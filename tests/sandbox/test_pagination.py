@@ -274,11 +274,26 @@ def test_a_tagging_token_it_did_not_issue_or_too_old_is_refused(
     assert code == "PaginationTokenExpiredException"
 
 
-def test_enrolled_pipelines_are_found_on_every_page(sandbox: Sandbox, history: History) -> None:
+@pytest.fixture
+def second_managed_pipeline(sandbox: Sandbox, history: History) -> Iterator[str]:
+    client = sandbox.client("codepipeline")
+    declaration = client.get_pipeline(name=history.pipeline)["pipeline"]
+    declaration["name"] = f"{history.pipeline[:80]}-twin"
+    client.create_pipeline(
+        pipeline=declaration, tags=[{"key": "pipewarden:managed-by", "value": "pipewarden"}]
+    )
+    yield declaration["name"]
+    client.delete_pipeline(name=declaration["name"])
+
+
+def test_enrolled_pipelines_are_found_on_every_page(
+    sandbox: Sandbox, history: History, second_managed_pipeline: str
+) -> None:
     clients = CountingClients(sandbox)
     key = "pipewarden:managed-by"
     whole = dict(tagged_resources(clients.tagging, "codepipeline:pipeline", key))
-    assert any(arn.endswith(f":{history.pipeline}") for arn in whole)
+    for name in (history.pipeline, second_managed_pipeline):
+        assert any(arn.endswith(f":{name}") for arn in whole)
     assert clients.calls["GetResources"] == 1
     with page_sizes(GetResources=1):
         paged = dict(tagged_resources(clients.tagging, "codepipeline:pipeline", key))
