@@ -3,6 +3,8 @@
 moto 5.2.5 marks every execution Succeeded at once and lacks GetPipelineState, ListActionExecutions
 and RetryStageExecution. Here an execution is a record the sandbox's simulator (sandbox/executions.py)
 advances stage by stage; these operations read and change it with AWS's semantics and errors.
+ListActionExecutions and ListPipelineExecutions answer AWS's pages (moto's ListPipelineExecutions
+never returns a nextToken), with tokens sealed by sandbox.moto_ext.paging.
 """
 
 from __future__ import annotations
