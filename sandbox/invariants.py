@@ -261,9 +261,13 @@ def _retries_and_artifacts(
         runs.sort(key=lambda r: r["startTime"], reverse=True)
         for index, run in enumerate(runs):
             execution = run["pipelineExecutionId"]
-            details = pipelines.list_action_executions(
-                pipelineName=pipeline, filter={"pipelineExecutionId": execution}
-            )["actionExecutionDetails"]
+            details = _pages(
+                pipelines,
+                "list_action_executions",
+                "actionExecutionDetails",
+                pipelineName=pipeline,
+                filter={"pipelineExecutionId": execution},
+            )
             attempts = Counter((d["stageName"], d["actionName"]) for d in details)
             worst = max(attempts.values(), default=1) - 1
             if worst > cap:

@@ -608,9 +608,12 @@ class Sandbox:
 
     def execution_keys(self, pipeline: str, execution_id: str) -> set[str]:
         """The artifact keys an execution's actions read and wrote (from ListActionExecutions)."""
-        details = self.client("codepipeline").list_action_executions(
-            pipelineName=pipeline, filter={"pipelineExecutionId": execution_id}
-        )["actionExecutionDetails"]
+        pages = (
+            self.client("codepipeline")
+            .get_paginator("list_action_executions")
+            .paginate(pipelineName=pipeline, filter={"pipelineExecutionId": execution_id})
+        )
+        details = [d for page in pages for d in page["actionExecutionDetails"]]
         return {
             a["s3location"]["key"]
             for d in details

@@ -21,6 +21,7 @@ def install() -> None:
         iam,
         logs,
         s3,
+        stack_pages,
         tagging,
     )
 
@@ -29,6 +30,7 @@ def install() -> None:
         codepipeline,
         codebuild,
         cloudformation,
+        stack_pages,
         tagging,
         events,
         s3,

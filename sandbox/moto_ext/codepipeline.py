@@ -3,6 +3,8 @@
 moto 5.2.5 marks every execution Succeeded at once and lacks GetPipelineState, ListActionExecutions
 and RetryStageExecution. Here an execution is a record the sandbox's simulator (sandbox/executions.py)
 advances stage by stage; these operations read and change it with AWS's semantics and errors.
+ListActionExecutions and ListPipelineExecutions answer AWS's pages (moto's ListPipelineExecutions
+never returns a nextToken), with tokens sealed by sandbox.moto_ext.paging.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from moto.codepipeline.exceptions import PipelineNotFoundException
 from moto.core.exceptions import JsonRESTError
 from moto.core.resource_tagging import TaggableResourcesMixin, TaggedResource
 
+from sandbox.moto_ext import paging
 from sandbox.moto_ext.urls import ServedLikeMoto
 
 # The simulator registers itself here: called with (backend, execution, first stage) to run it.
@@ -265,10 +268,16 @@ class CodePipelineResponse:
 
     def list_action_executions(self) -> str:
         flt = self._get_param("filter") or {}
-        details = self.codepipeline_backend.list_action_executions(
-            self._get_param("pipelineName"), flt.get("pipelineExecutionId")
-        )
-        return json.dumps({"actionExecutionDetails": details})
+        name = self._get_param("pipelineName")
+        details = self.codepipeline_backend.list_action_executions(name, flt.get("pipelineExecutionId"))
+        page, token = _page("ListActionExecutions", [name, flt], details, self._get_param)
+        return json.dumps({"actionExecutionDetails": page, **({"nextToken": token} if token else {})})
+
+    def list_pipeline_executions(self) -> str:
+        name = self._get_param("pipelineName")
+        summaries = self.codepipeline_backend.list_pipeline_executions(name, None)  # newest first
+        page, token = _page("ListPipelineExecutions", [name], summaries, self._get_param)
+        return json.dumps({"pipelineExecutionSummaries": page, **({"nextToken": token} if token else {})})
 
     def retry_stage_execution(self) -> str:
         execution_id = self.codepipeline_backend.retry_stage_execution(
@@ -280,7 +289,43 @@ class CodePipelineResponse:
         return json.dumps({"pipelineExecutionId": execution_id})
 
 
+# ListActionExecutions and ListPipelineExecutions: maxResults from 1 to 100, default 100 (botocore
+# codepipeline/2015-07-09 shape MaxResults; "Default value is 100." in both operations' references:
+# https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ListActionExecutions.html
+# https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ListPipelineExecutions.html).
+# botocore checks only the minimum on the client; a larger value reaches the service, which refuses
+# it with ValidationException (declared by both operations; the message is AWS's constraint wording).
+MAX_RESULTS = 100
+
+
+def _page(
+    operation: str, query: list[Any], items: list[dict[str, Any]], param: Callable[..., Any]
+) -> tuple[list[dict[str, Any]], str | None]:
+    asked = param("maxResults")
+    if asked is not None and not 1 <= int(asked) <= MAX_RESULTS:
+        raise JsonRESTError(
+            "ValidationException",
+            f"1 validation error detected: Value '{asked}' at 'maxResults' failed to satisfy constraint: "
+            f"Member must have value less than or equal to {MAX_RESULTS}",
+        )
+    return paging.offset_page(
+        operation,
+        query,
+        items,
+        int(asked or MAX_RESULTS),
+        param("nextToken"),
+        # "The next token was specified in an invalid format. Make sure that the next token you
+        # provide is the token returned by a previous call." (botocore InvalidNextTokenException)
+        lambda: JsonRESTError("InvalidNextTokenException", "The next token is invalid."),
+    )
+
+
 def install() -> None:
     cp_models.codepipeline_backends.backend = CodePipelineBackend
-    for name in ("get_pipeline_state", "list_action_executions", "retry_stage_execution"):
+    for name in (
+        "get_pipeline_state",
+        "list_action_executions",
+        "list_pipeline_executions",
+        "retry_stage_execution",
+    ):
         setattr(cp_responses.CodePipelineResponse, name, getattr(CodePipelineResponse, name))
