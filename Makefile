@@ -26,6 +26,7 @@ $(VENV)/.installed: requirements/dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_FLAGS) -r requirements/dev.lock
 	$(BIN)/pip install $(PIP_FLAGS) --no-deps -e .
+	$(BIN)/python -c 'from sandbox.moto_ext import check_moto; check_moto()'  # the moto the sandbox is written for
 	touch $@
 
 $(SAM_VENV)/.installed: requirements/sam.lock
