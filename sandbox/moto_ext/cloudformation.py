@@ -529,9 +529,10 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
     ) -> None:
         previous = (stack.template, dict(stack.parameters), dict(stack.tags or {}))
         try:
-            # Without a role in the request, CloudFormation uses the one the stack has.
-            with _as(role_arn or getattr(stack, "role_arn", None), tags if tags is not None else stack.tags):
-                stack.update(template, role_arn, parameters=resolved, tags=tags)
+            # Without a role in the request, CloudFormation uses (and keeps) the one the stack has.
+            role = role_arn or getattr(stack, "role_arn", None)
+            with _as(role, tags if tags is not None else stack.tags):
+                stack.update(template, role, parameters=resolved, tags=tags)
         except Exception as error:
             logical_id = _failed_resource(stack)
             self._resource_failed(stack, logical_id, "UPDATE_FAILED", error)

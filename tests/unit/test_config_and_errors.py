@@ -71,6 +71,11 @@ def client_error(code: str, message: str = "m", status: int = 400) -> ClientErro
             aws.Conflict,
             False,
         ),
+        (
+            client_error("ValidationError", "Stack [x] cannot be deleted while in status UPDATE_IN_PROGRESS"),
+            aws.Conflict,
+            False,
+        ),
         (client_error("AccessDeniedException"), aws.AccessDenied, False),
         (client_error("ValidationError", "No updates are to be performed."), aws.Invalid, False),
         (EndpointConnectionError(endpoint_url="https://x"), aws.Throttled, True),

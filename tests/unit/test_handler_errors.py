@@ -15,7 +15,7 @@ from pipewarden import aws
 from pipewarden.aws import Clients
 from pipewarden.config import ControllerConfig
 from pipewarden.emit import Emitter
-from pipewarden.reconcile import Reconciler
+from pipewarden.reconcile import BUSY, Action, Decision, Reconciler
 from pipewarden.resync import resync
 from tests.conftest import ROOT
 
@@ -174,3 +174,30 @@ def test_a_permanent_error_is_reported_alike_on_the_event_path_and_by_the_resync
         assert detail["repository"] == "shop" and detail["status"] == "NOT_STARTED"
         assert says in detail["reason"] and len(detail["fingerprint"]) == 16
         assert detail["standing"] is standing  # what the resync meets again is told once while it stands
+
+
+@pytest.mark.parametrize(
+    "busy",
+    [
+        # CloudFormation's words for a busy stack, as users report them verbatim (sources in
+        # sandbox/moto_ext/cloudformation.py); tests/sandbox/test_async_stacks.py shows the sandbox says them.
+        "Stack [arn:aws:cloudformation:us-east-1:1:stack/pipewarden-shop/1] cannot be deleted while in status "
+        "UPDATE_IN_PROGRESS",
+        "Stack:arn:aws:cloudformation:us-east-1:1:stack/pipewarden-shop/1 is in UPDATE_IN_PROGRESS state and "
+        "can not be updated.",
+    ],
+)
+def test_a_stack_busy_with_another_operation_is_waited_on_not_reported_failed(busy: str) -> None:
+    """The conflict path: the stack was settled when read, busy when written (another run, a person)."""
+    cfn, stub = stubbed("cloudformation")
+    stub.add_client_error("delete_stack", "ValidationError", busy, 400)
+    reconciler = reconciler_with({"cloudformation": cfn})
+    decision = Decision(
+        Action.DELETE, "shop", "pipewarden-shop", "repository is not enrolled", stack_id="id-1"
+    )
+    with stub:
+        outcome = reconciler.apply(decision)
+    stub.assert_no_pending_responses()
+    assert outcome.action is Action.WAIT
+    assert outcome.reason == BUSY
+    assert reconciler.failures == []  # nothing emitted: the events client was never asked for
