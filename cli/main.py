@@ -50,7 +50,11 @@ def cmd_local(args: argparse.Namespace) -> int:
         wait = str(args.backoff_seconds)
         parameters.update(RetryBaseSeconds="1", RetryCapSeconds=wait, RateLimitWaitSeconds=wait)
     sandbox = Sandbox(
-        port=args.port, parameters=parameters, log_level=args.log_level, resync_every=args.resync_every
+        port=args.port,
+        parameters=parameters,
+        log_level=args.log_level,
+        resync_every=args.resync_every,
+        stack_seconds=args.stack_seconds,
     )
     sandbox.start()
 
@@ -474,6 +478,12 @@ def parser() -> argparse.ArgumentParser:
     )
     local.add_argument("--resync-every", type=float, default=None, help="run the resync every N seconds")
     local.add_argument("--log-level", default="WARNING", help="handlers' log level (default: WARNING)")
+    local.add_argument(
+        "--stack-seconds",
+        type=float,
+        default=0.5,
+        help="how long a CloudFormation stack operation stays *_IN_PROGRESS (default: 0.5; 0: done at once)",
+    )
     local.add_argument(
         "--backoff-seconds", type=int, default=5, help="longest retry wait in the sandbox (0: the template's)"
     )

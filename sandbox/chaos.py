@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from sandbox import fleet, oracle
 from sandbox.executions import Outcome
 from sandbox.faults import Rule
@@ -31,6 +33,7 @@ from sandbox.runtime import ACCOUNT, REGION, Sandbox
 
 PREFIX = "pipewarden"
 RATE_LIMIT = Outcome(log=["429 Too Many Requests - toomanyrequests: You have reached your pull rate limit."])
+RIVAL_SHARE = 0.1  # repositories whose stack a person updates by hand during the re-tagging
 RESET = Outcome(phase="PRE_BUILD", log=["npm ERR! network read ECONNRESET"])
 TEST_FAILURE = Outcome(log=["FAIL src/cart.test.js", "Tests: 1 failed, 41 passed, 42 total"])
 JSON_MARK = "CHAOS-FIGURES "
@@ -56,6 +59,8 @@ class Figures:
     dead_lettered: int = 0
     replayed: int = 0
     authorized: int = 0  # calls IAM decided for pipewarden's roles (functions, CloudFormation, pipelines)
+    rival_updates: int = 0  # stacks a person updated by hand while the controller worked
+    waited: Counter[str] = field(default_factory=Counter)  # reconciles that waited on a busy stack, by why
     seconds: float = 0.0
     violations: list[str] = field(default_factory=list)
 
@@ -71,6 +76,10 @@ class Figures:
         print(f"  invocations retried        {self.retried}")
         print(f"  dead-lettered / replayed   {self.dead_lettered} / {self.replayed}")
         print(f"  calls authorized by IAM    {self.authorized} (every denial is a violation below)")
+        print(
+            f"  stacks waited on           {self.waited['in-progress']} in progress, "
+            f"{self.waited['busy']} refused as busy ({self.rival_updates} updated by hand meanwhile)"
+        )
         print(f"  invariant violations       {len(self.violations)}")
         for violation in self.violations[:30]:
             print(f"    - {violation}")
@@ -115,6 +124,7 @@ class Scenario:
         # Each repository's earlier tag sets, each one the controller settled on (quiet() between).
         self.history: dict[str, list[dict[str, str]]] = {name: [] for name in self.names}
         self.executions = executions
+        self.rival_updates = 0
 
     # -- the workload ----------------------------------------------------------------------------
     def setup(self) -> None:
@@ -147,6 +157,8 @@ class Scenario:
     def retag(self) -> None:
         for name in self.names:
             self.history[name].append(dict(self.tags[name]))
+            if self.rand.random() < RIVAL_SHARE:
+                self.rival_update(name)
             roll = self.rand.random()
             if roll < 0.25:
                 change = {f"{PREFIX}:compute": self.rand.choice(["small", "medium", "large"])}
@@ -157,6 +169,28 @@ class Scenario:
                 self.sandbox.client("codecommit").untag_resource(
                     resourceArn=self.arn(name), tagKeys=[f"{PREFIX}:enabled"]
                 )
+
+    def rival_update(self, name: str) -> None:
+        """A person updates the pipeline's stack by hand (its log retention) while pipewarden works:
+        the controller meets the stack busy (it waits) and later puts the tag-derived value back."""
+        cfn, stack = self.sandbox.client("cloudformation"), f"pipewarden-{name}"
+        try:
+            current = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+            parameters = [
+                {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
+                for p in current.get("Parameters", [])
+                if p["ParameterKey"] != "LogRetentionDays"
+            ]
+            parameters.append({"ParameterKey": "LogRetentionDays", "ParameterValue": "1"})
+            cfn.update_stack(
+                StackName=stack,
+                UsePreviousTemplate=True,
+                Parameters=parameters,
+                Capabilities=["CAPABILITY_IAM"],
+            )
+            self.rival_updates += 1
+        except ClientError:
+            pass  # no such stack, or it is busy: the person tries another day
 
     def enrolled(self) -> list[str]:
         """The repositories the documents say have a pipeline now (the oracle, on what this
@@ -218,8 +252,10 @@ def run(
     started = time.monotonic()
     with (
         scaled_sdk_backoff(0.02),
-        Sandbox(parameters=FAST, log_level="CRITICAL") as sandbox,  # failures are counted, not logged
+        Sandbox(parameters=FAST, log_level="INFO") as sandbox,
     ):
+        for function in sandbox.functions.values():
+            function.echo = False  # failures are counted, not printed; the log lines are read below
         # The SDK's own retries, as deployed functions have them (the sandbox's default is none).
         import os
 
@@ -254,8 +290,25 @@ def run(
 
         figures.violations = invariants.check(sandbox, scenario.tags, history=scenario.history)
         figures.authorized = len(sandbox._server.iam.recorder.decisions())
+        figures.rival_updates = scenario.rival_updates
+        figures.waited = waits(sandbox.functions["EnrollFunction"].logs)
     figures.seconds = time.monotonic() - started
     return figures
+
+
+def waits(lines: list[str]) -> Counter[str]:
+    """The enroll function's `reconciled` log records that waited on a stack: in progress when read,
+    or refused as busy when written (the reason's wording, README "The sandbox")."""
+    counted: Counter[str] = Counter()
+    for line in lines:
+        if '"wait"' not in line:
+            continue
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if record.get("message") == "reconciled" and record.get("action") == "wait":
+                reason = str(record.get("reason", ""))
+                counted["busy" if reason.startswith("the stack is busy") else "in-progress"] += 1
+    return counted
 
 
 def progress(started: float, what: str) -> None:

@@ -107,8 +107,8 @@ def main() -> None:
             answer: dict[str, Any] = {"result": json.loads(json.dumps(result, default=str))}
         except Exception as error:
             answer = {"error": _error(error)}
-        sys.stdout.flush()
         sys.stderr.flush()
+        print(f"END RequestId: {request['request_id']}", flush=True)  # as Lambda closes an invocation's log
         answers.write(json.dumps(answer) + "\n")
 
 

@@ -45,6 +45,7 @@ INHERITED = (
 )
 _streams = itertools.count(1)
 INIT_SECONDS = 60.0
+END = "END RequestId: "
 
 
 class FunctionError(Exception):
@@ -81,10 +82,10 @@ class _Environment:
             self.stop()
             raise FunctionError("Runtime.InitError", f"{function.name} did not start in {INIT_SECONDS} s")
 
-    def invoke(self, event: Any, timeout: float) -> dict[str, Any]:
+    def invoke(self, event: Any, timeout: float, request_id: str) -> dict[str, Any]:
         assert self.process.stdin is not None
         deadline = time.time() + timeout
-        request = {"event": event, "request_id": str(uuid.uuid4()), "deadline_ms": int(deadline * 1000)}
+        request = {"event": event, "request_id": request_id, "deadline_ms": int(deadline * 1000)}
         self.process.stdin.write(json.dumps(request, default=str).encode() + b"\n")
         self.process.stdin.flush()
         ready, _, _ = select.select([self.answers], [], [], timeout + 1.0)
@@ -133,6 +134,8 @@ class Function:
     _idle: list[_Environment] = field(default_factory=list)
     _all: list[_Environment] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ended: threading.Condition = field(default_factory=threading.Condition)
+    _ended_ids: set[str] = field(default_factory=set)
 
     @property
     def arn(self) -> str:
@@ -171,8 +174,18 @@ class Function:
         for raw in process.stdout:
             line = raw.decode(errors="replace").rstrip("\n")
             self.logs.append(line)
-            if self.echo and '"_aws"' not in line:
+            if line.startswith(END):
+                with self._ended:
+                    self._ended_ids.add(line.removeprefix(END))
+                    self._ended.notify_all()
+            elif self.echo and '"_aws"' not in line:
                 print(line, flush=True)
+
+    def _logged(self, request_id: str, timeout: float = 10.0) -> None:
+        """Until the invocation's log is complete (its END line read): callers read `logs` after it."""
+        with self._ended:
+            self._ended.wait_for(lambda: request_id in self._ended_ids, timeout)
+            self._ended_ids.discard(request_id)
 
     def invoke(self, event: dict[str, Any]) -> Any:
         with self._lock:
@@ -182,7 +195,10 @@ class Function:
                 environment = _Environment(self)
                 self.cold_starts += 1
                 self._all.append(environment)
-        answer = environment.invoke(event, self.timeout_seconds)
+        request_id = str(uuid.uuid4())
+        answer = environment.invoke(event, self.timeout_seconds, request_id)
+        if environment.alive:
+            self._logged(request_id)
         with self._lock:
             if environment.alive:
                 self._idle.append(environment)

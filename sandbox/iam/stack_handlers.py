@@ -56,6 +56,14 @@ ONLY_WHEN: dict[tuple[str, str], Callable[[Properties], bool]] = {
     ("AWS::ECR::Repository", "kms:DescribeKey"): _kms_encryption,
     ("AWS::ECR::Repository", "kms:RetireGrant"): _kms_encryption,
     ("AWS::Logs::LogGroup", "logs:AssociateKmsKey"): _has("KmsKeyId"),
+    # Removals: only when a value the log group had is taken away (the update handler: e.g.
+    # `kmsKeyChanged && model.getKmsKeyId() == null`, aws-cloudformation-resource-providers-logs,
+    # aws-logs-loggroup/.../UpdateHandler.java). Setting the value first takes the matching Put or
+    # Associate, which the stack role is never given (security/iam-exceptions.yaml): no blueprint log
+    # group has one to remove.
+    ("AWS::Logs::LogGroup", "logs:DisassociateKmsKey"): lambda _: False,
+    ("AWS::Logs::LogGroup", "logs:DeleteIndexPolicy"): lambda _: False,
+    ("AWS::Logs::LogGroup", "logs:DeleteResourcePolicy"): lambda _: False,
     ("AWS::Logs::LogGroup", "logs:PutRetentionPolicy"): _has("RetentionInDays"),
     ("AWS::Logs::LogGroup", "logs:PutDataProtectionPolicy"): _has("DataProtectionPolicy"),
     ("AWS::Logs::LogGroup", "logs:PutIndexPolicy"): _has("FieldIndexPolicies"),

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -234,24 +231,10 @@ def test_the_same_event_three_times_posts_once(world: World) -> None:
     )
 
 
-@pytest.fixture
-def logged() -> Iterator[io.StringIO]:
-    """What the handlers log (Powertools writes to the stream it found at import, not to capsys)."""
-    from pipewarden.observability import logger
-
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    yield buffer
-    cast(Any, logger).removeHandler(handler)  # Powertools hands it to the standard logger
-
-
-def test_slack_429s_are_waited_out_and_a_refusal_never_keeps_sns_from_its_copy(
-    world: World, logged: io.StringIO
-) -> None:
+def test_slack_429s_are_waited_out_and_a_refusal_never_keeps_sns_from_its_copy(world: World) -> None:
     _, pipeline = enrolled(world, notify="all")
     sink, notify = world.sandbox.slack, world.sandbox.functions["NotifyFunction"]
+    since = len(notify.logs)  # what the function logs from here (its own process's log stream)
     enrolled_event = world.pipeline_events(pipeline, "Repository Enrolled")[0]
     sink.fail(429, times=2, retry_after="0")
     result = notify.invoke(dict(enrolled_event, id="slow-slack"))
@@ -260,7 +243,7 @@ def test_slack_429s_are_waited_out_and_a_refusal_never_keeps_sns_from_its_copy(
     result = notify.invoke(dict(enrolled_event, id="slack-refuses"))
     assert result["slack"] == "failed: Slack refused the message: HTTP 400"
     assert result["sns"].startswith("published")
-    lines = logged.getvalue()
+    lines = "\n".join(notify.logs[since:])
     assert "Slack did not take the message" in lines and "HTTP 400" in lines
     assert sink.url not in lines and "/services/" not in lines  # the webhook URL is a secret
     assert titles(slack_for(world, pipeline))["Repository enrolled"] == 2  # the tagging's, the slow one's

@@ -158,3 +158,32 @@ def test_a_tag_change_while_the_pipeline_stack_is_created_waits_then_applies_wit
     kinds = [e["detail-type"] for e in world.events_for(repository)]
     assert kinds.count("Repository Enrollment Started") == 2  # the create, then the waited-for change
     assert "Repository Enrollment Failed" not in kinds
+
+
+def test_a_stack_a_person_updates_by_hand_is_waited_on_then_put_back(
+    world: World, slow_stacks: float
+) -> None:
+    """A person changes the pipeline stack's log retention; a tag change arrives while that update runs.
+    The controller waits (the stack is busy), then its status event converges the repository: the
+    tag change lands and the tag-derived retention is put back. No failure is told."""
+    world.service()
+    repository, arn = world.repository()
+    world.tag(arn, world.enroll_tags())
+    cfn, stack = world.sandbox.client("cloudformation"), f"pipewarden-{repository}"
+    before = {p["ParameterKey"]: p["ParameterValue"] for p in describe(world.sandbox, stack)["Parameters"]}
+    by_hand = [{"ParameterKey": k, "UsePreviousValue": True} for k in before if k != "LogRetentionDays"]
+    by_hand.append({"ParameterKey": "LogRetentionDays", "ParameterValue": "1"})
+    cfn.update_stack(
+        StackName=stack, UsePreviousTemplate=True, Parameters=by_hand, Capabilities=["CAPABILITY_IAM"]
+    )
+    world.sandbox.client("codecommit").tag_resource(resourceArn=arn, tags={"pipewarden:max-retries": "1"})
+    assert world.sandbox.wait_idle(60)
+
+    settled = describe(world.sandbox, stack)
+    after = {p["ParameterKey"]: p["ParameterValue"] for p in settled["Parameters"]}
+    assert settled["StackStatus"] == "UPDATE_COMPLETE"
+    assert after["LogRetentionDays"] == before["LogRetentionDays"] != "1"
+    assert after["MaxRetries"] == "1"
+    statuses = status_events(world.sandbox, settled["StackId"])
+    assert statuses.count("UPDATE_COMPLETE") == 2  # the person's update, then the controller's
+    assert "Repository Enrollment Failed" not in [e["detail-type"] for e in world.events_for(repository)]
