@@ -122,7 +122,7 @@ def expect(
     prefix: str = PREFIX,
 ) -> Expected:
     """What one repository's tags ask for, by the contract's table (README.md:244-258)."""
-    if tags.get(f"{prefix}:enabled") != "true":
+    if tags.get(f"{prefix}:enabled", "").strip().lower() != "true":  # README.md:246: in any case
         return Expected(Verdict.UNENROLLED, f"{prefix}:enabled is not `true`")
     values: dict[str, str] = {}
     for key, default in DEFAULTS.items():
@@ -142,6 +142,7 @@ def expect(
         return _rejected(prefix, key, tags, rule)
 
     for key, choices in CHOICES.items():
+        values[key] = values[key].lower()  # README.md:253-256: `compute`, `retry`, `notify` in any case
         if values[key] not in choices:
             return rejected(key, f"is not one of {', '.join(choices)}")
     for key, numbers in RANGES.items():

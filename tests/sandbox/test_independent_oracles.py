@@ -307,12 +307,13 @@ def test_the_products_names_are_the_ones_the_readme_gives(repository: str) -> No
     assert oracle.is_pipeline_of(repository, naming.pipeline_name(repository))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README.md:246: `true` enrolls, any other value unenrolls; the product also enrolls `True`",
+@pytest.mark.parametrize(
+    ("value", "enrolls"), [("true", True), ("True", True), (" TRUE ", True), ("yes", False)]
 )
-def test_the_product_enrolls_on_true_alone_as_the_readme_says() -> None:
+def test_the_product_enrolls_on_the_values_the_readme_says(value: str, enrolls: bool) -> None:
+    """README.md:246: `true` in any case, spaces around it ignored; any other value unenrolls."""
     from pipewarden.contract import is_enabled
 
-    assert _expect(_tags(enabled="True")).verdict is Verdict.UNENROLLED  # the oracle: by the README
-    assert not is_enabled({"pipewarden:enabled": "True"}, "pipewarden")
+    expected = Verdict.ENROLLED if enrolls else Verdict.UNENROLLED
+    assert _expect(_tags(enabled=value)).verdict is expected  # the oracle: by the README
+    assert is_enabled({"pipewarden:enabled": value}, "pipewarden") is enrolls
