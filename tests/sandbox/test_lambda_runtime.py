@@ -85,6 +85,7 @@ def test_an_environment_is_reused_while_warm_and_replaced_after_a_timeout(sandbo
     assert function.cold_starts == cold  # warm: the same process answered
 
     # Every call the function makes answers slowly: the invocation outlives a 1 s timeout.
+    warm = set(function.process_ids())
     before, function.timeout_seconds = function.timeout_seconds, 1.0
     sandbox.faults.configure([Rule(1.0, ("slow",))], 1)
     slow, sandbox.faults.slow_seconds = sandbox.faults.slow_seconds, 2.0
@@ -106,8 +107,9 @@ def test_an_environment_is_reused_while_warm_and_replaced_after_a_timeout(sandbo
         sandbox.faults.configure([], 1)
         sandbox.faults.slow_seconds = slow
         function.timeout_seconds = before
-    function.invoke(NOT_AN_EVENT)
-    assert function.cold_starts == cold + 1  # the timed-out environment was discarded
+    left = set(function.process_ids())
+    assert left < warm and len(left) == len(warm) - 1  # the timed-out environment was discarded
+    assert function.invoke(NOT_AN_EVENT)["status"] == "invalid"  # and the function still answers
 
 
 @pytest.fixture

@@ -338,9 +338,11 @@ def two_more_stacks(sandbox: Sandbox) -> Iterator[None]:
     managed = [{"Key": "pipewarden:managed-by", "Value": "pipewarden"}]
     cfn.create_stack(StackName=f"paging-managed-{suffix}", TemplateBody=TEMPLATE, Tags=managed)
     cfn.create_stack(StackName=f"paging-other-{suffix}", TemplateBody=TEMPLATE)
+    assert sandbox.wait_idle(30)  # stacks take time: created before the test lists them
     yield
     cfn.delete_stack(StackName=f"paging-managed-{suffix}")
     cfn.delete_stack(StackName=f"paging-other-{suffix}")
+    assert sandbox.wait_idle(30)  # ... and gone before the next test lists stacks
 
 
 @pytest.mark.usefixtures("two_more_stacks")
