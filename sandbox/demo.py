@@ -345,6 +345,33 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     demo.settle()
     demo.check(not demo.new_events(), f"resync left the stack as it was ({before})")
 
+    demo.step("Someone edits the pipeline's stack by hand while a tag changes")
+    stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    kept = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    by_hand = [{"ParameterKey": k, "UsePreviousValue": True} for k in kept if k != "LogRetentionDays"]
+    by_hand.append({"ParameterKey": "LogRetentionDays", "ParameterValue": "1"})
+    cfn.update_stack(
+        StackName=STACK, UsePreviousTemplate=True, Parameters=by_hand, Capabilities=["CAPABILITY_IAM"]
+    )
+    busy = cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"]
+    demo.say(f"the stack is {busy} (log retention 1 day, by hand); meanwhile {PREFIX}:compute=medium")
+    cc.tag_resource(resourceArn=arn, tags={f"{PREFIX}:compute": "medium"})
+    demo.settle()
+    kinds = [e["detail-type"] for e in demo.new_events()]
+    demo.new_messages()
+    stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    now = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    project = sb.client("codebuild").batch_get_projects(names=[STACK])["projects"][0]
+    demo.check(
+        "Repository Enrollment Failed" not in kinds
+        and project["environment"]["computeType"].endswith("MEDIUM"),
+        "the tag change met the busy stack and waited, then applied once its UPDATE_COMPLETE arrived",
+    )
+    demo.check(
+        now["LogRetentionDays"] == kept["LogRetentionDays"],
+        f"the hand-made change was put back: log retention {now['LogRetentionDays']} days, as configured",
+    )
+
     demo.step(f"Another team tags {REPO}-payments for cluster payments-prod, outside the allow-list")
     other = cc.create_repository(repositoryName=f"{REPO}-payments")["repositoryMetadata"]["Arn"]
     cc.tag_resource(resourceArn=other, tags=dict(tags, **{f"{PREFIX}:ecs-cluster": "payments-prod"}))

@@ -186,4 +186,8 @@ def test_a_stack_a_person_updates_by_hand_is_waited_on_then_put_back(
     assert after["MaxRetries"] == "1"
     statuses = status_events(world.sandbox, settled["StackId"])
     assert statuses.count("UPDATE_COMPLETE") == 2  # the person's update, then the controller's
-    assert "Repository Enrollment Failed" not in [e["detail-type"] for e in world.events_for(repository)]
+    told = [e["detail-type"] for e in world.events_for(repository)]
+    assert "Repository Enrollment Failed" not in told
+    # Enrolled ("matches the repository's tags") is told of the create and of the controller's own
+    # update, never of the hand-made one, after which the stack matched nothing.
+    assert told.count("Repository Enrolled") == 2

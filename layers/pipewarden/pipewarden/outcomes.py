@@ -9,6 +9,9 @@ from pipewarden import stacks
 from pipewarden.emit import ENROLLED, ENROLLMENT_FAILED, UNENROLLED
 from pipewarden.reconcile import Action, Decision, Reconciler
 
+# Follow-ups after which the stack stands as it is: it matches the tags, or a change was rejected.
+SETTLED = frozenset({Action.NOTHING, Action.REJECT})
+
 
 @dataclass(frozen=True)
 class StackOutcome:
@@ -24,7 +27,8 @@ def on_stack_status(reconciler: Reconciler, stack_id: str, status: str, reason: 
     """Emit Enrolled / Enrollment Failed / Unenrolled for a terminal status and converge again.
 
     A created, updated or deleted stack is reconciled right away: tags that changed while it was busy
-    apply now (and a repair deletes before it creates again). A failed create or update is reported
+    apply now (and a repair deletes before it creates again); Enrolled is told only of a stack that
+    then stands as it is, never of one whose next update is starting. A failed create or update is reported
     and left to the next tag change or resync, so a
     blueprint that cannot be deployed is tried once per resync, not in a tight loop.
     """
@@ -47,12 +51,15 @@ def on_stack_status(reconciler: Reconciler, stack_id: str, status: str, reason: 
         "slack-channel": stack.parameters.get("SlackChannel", ""),
     }
     if status in stacks.SUCCEEDED_OUTCOMES:
-        reconciler.emitter.emit(ENROLLED, detail, [stack.stack_id])
-        # Tags that changed while the stack was busy were waited on (WAIT): apply them now, under the
-        # one error policy (a transient error is left to the next event or resync, not retried here:
-        # the outcome is told already).
+        # Tags that changed while the stack was busy were waited on (WAIT), and a stack someone
+        # updated by hand may not match them: converge now, under the one error policy (a transient
+        # error is left to the next event or resync).
         reconciler.converge(repository, functools.partial(reconciler.reconcile, repository))
         follow_up = reconciler.decisions[-1] if reconciler.decisions else None
+        if follow_up is not None and follow_up.action not in SETTLED:
+            # The pipeline does not match the tags (yet): its next outcome is the one to tell.
+            return StackOutcome(repository, status, "", follow_up)
+        reconciler.emitter.emit(ENROLLED, detail, [stack.stack_id])
         return StackOutcome(repository, status, ENROLLED, follow_up)
     if status in stacks.FAILED_OUTCOMES:
         cause = stacks.first_failure_reason(reconciler.clients.cloudformation, stack.stack_id, reason)
