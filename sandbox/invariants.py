@@ -48,6 +48,17 @@ def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
     return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, [])]
 
 
+def _action_executions(pipelines: Any, pipeline: str, execution: str) -> list[Any]:
+    """Every action execution of one pipeline execution, all pages (AWS's record of its attempts)."""
+    return _pages(
+        pipelines,
+        "list_action_executions",
+        "actionExecutionDetails",
+        pipelineName=pipeline,
+        filter={"pipelineExecutionId": execution},
+    )
+
+
 def check(
     sandbox: Sandbox,
     tags: Mapping[str, Mapping[str, str]],
@@ -261,13 +272,7 @@ def _retries_and_artifacts(
         runs.sort(key=lambda r: r["startTime"], reverse=True)
         for index, run in enumerate(runs):
             execution = run["pipelineExecutionId"]
-            details = _pages(
-                pipelines,
-                "list_action_executions",
-                "actionExecutionDetails",
-                pipelineName=pipeline,
-                filter={"pipelineExecutionId": execution},
-            )
+            details = _action_executions(pipelines, pipeline, execution)
             attempts = Counter((d["stageName"], d["actionName"]) for d in details)
             worst = max(attempts.values(), default=1) - 1
             if worst > cap:
@@ -333,13 +338,7 @@ def _told_rightly(sandbox: Sandbox, violations: list[str]) -> None:
         """How often AWS's record shows the stage retried in the execution (None: pipeline gone)."""
         if (execution, stage) not in retried:
             try:
-                details = _pages(
-                    pipelines,
-                    "list_action_executions",
-                    "actionExecutionDetails",
-                    pipelineName=pipeline,
-                    filter={"pipelineExecutionId": execution},
-                )
+                details = _action_executions(pipelines, pipeline, execution)
             except pipelines.exceptions.PipelineNotFoundException:
                 return None
             runs = Counter(d["actionName"] for d in details if d["stageName"] == stage)

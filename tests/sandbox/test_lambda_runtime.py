@@ -37,6 +37,20 @@ SERVICES = {
 NOT_AN_EVENT = {"id": "not-an-event", "source": "someone", "detail-type": "Nothing", "detail": {}}
 
 
+def scheduled(event_id: str) -> dict[str, Any]:
+    """EventBridge's scheduled event, as a function's schedule sends it."""
+    return {
+        "id": event_id,
+        "source": "aws.events",
+        "detail-type": "Scheduled Event",
+        "detail": {},
+        "resources": [],
+        "account": "123456789012",
+        "region": "us-east-1",
+        "time": "2026-12-03T00:00:00Z",
+    }
+
+
 def records(function: Function, since: int = 0) -> list[dict[str, Any]]:
     out = []
     for line in function.logs[since:]:
@@ -91,18 +105,7 @@ def test_an_environment_is_reused_while_warm_and_replaced_after_a_timeout(sandbo
     slow, sandbox.faults.slow_seconds = sandbox.faults.slow_seconds, 2.0
     try:
         with pytest.raises(FunctionError, match=r"Task timed out after 1.00 seconds"):
-            function.invoke(
-                {
-                    "id": "t",
-                    "source": "aws.events",
-                    "detail-type": "Scheduled Event",
-                    "detail": {},
-                    "resources": [],
-                    "account": "123456789012",
-                    "region": "us-east-1",
-                    "time": "2026-12-03T00:00:00Z",
-                }
-            )
+            function.invoke(scheduled("t"))
     finally:
         sandbox.faults.configure([], 1)
         sandbox.faults.slow_seconds = slow
@@ -131,16 +134,7 @@ def test_prune_stops_before_its_deadline_when_the_function_timeout_is_near(
     for n in range(3):
         world.push(repo, f"change {n}")
         world.sandbox.wait_for_execution(pipeline)
-    scoped = {
-        "id": "prune-now",
-        "source": "aws.events",
-        "detail-type": "Scheduled Event",
-        "detail": {},
-        "resources": [],
-        "account": "123456789012",
-        "region": "us-east-1",
-        "time": "2026-12-03T00:00:00Z",
-    }
+    scoped = scheduled("prune-now")
     prune_timeout.timeout_seconds = 60.0
     assert prune_timeout.invoke(scoped)["status"] == "partial"
     prune_timeout.timeout_seconds = 900.0
@@ -150,16 +144,7 @@ def test_prune_stops_before_its_deadline_when_the_function_timeout_is_near(
 def test_metrics_are_flushed_at_the_end_of_each_invocation(sandbox: Sandbox) -> None:
     function = sandbox.functions["PruneFunction"]
     since = len(function.logs)
-    event = {
-        "id": "metrics",
-        "source": "aws.events",
-        "detail-type": "Scheduled Event",
-        "detail": {},
-        "resources": [],
-        "account": "123456789012",
-        "region": "us-east-1",
-        "time": "2026-12-03T00:00:00Z",
-    }
+    event = scheduled("metrics")
     function.invoke(event)
     function.invoke(event)
     emf = [r for r in records(function, since) if "_aws" in r]

@@ -264,17 +264,24 @@ def test_pipewardens_flows_meet_only_responses_aws_could_send(recording: Sandbox
     assert recording.shapes.unmapped() == []
 
 
-@pytest.mark.integration
-def test_an_action_with_no_external_run_has_no_empty_id_in_the_pipeline_state(
-    recording: Sandbox, world: World
-) -> None:
-    # Given an execution that ran its ECS deploy (an action with no external execution id)
+def one_execution(world: World) -> tuple[str, dict[str, Any], str, str]:
+    """An enrolled repository's pipeline, its one execution (which succeeded), the repository and ARN."""
     world.service()
     repo, arn = world.repository()
     world.tag(arn, world.enroll_tags())
     pipeline = pipeline_name(repo)
     world.push(repo)
-    assert world.sandbox.wait_for_execution(pipeline)["status"] == "Succeeded"
+    run = world.sandbox.wait_for_execution(pipeline)
+    assert run["status"] == "Succeeded"
+    return pipeline, run, repo, arn
+
+
+@pytest.mark.integration
+def test_an_action_with_no_external_run_has_no_empty_id_in_the_pipeline_state(
+    recording: Sandbox, world: World
+) -> None:
+    # Given an execution that ran its ECS deploy (an action with no external execution id)
+    pipeline, *_ = one_execution(world)
     # When its state is read
     state = world.sandbox.client("codepipeline").get_pipeline_state(name=pipeline)
     # Then the deploy's latest execution leaves out the id and summary it does not have (the model
@@ -303,12 +310,7 @@ def test_the_errors_the_extensions_answer_are_documented_for_their_operations(
     recording: Sandbox, world: World
 ) -> None:
     # Given an enrolled repository whose one execution succeeded
-    world.service()
-    repo, arn = world.repository()
-    world.tag(arn, world.enroll_tags())
-    pipeline = pipeline_name(repo)
-    world.push(repo)
-    run = world.sandbox.wait_for_execution(pipeline)
+    pipeline, run, repo, arn = one_execution(world)
     codepipeline, codecommit = recording.client("codepipeline"), recording.client("codecommit")
     # When the extensions are asked what they must refuse
     attempts: list[tuple[Any, dict[str, Any]]] = [
