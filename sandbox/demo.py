@@ -357,6 +357,13 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     demo.say(f"the stack is {busy} (log retention 1 day, by hand); meanwhile {PREFIX}:compute=medium")
     cc.tag_resource(resourceArn=arn, tags={f"{PREFIX}:compute": "medium"})
     demo.settle()
+    demo.check(
+        not demo.new_events(),
+        "the change waited for the busy stack; the hand-made update is not pipewarden's",
+    )
+    demo.say("the hourly resync runs (here: at once)")
+    sb.run_schedules("EnrollFunction")
+    demo.settle()
     kinds = [e["detail-type"] for e in demo.new_events()]
     demo.new_messages()
     stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
@@ -365,7 +372,7 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     demo.check(
         "Repository Enrollment Failed" not in kinds
         and project["environment"]["computeType"].endswith("MEDIUM"),
-        "the tag change met the busy stack and waited, then applied once its UPDATE_COMPLETE arrived",
+        "the tag change applied, told once",
     )
     demo.check(
         now["LogRetentionDays"] == kept["LogRetentionDays"],

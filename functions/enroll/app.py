@@ -83,7 +83,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {"status": "resynced", "actions": report.actions, "errors": report.errors}
 
     if isinstance(trigger, triggers.StackStatus):
-        outcome = on_stack_status(reconciler, trigger.stack_id, trigger.status, trigger.reason)
+        outcome = on_stack_status(reconciler, trigger.stack_id, trigger.status, trigger.reason, trigger.token)
         _count(reconciler.decisions)
         if outcome is None:
             logger.info("stack status ignored", stack_id=trigger.stack_id, status=trigger.status)

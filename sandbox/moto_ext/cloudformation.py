@@ -24,6 +24,7 @@ from typing import Any
 from moto.cloudformation import exceptions as cfn_exceptions
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing as cfn_parsing
+from moto.cloudformation import responses as cfn_responses
 from moto.cloudformation import utils as cfn_utils
 from moto.cloudformation.exceptions import ValidationError
 from moto.codebuild.models import codebuild_backends
@@ -362,6 +363,27 @@ def _later(step: Callable[[], None]) -> None:
 _starting = threading.RLock()
 
 
+# The ClientRequestToken of the request being served (one per server thread): CloudFormation puts
+# it on every status event of the operation the request started.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/event-detail-stack-status-change.html
+_request = threading.local()
+
+
+def _token() -> str:
+    return str(getattr(_request, "token", "") or "")
+
+
+def _with_token(handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def serve(self: Any) -> Any:
+        _request.token = self._get_param("ClientRequestToken") or ""
+        try:
+            return handler(self)
+        finally:
+            _request.token = ""
+
+    return serve
+
+
 def busy(stack: Any) -> bool:
     return str(stack.status).endswith("_IN_PROGRESS")
 
@@ -387,7 +409,7 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
         detail = {
             "stack-id": stack.stack_id,
             "status-details": {"status": status, "status-reason": reason},
-            "client-request-token": "",
+            "client-request-token": getattr(stack, "operation_token", ""),
         }
         event = publish.envelope(
             "aws.cloudformation",
@@ -454,6 +476,7 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
         outputs = stack.template_dict.pop("Outputs", None)
         stack.output_map = stack._create_output_map()
         self.stacks[stack_id] = stack
+        stack.operation_token = _token()
         stack._add_stack_event("CREATE_IN_PROGRESS", resource_status_reason="User Initiated")
         self._status(stack, "CREATE_IN_PROGRESS", "User Initiated")
         _later(functools.partial(self._finish_create, stack, outputs, role_arn, tags))
@@ -488,7 +511,11 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
         pending = getattr(stack, "pending_delete", None)
         if pending is not None:
             stack.pending_delete = None
-            self.delete_stack(pending)
+            _request.token = pending[1]  # the delete's own token, on this (the bus's) thread
+            try:
+                self.delete_stack(pending[0])
+            finally:
+                _request.token = ""
 
     def _update_stack(
         self,
@@ -515,6 +542,7 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
             and (tags is None or tags == stack.tags)
         ):
             raise ValidationError(name, "No updates are to be performed.")
+        stack.operation_token = _token()
         self._status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
         _later(functools.partial(self._finish_update, stack, template, role_arn, resolved, tags))
         return stack
@@ -554,12 +582,14 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
         if stack.status == "DELETE_IN_PROGRESS":
             return
         if stack.status == "CREATE_IN_PROGRESS":
-            stack.pending_delete = stack.stack_id  # CloudFormation deletes it once the create is done
+            # CloudFormation deletes it once the create is done
+            stack.pending_delete = (stack.stack_id, _token())
             return
         if busy(stack):
             raise ValidationError(
                 name_or_stack_id, f"Stack [{stack.stack_id}] cannot be deleted while in status {stack.status}"
             )
+        stack.operation_token = _token()
         self._status(stack, "DELETE_IN_PROGRESS", "User Initiated")
         _later(functools.partial(self._finish_delete, stack))
 
@@ -594,6 +624,9 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
 
 def install() -> None:
     cfn_models.cloudformation_backends.backend = CloudFormationBackend
+    response = cfn_responses.CloudFormationResponse
+    for operation in ("create_stack", "update_stack", "delete_stack"):
+        setattr(response, operation, _with_token(getattr(response, operation)))
     _install_handler_authorization()
     for cached in (cfn_parsing.get_model_list, cfn_parsing.get_model_map, cfn_parsing.get_name_type_map):
         cached.cache_clear()

@@ -76,6 +76,11 @@ def client_error(code: str, message: str = "m", status: int = 400) -> ClientErro
             aws.Conflict,
             False,
         ),
+        (  # not busy but broken: no event follows, so it is reported, not waited on
+            client_error("ValidationError", "Stack:x is in ROLLBACK_COMPLETE state and can not be updated."),
+            aws.Invalid,
+            False,
+        ),
         (client_error("AccessDeniedException"), aws.AccessDenied, False),
         (client_error("ValidationError", "No updates are to be performed."), aws.Invalid, False),
         (EndpointConnectionError(endpoint_url="https://x"), aws.Throttled, True),

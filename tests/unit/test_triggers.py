@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipewarden import triggers
+from pipewarden import stacks, triggers
 from tests.conftest import EVENTS, sample_event
 
 
@@ -151,3 +151,17 @@ def test_arbitrary_events_give_a_trigger_or_invalid_event_only(event: dict[str, 
     assert isinstance(result, triggers.Resync | triggers.Repositories | triggers.StackStatus)
     if isinstance(result, triggers.Repositories):
         assert result.names
+
+
+def test_stack_status_event_carries_the_operations_token() -> None:
+    """CloudFormation puts the operation's ClientRequestToken on each of its status events, which is how
+    the enroll function tells its own operations from anyone else's.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/event-detail-stack-status-change.html"""
+    event = sample_event("stack-status-create-complete.json")
+    assert triggers.parse(event).token == ""  # type: ignore[union-attr]
+    event["detail"]["client-request-token"] = "pipewarden-0b9c6a52-8f0e-4a59-9d2e-0d4b3f1f6c11"
+    parsed = triggers.parse(event)
+    assert isinstance(parsed, triggers.StackStatus)
+    assert stacks.is_own(parsed.token)
+    event["detail"]["client-request-token"] = "Console-UpdateStack-7f59c3cf-00d2-40c7-b2ff-e75db0987002"
+    assert not stacks.is_own(triggers.parse(event).token)  # type: ignore[union-attr]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,9 @@ class Invalid(AwsError):
 # How CloudFormation words a request on a stack that is busy (ValidationError, HTTP 400), as reported
 # verbatim: "Stack:<arn> is in UPDATE_IN_PROGRESS state and can not be updated." and "Stack [<arn>]
 # cannot be deleted while in status UPDATE_IN_PROGRESS" (see sandbox/moto_ext/cloudformation.py).
-_BUSY = (" state and can not be updated", "IN_PROGRESS state", "cannot be deleted while in status")
+# The same words name a stack that is not busy but broken ("is in ROLLBACK_COMPLETE state"): no event
+# will follow that one, so only a status *_IN_PROGRESS makes the stack busy.
+_BUSY = re.compile(r"(?:is in|while in status) ([A-Z_]+_IN_PROGRESS)\b")
 _THROTTLING = {
     "Throttling",
     "ThrottlingException",
@@ -113,7 +116,7 @@ def translate(error: Exception) -> Exception:
         return Throttled(code, message, operation)
     if code in _NOT_FOUND or "does not exist" in message:
         return NotFound(code, message, operation)
-    if code in _CONFLICT or any(busy in message for busy in _BUSY):
+    if code in _CONFLICT or _BUSY.search(message):
         return Conflict(code, message, operation)
     if code in _ACCESS:
         return AccessDenied(code, message, operation)

@@ -6,11 +6,9 @@ import functools
 from dataclasses import dataclass
 
 from pipewarden import stacks
+from pipewarden.contract import is_enabled
 from pipewarden.emit import ENROLLED, ENROLLMENT_FAILED, UNENROLLED
 from pipewarden.reconcile import Action, Decision, Reconciler
-
-# Follow-ups after which the stack stands as it is: it matches the tags, or a change was rejected.
-SETTLED = frozenset({Action.NOTHING, Action.REJECT})
 
 
 @dataclass(frozen=True)
@@ -23,14 +21,23 @@ class StackOutcome:
     follow_up: Decision | None = None
 
 
-def on_stack_status(reconciler: Reconciler, stack_id: str, status: str, reason: str) -> StackOutcome | None:
-    """Emit Enrolled / Enrollment Failed / Unenrolled for a terminal status and converge again.
+def on_stack_status(
+    reconciler: Reconciler, stack_id: str, status: str, reason: str, token: str = ""
+) -> StackOutcome | None:
+    """Emit Enrolled / Enrollment Failed / Unenrolled for a terminal status, and converge again.
 
-    A created, updated or deleted stack is reconciled right away: tags that changed while it was busy
-    apply now (and a repair deletes before it creates again); Enrolled is told only of a stack that
-    then stands as it is, never of one whose next update is starting. A failed create or update is reported
-    and left to the next tag change or resync, so a
-    blueprint that cannot be deployed is tried once per resync, not in a tight loop.
+    - Created: told (the repository has its pipeline), then converged: tags that changed while the
+      stack was being created apply now.
+    - Updated by pipewarden (its token): converged first; told only if the stack then stands as the
+      tags say, never while a correction starts (the correction's outcome is told instead).
+    - Updated by anyone else: neither told nor corrected here; the resync puts back what differs from
+      the tags, once an hour at most, so two writers never fight at CloudFormation's speed.
+    - Failed: told, and left to the next tag change or resync (a blueprint that cannot be deployed is
+      tried once per resync, not in a loop), unless the repository is no longer enrolled: then the
+      stack is deleted now.
+    - Deleted: converged (a repair creates again), then Unenrolled told unless a create started.
+    Every follow-up runs under the one error policy, before the outcome is told: a transient error is
+    raised first, so Lambda's retry of the event tells it once.
     """
     prefix = reconciler.config.tag_prefix
     stack = stacks.describe(reconciler.clients.cloudformation, stack_id)
@@ -50,25 +57,40 @@ def on_stack_status(reconciler: Reconciler, stack_id: str, status: str, reason: 
         "notify": stack.parameters.get("NotifyMode", ""),
         "slack-channel": stack.parameters.get("SlackChannel", ""),
     }
+    resources = [stack.stack_id]
+    if status == "CREATE_COMPLETE":
+        follow_up = _converge(reconciler, repository)
+        reconciler.emitter.emit(ENROLLED, detail, resources)
+        return StackOutcome(repository, status, ENROLLED, follow_up)
     if status in stacks.SUCCEEDED_OUTCOMES:
-        # Tags that changed while the stack was busy were waited on (WAIT), and a stack someone
-        # updated by hand may not match them: converge now, under the one error policy (a transient
-        # error is left to the next event or resync).
-        reconciler.converge(repository, functools.partial(reconciler.reconcile, repository))
-        follow_up = reconciler.decisions[-1] if reconciler.decisions else None
-        if follow_up is not None and follow_up.action not in SETTLED:
-            # The pipeline does not match the tags (yet): its next outcome is the one to tell.
+        if not stacks.is_own(token):
+            return StackOutcome(repository, status, "")
+        follow_up = _converge(reconciler, repository)
+        if follow_up is None or follow_up.action is not Action.NOTHING:
             return StackOutcome(repository, status, "", follow_up)
-        reconciler.emitter.emit(ENROLLED, detail, [stack.stack_id])
+        reconciler.emitter.emit(ENROLLED, detail, resources)
         return StackOutcome(repository, status, ENROLLED, follow_up)
     if status in stacks.FAILED_OUTCOMES:
+        _, tags = reconciler.repository_tags(repository)
+        enrolled = tags is not None and is_enabled(tags, prefix)
+        follow_up = None if enrolled else _converge(reconciler, repository)
         cause = stacks.first_failure_reason(reconciler.clients.cloudformation, stack.stack_id, reason)
-        reconciler.emitter.emit(ENROLLMENT_FAILED, dict(detail, reason=cause), [stack.stack_id])
-        return StackOutcome(repository, status, ENROLLMENT_FAILED)
+        reconciler.emitter.emit(ENROLLMENT_FAILED, dict(detail, reason=cause), resources)
+        return StackOutcome(repository, status, ENROLLMENT_FAILED, follow_up)
     if status == "DELETE_COMPLETE":
-        follow_up = reconciler.reconcile(repository)
-        if follow_up.action is Action.CREATE:
+        follow_up = _converge(reconciler, repository)
+        if follow_up is not None and follow_up.action is Action.CREATE:
             return StackOutcome(repository, status, "", follow_up)
-        reconciler.emitter.emit(UNENROLLED, detail, [stack.stack_id])
+        reconciler.emitter.emit(UNENROLLED, detail, resources)
         return StackOutcome(repository, status, UNENROLLED, follow_up)
     return None
+
+
+def _converge(reconciler: Reconciler, repository: str) -> Decision | None:
+    """Reconcile the repository under the one error policy: its decision, or None when it failed
+    permanently (reported by the policy). A transient error is raised, for Lambda to retry."""
+    before = len(reconciler.decisions)
+    error = reconciler.converge(repository, functools.partial(reconciler.reconcile, repository))
+    if error is not None:
+        raise error
+    return reconciler.decisions[-1] if len(reconciler.decisions) > before else None

@@ -42,7 +42,7 @@ WRITES = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE, Action.REPAIR})
 # reconcile looks the service up again until its roles are known.
 AWAITING_SERVICE = "awaiting-service"
 # Why a write waits: CloudFormation refused it because the stack is busy (or was just created).
-BUSY = "the stack is busy with another operation; its status event converges again"
+BUSY = "the stack is busy with another operation; its outcome (or the next resync) converges again"
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ class Reconciler:
     def converge(self, repository: str, work: Callable[[], object]) -> AwsError | None:
         """Run one repository's convergence under the one error policy of every path (events, resync).
 
-        A transient AWS error (throttling, 5xx, a conflict) is handed back: the caller converges the
+        A transient AWS error (throttling, 5xx) is handed back: the caller converges the
         other repositories, then raises it so Lambda retries the invocation. A permanent one (access
         denied, a limit, an invalid request) would fail a retry the same way: it is reported as
         `Repository Enrollment Failed` (status NOT_STARTED) with a fingerprint of the repository and

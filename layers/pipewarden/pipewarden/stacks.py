@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +10,11 @@ from typing import Any
 from pipewarden.aws import Conflict, Invalid, NotFound, call
 
 IN_PROGRESS_SUFFIX = "_IN_PROGRESS"
+# Every stack operation pipewarden starts carries a ClientRequestToken with this prefix; CloudFormation
+# puts the token on each status event of that operation ("client-request-token"), so the outcome of
+# pipewarden's own operation is told apart from one someone else started.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/event-detail-stack-status-change.html
+OWN_TOKEN = "pipewarden-"  # noqa: S105 - a name prefix, not a secret
 # A stack in one of these states cannot be updated, only deleted and created again.
 BROKEN = frozenset(
     {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"}
@@ -71,10 +77,20 @@ def managed(cfn: Any, prefix: str) -> Iterator[StackView]:
             return
 
 
+def own_token() -> str:
+    """A token for one operation: [a-zA-Z0-9][-a-zA-Z0-9]*, at most 128 characters (the API's rule)."""
+    return f"{OWN_TOKEN}{uuid.uuid4()}"
+
+
+def is_own(token: str) -> bool:
+    return token.startswith(OWN_TOKEN)
+
+
 def _request(
     name: str, body: str, parameters: Mapping[str, str], tags: Mapping[str, str], role_arn: str
 ) -> dict[str, Any]:
     return {
+        "ClientRequestToken": own_token(),
         "StackName": name,
         "TemplateBody": body,
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
@@ -107,7 +123,7 @@ def update(
 
 def delete(cfn: Any, name_or_id: str, role_arn: str) -> None:
     """Start deleting the stack (deleting one that is gone already is not an error)."""
-    call(cfn, "delete_stack", StackName=name_or_id, RoleARN=role_arn)
+    call(cfn, "delete_stack", StackName=name_or_id, RoleARN=role_arn, ClientRequestToken=own_token())
 
 
 def first_failure_reason(cfn: Any, stack_id: str, fallback: str) -> str:

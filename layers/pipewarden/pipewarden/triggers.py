@@ -41,6 +41,7 @@ class StackStatus:
     stack_id: str
     status: str
     reason: str
+    token: str = ""  # the operation's ClientRequestToken: pipewarden's own start with OWN_TOKEN
 
 
 Trigger = Resync | Repositories | StackStatus
@@ -106,5 +107,6 @@ def parse(event: Any) -> Trigger:
         status_details = _field(detail, "status-details", Mapping)
         status = _field(status_details, "status", str)
         reason = status_details.get("status-reason") or ""
-        return StackStatus(stack_id, status, str(reason))
+        token = detail.get("client-request-token") or ""
+        return StackStatus(stack_id, status, str(reason), token if isinstance(token, str) else "")
     raise InvalidEvent(f"detail-type {detail_type!r} is not one pipewarden acts on")
