@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import json
 from collections.abc import Iterator
@@ -11,10 +12,11 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from pipewarden import aws
-from pipewarden.aws import Clients
+from pipewarden import aws, stacks
+from pipewarden.aws import Clients, Throttled
 from pipewarden.config import ControllerConfig
 from pipewarden.emit import Emitter
+from pipewarden.outcomes import on_stack_status
 from pipewarden.reconcile import BUSY, Action, Decision, Reconciler
 from pipewarden.resync import resync
 from tests.conftest import ROOT
@@ -201,3 +203,66 @@ def test_a_stack_busy_with_another_operation_is_waited_on_not_reported_failed(bu
     assert outcome.action is Action.WAIT
     assert outcome.reason == BUSY
     assert reconciler.failures == []  # nothing emitted: the events client was never asked for
+
+
+STACK_ID = "arn:aws:cloudformation:us-east-1:1:stack/pipewarden-shop/4f6e2d80-ad6f-11f0-9c1a-0affd3c1e5b3"
+
+
+def described(status: str) -> dict[str, Any]:
+    """DescribeStacks of the repository's blueprint stack in `status` (required members as the model has them)."""
+    return {
+        "Stacks": [
+            {
+                "StackName": "pipewarden-shop",
+                "StackId": STACK_ID,
+                "CreationTime": datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC),
+                "StackStatus": status,
+                "Tags": [
+                    {"Key": "pipewarden:managed-by", "Value": "pipewarden"},
+                    {"Key": "pipewarden:repository", "Value": "shop"},
+                ],
+            }
+        ]
+    }
+
+
+def test_a_failed_delete_is_told_and_not_started_again() -> None:
+    """DELETE_FAILED of a repository no longer enrolled: told once; deleting again here would fail the
+    same way, in a loop at CloudFormation's speed (the resync tries once an hour)."""
+    cfn, stub = stubbed("cloudformation")
+    events, told = stubbed("events")
+    stub.add_response("describe_stacks", described("DELETE_FAILED"), {"StackName": STACK_ID})
+    stub.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": STACK_ID})
+    told.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}, None)
+    reconciler = reconciler_with({"cloudformation": cfn, "events": events})  # no codecommit: never read
+    with stub, told:
+        outcome = on_stack_status(reconciler, STACK_ID, "DELETE_FAILED", "role has a policy attached")
+    stub.assert_no_pending_responses()
+    told.assert_no_pending_responses()
+    assert outcome is not None and outcome.event == "Repository Enrollment Failed"
+    assert outcome.follow_up is None and reconciler.decisions == []
+
+
+def test_an_update_someone_else_made_is_neither_told_nor_corrected_at_once() -> None:
+    cfn, stub = stubbed("cloudformation")
+    stub.add_response("describe_stacks", described("UPDATE_COMPLETE"), {"StackName": STACK_ID})
+    reconciler = reconciler_with({"cloudformation": cfn})  # no events, no codecommit: nothing else happens
+    with stub:
+        outcome = on_stack_status(
+            reconciler,
+            STACK_ID,
+            "UPDATE_COMPLETE",
+            "",
+            "Console-UpdateStack-7f59c3cf-00d2-40c7-b2ff-e75db0987002",
+        )
+    assert outcome is not None and outcome.event == "" and outcome.follow_up is None
+
+
+def test_a_transient_error_after_pipewardens_own_update_is_raised_before_anything_is_told() -> None:
+    cfn, stub = stubbed("cloudformation")
+    codecommit, reads = stubbed("codecommit")
+    stub.add_response("describe_stacks", described("UPDATE_COMPLETE"), {"StackName": STACK_ID})
+    reads.add_client_error("get_repository", "ThrottlingException", "Rate exceeded", 400)
+    reconciler = reconciler_with({"cloudformation": cfn, "codecommit": codecommit})  # no events client
+    with stub, reads, pytest.raises(Throttled):
+        on_stack_status(reconciler, STACK_ID, "UPDATE_COMPLETE", "", stacks.own_token())

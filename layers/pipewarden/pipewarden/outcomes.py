@@ -6,6 +6,7 @@ import functools
 from dataclasses import dataclass
 
 from pipewarden import stacks
+from pipewarden.aws import AwsError
 from pipewarden.contract import is_enabled
 from pipewarden.emit import ENROLLED, ENROLLMENT_FAILED, UNENROLLED
 from pipewarden.reconcile import Action, Decision, Reconciler
@@ -34,8 +35,9 @@ def on_stack_status(
       the tags, once an hour at most, so two writers never fight at CloudFormation's speed.
     - Failed: told, and left to the next tag change or resync (a blueprint that cannot be deployed is
       tried once per resync, not in a loop), unless the repository is no longer enrolled: then the
-      stack is deleted now.
+      stack is deleted now (a failed delete is not tried again here).
     - Deleted: converged (a repair creates again), then Unenrolled told unless a create started.
+    - Created while the repository was untagged: not told as Enrolled; its delete's outcome is.
     Every follow-up runs under the one error policy, before the outcome is told: a transient error is
     raised first, so Lambda's retry of the event tells it once.
     """
@@ -60,6 +62,9 @@ def on_stack_status(
     resources = [stack.stack_id]
     if status == "CREATE_COMPLETE":
         follow_up = _converge(reconciler, repository)
+        if follow_up is not None and follow_up.action is Action.DELETE:
+            # Untagged while it was created: the pipeline is going away, Unenrolled is what to tell.
+            return StackOutcome(repository, status, "", follow_up)
         reconciler.emitter.emit(ENROLLED, detail, resources)
         return StackOutcome(repository, status, ENROLLED, follow_up)
     if status in stacks.SUCCEEDED_OUTCOMES:
@@ -71,19 +76,35 @@ def on_stack_status(
         reconciler.emitter.emit(ENROLLED, detail, resources)
         return StackOutcome(repository, status, ENROLLED, follow_up)
     if status in stacks.FAILED_OUTCOMES:
-        _, tags = reconciler.repository_tags(repository)
-        enrolled = tags is not None and is_enabled(tags, prefix)
-        follow_up = None if enrolled else _converge(reconciler, repository)
+        # A delete that failed is not started again here (it would fail the same way, in a loop).
+        follow_up = (
+            None
+            if status == "DELETE_FAILED" or _enrolled(reconciler, repository)
+            else (_converge(reconciler, repository))
+        )
         cause = stacks.first_failure_reason(reconciler.clients.cloudformation, stack.stack_id, reason)
         reconciler.emitter.emit(ENROLLMENT_FAILED, dict(detail, reason=cause), resources)
         return StackOutcome(repository, status, ENROLLMENT_FAILED, follow_up)
     if status == "DELETE_COMPLETE":
         follow_up = _converge(reconciler, repository)
-        if follow_up is not None and follow_up.action is Action.CREATE:
+        if follow_up is None or follow_up.action is Action.CREATE:
+            # A repair creates again (or could not: the policy reported why): not unenrolled.
             return StackOutcome(repository, status, "", follow_up)
         reconciler.emitter.emit(UNENROLLED, detail, resources)
         return StackOutcome(repository, status, UNENROLLED, follow_up)
     return None
+
+
+def _enrolled(reconciler: Reconciler, repository: str) -> bool:
+    """Whether the repository still asks to be enrolled; when that cannot be read for good (access
+    denied), assume so and leave the stack to the resync. A transient error is raised."""
+    try:
+        _, tags = reconciler.repository_tags(repository)
+    except AwsError as error:
+        if error.transient:
+            raise
+        return True
+    return tags is not None and is_enabled(tags, reconciler.config.tag_prefix)
 
 
 def _converge(reconciler: Reconciler, repository: str) -> Decision | None:
