@@ -36,10 +36,10 @@ if TYPE_CHECKING:
     from sandbox.runtime import Sandbox
 
 TOLD = ("Stage Retry Scheduled", "Failure Not Retried", "Retries Exhausted")
-# What makes a retry decision one thing: its execution, stage and attempt (README.md:614-615).
+# What makes a retry decision one thing: its execution, stage and attempt (README "What gets told, and when").
 DECISION = ("execution-id", "stage", "attempt", "retries-done")
 ROLE_PARTS = ("-BuildRole-", "-PipelineRole-", "-SourceRuleRole-")
-# The settings the blueprint copies onto the pipeline as tags (README.md:287-288; DESIGN.md: "The
+# The settings the blueprint copies onto the pipeline as tags (README "The tag contract (v1)"; DESIGN.md: "The
 # blueprint copies the retry/notify/keep settings onto the pipeline as tags").
 PIPELINE_TAGS = ("retry", "max-retries", "notify", "keep-executions")
 
@@ -221,7 +221,7 @@ def _no_orphans(sandbox: Sandbox, live: Mapping[str, Any], names: set[str], viol
     """2. Nothing without a live stack, no live stack without its pipeline and project, and no two
     pipelines sharing an artifact prefix.
 
-    A stack is `pipewarden-<repository>` and its build project has its name (README.md:1188); its
+    A stack is `pipewarden-<repository>` and its build project has its name (README "Known limitations"); its
     roles carry its name (CloudFormation names them `<stack>-<logical id>-<random>`:
     https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-name.html); its
     pipeline has the name the README gives the repository's pipeline (oracle.is_pipeline_of).
@@ -247,7 +247,7 @@ def _no_orphans(sandbox: Sandbox, live: Mapping[str, Any], names: set[str], viol
             not pipeline_of[stack_name] or stack_name not in projects
         ):
             violations.append(f"{stack_name}: stack without its pipeline or build project (half-built)")
-    # README.md:675-679: each pipeline's first 20 characters are its own.
+    # README "Security model": each pipeline's first 20 characters are its own.
     shared = Counter(name[: oracle.ARTIFACT_PREFIX_LENGTH] for name in scenario)
     violations.extend(
         f"{n} pipelines share the artifact prefix {p}" for p, n in sorted(shared.items()) if n > 1
@@ -297,7 +297,8 @@ def _decision(kind: object, pipeline: object, detail: Mapping[str, Any]) -> tupl
 
 def _told_once(sandbox: Sandbox, enrolled: Mapping[str, Expected], violations: list[str]) -> None:
     """4. No key told twice on SNS, no decision told twice, and every decision its pipeline's
-    notify level hears was told (README.md:581-584: at `failures` and `all`, each decision)."""
+    notify level hears was told (README "What gets told, and when": at `failures` and `all`, each
+    decision)."""
     messages = [json.loads(m["Message"]) for m in sandbox.sns_messages()]
     keys = Counter(m.get("key") for m in messages if _scenarios(m))
     violations.extend(f"told {n} times: {key}" for key, n in keys.items() if n > 1)

@@ -15,27 +15,27 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-PREFIX = "pipewarden"  # the TagPrefix parameter's default (README.md:189)
+PREFIX = "pipewarden"  # the TagPrefix parameter's default (README "Deploy to AWS")
 STACK_PREFIX = "pipewarden-"
 # CodePipeline keys an execution's artifacts by the first 20 characters of the pipeline's name
-# (README.md:675); it allows names of up to 100 characters
+# (README "Security model"); it allows names of up to 100 characters
 # (https://docs.aws.amazon.com/codepipeline/latest/userguide/limits.html).
 ARTIFACT_PREFIX_LENGTH = 20
 MAX_PIPELINE_NAME = 100
 # CloudFormation stack names: up to 128 characters, letters, digits and hyphens
 # (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html). The
-# README names the stack `pipewarden-<repository>` (README.md:298, 1188) and says nothing about a
+# README names the stack `pipewarden-<repository>` (README "Architecture") and says nothing about a
 # repository name that does not fit that rule, so the oracle covers only names that do.
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9-]{1,89}$")
 
-# CodeBuild's compute types for `small`, `medium`, `large` (README.md:253;
+# CodeBuild's compute types for `small`, `medium`, `large` (README "The tag contract (v1)";
 # https://docs.aws.amazon.com/codebuild/latest/userguide/build-env-ref-compute-types.html).
 COMPUTE_TYPES = {
     "small": "BUILD_GENERAL1_SMALL",
     "medium": "BUILD_GENERAL1_MEDIUM",
     "large": "BUILD_GENERAL1_LARGE",
 }
-# The contract's defaults (README.md:246-258).
+# The contract's defaults (README "The tag contract (v1)").
 DEFAULTS = {
     "container": "",  # the repository name
     "branch": "main",
@@ -47,18 +47,18 @@ DEFAULTS = {
     "slack-channel": "",
 }
 CHOICES = {
-    "compute": ("small", "medium", "large"),  # README.md:253
-    "retry": ("transient", "all", "off"),  # README.md:254
-    "notify": ("all", "failures", "off"),  # README.md:256
+    "compute": ("small", "medium", "large"),  # README "The tag contract (v1)"
+    "retry": ("transient", "all", "off"),  # README "The tag contract (v1)"
+    "notify": ("all", "failures", "off"),  # README "The tag contract (v1)"
 }
-RANGES = {"max-retries": range(0, 6), "keep-executions": range(1, 1001)}  # README.md:255, 258
+RANGES = {"max-retries": range(0, 6), "keep-executions": range(1, 1001)}  # README "The tag contract (v1)"
 # ECS cluster, service and container names: up to 255 letters, digits, hyphens and underscores
 # (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateCluster.html,
 # API_CreateService.html, API_ContainerDefinition.html).
 _ECS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 # ECR repository names (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html).
 _ECR_NAME = re.compile(r"^(?=.{2,256}$)(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-_SLACK_CHANNEL = re.compile(r"^[a-z0-9_-]+$")  # README.md:257: lower case, digits, `-`, `_`
+_SLACK_CHANNEL = re.compile(r"^[a-z0-9_-]+$")  # README "The tag contract (v1)": lower case, digits, `-`, `_`
 # git's rules for a ref name (https://git-scm.com/docs/git-check-ref-format), and `--branch`'s
 # refusal of a leading '-'.
 _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
@@ -66,8 +66,10 @@ _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
 
 class Verdict(enum.Enum):
     ENROLLED = "enrolled"  # a stack built from these tags
-    UNENROLLED = "unenrolled"  # no stack (README.md:246)
-    REJECTED = "rejected"  # nothing new; an existing pipeline stays as it was (README.md:286, 1203)
+    UNENROLLED = "unenrolled"  # no stack (README "The tag contract (v1)")
+    REJECTED = (
+        "rejected"  # nothing new; an existing pipeline stays as it was (README "The tag contract (v1)")
+    )
     UNDETERMINED = "undetermined"  # the documents do not say: no claim
 
 
@@ -98,8 +100,8 @@ Targets = Callable[[str, str], Target]
 
 
 def allowed(entries: Sequence[str], cluster: str, service: str) -> bool:
-    """README.md:229-231: a cluster pattern (`apps-*`) or a cluster/service pattern, with IAM's
-    wildcards `*` and `?`; no entry allows nothing (README.md:190)."""
+    """README "Deploy to AWS": a cluster pattern (`apps-*`) or a cluster/service pattern, with IAM's
+    wildcards `*` and `?`; no entry allows nothing (README "Deploy to AWS")."""
     target = f"{cluster}/{service}"
     for entry in entries:
         pattern = entry if "/" in entry else f"{entry}/*"
@@ -110,7 +112,7 @@ def allowed(entries: Sequence[str], cluster: str, service: str) -> bool:
 
 
 def allow_list(parameter: str) -> tuple[str, ...]:
-    """The `AllowedEcsTargets` parameter: comma-separated, empty by default (README.md:190)."""
+    """The `AllowedEcsTargets` parameter: comma-separated, empty by default (README "Deploy to AWS")."""
     return tuple(entry.strip() for entry in parameter.split(",") if entry.strip())
 
 
@@ -121,8 +123,10 @@ def expect(
     allowed_targets: Sequence[str],
     prefix: str = PREFIX,
 ) -> Expected:
-    """What one repository's tags ask for, by the contract's table (README.md:244-258)."""
-    if tags.get(f"{prefix}:enabled", "").strip().lower() != "true":  # README.md:246: in any case
+    """What one repository's tags ask for, by the contract's table (README "The tag contract (v1)")."""
+    if (
+        tags.get(f"{prefix}:enabled", "").strip().lower() != "true"
+    ):  # README "The tag contract (v1)": in any case
         return Expected(Verdict.UNENROLLED, f"{prefix}:enabled is not `true`")
     values: dict[str, str] = {}
     for key, default in DEFAULTS.items():
@@ -142,7 +146,9 @@ def expect(
         return _rejected(prefix, key, tags, rule)
 
     for key, choices in CHOICES.items():
-        values[key] = values[key].lower()  # README.md:253-256: `compute`, `retry`, `notify` in any case
+        values[key] = values[
+            key
+        ].lower()  # README "The tag contract (v1)": `compute`, `retry`, `notify` in any case
         if values[key] not in choices:
             return rejected(key, f"is not one of {', '.join(choices)}")
     for key, numbers in RANGES.items():
@@ -163,15 +169,20 @@ def expect(
     if values["slack-channel"] and not _SLACK_CHANNEL.match(values["slack-channel"]):
         return rejected("slack-channel", "is not lower case, digits, '-' and '_'")
     if f"{prefix}:buildspec" in tags:
-        # README.md:252 says "path of a buildspec in the repository" and no more.
+        # README "The tag contract (v1)" says "path of a buildspec in the repository" and no more.
         return Expected(Verdict.UNDETERMINED, f"{prefix}:buildspec: no documented rule")
     if not allowed(allowed_targets, values["ecs-cluster"], values["ecs-service"]):
         return rejected("ecs-cluster", "is not on the allow-list")
     target = targets(values["ecs-cluster"], values["ecs-service"])
-    if target.exists:  # README.md:248: one that does not exist yet gets a pipeline with a warning
+    if (
+        target.exists
+    ):  # README "The tag contract (v1)": one that does not exist yet gets a pipeline with a warning
         if target.owner != repository:
             return rejected("ecs-service", f"does not carry {prefix}:repository={repository}")
-        own = (f"/pipewarden-tasks/{repository}/", "/pipewarden-tasks/@shared/")  # README.md:265
+        own = (
+            f"/pipewarden-tasks/{repository}/",
+            "/pipewarden-tasks/@shared/",
+        )  # README "The tag contract (v1)"
         if any(path not in own for path in target.role_paths):
             return rejected("ecs-service", "has a role outside /pipewarden-tasks/<repository>/")
     return Expected(Verdict.ENROLLED, settings=values)
@@ -185,7 +196,7 @@ def settled(history: Sequence[Expected]) -> Expected:
     """What should stand after the controller saw each of a repository's tag sets in turn.
 
     An enrollment builds; an unenrollment removes; a rejection leaves whatever stood before it
-    (README.md:286: "the repository gets nothing (or keeps its current pipeline unchanged)").
+    (README "The tag contract (v1)": "the repository gets nothing (or keeps its current pipeline unchanged)").
     """
     standing = Expected(Verdict.UNENROLLED, "never enrolled")
     for expected in history:
@@ -197,7 +208,7 @@ def settled(history: Sequence[Expected]) -> Expected:
 
 
 def stack_name(repository: str) -> str:
-    """`pipewarden-<repository>` (README.md:298, 1188), for the names the documents cover."""
+    """`pipewarden-<repository>` (README "Architecture"), for the names the documents cover."""
     if not _PLAIN_NAME.match(repository):
         raise ValueError(f"the README does not say how {repository!r} names a stack")
     return STACK_PREFIX + repository
@@ -206,7 +217,7 @@ def stack_name(repository: str) -> str:
 def is_pipeline_of(repository: str, pipeline: str) -> bool:
     """Whether `pipeline` has the name the README gives the repository's pipeline.
 
-    README.md:675-677: a name shorter than 20 characters is kept (`pipewarden-shop`); any other is
+    README "Security model": a name shorter than 20 characters is kept (`pipewarden-shop`); any other is
     `pipewarden-<8-character id of the repository>-<repository>` (cut at CodePipeline's 100). The
     README does not say how the id is computed, so any 8 letters or digits are taken for one.
     """

@@ -311,7 +311,7 @@ def test_the_products_names_are_the_ones_the_readme_gives(repository: str) -> No
     ("value", "enrolls"), [("true", True), ("True", True), (" TRUE ", True), ("yes", False)]
 )
 def test_the_product_enrolls_on_the_values_the_readme_says(value: str, enrolls: bool) -> None:
-    """README.md:246: `true` in any case, spaces around it ignored; any other value unenrolls."""
+    """README "The tag contract (v1)": `true` in any case, spaces around it ignored; any other value unenrolls."""
     from pipewarden.contract import is_enabled
 
     expected = Verdict.ENROLLED if enrolls else Verdict.UNENROLLED
