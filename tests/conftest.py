@@ -32,7 +32,9 @@ def sandbox() -> Iterator[Sandbox]:
     fast_retries = {"RetryBaseSeconds": "1", "RetryCapSeconds": "1", "RateLimitWaitSeconds": "1"}
     # Artifacts are minutes old here: with no grace, the prune function deletes what it would on AWS.
     fast_retries["PruneGraceHours"] = "0"
-    with Sandbox(parameters={"AllowedEcsTargets": ALLOWED, **fast_retries}) as running:
+    # Stack operations take 0.1 s here (0.5 s in the demo and chaos): tests that need a stack to stay
+    # busy longer slow it down themselves (tests/sandbox/test_async_stacks.py).
+    with Sandbox(parameters={"AllowedEcsTargets": ALLOWED, **fast_retries}, stack_seconds=0.1) as running:
         yield running
         # Every Slack payload any test produced must pass slack_sdk's Block Kit models.
         from tests.unit.test_messages import validate
