@@ -118,6 +118,7 @@ def resync_at(sizes: list[int]) -> None:
 
             started = time.perf_counter()
             first = resync(reconciler(CallCounter(sandbox)))
+            assert sandbox.wait_idle(600)  # stacks take time: every create done before the second pass
             first_took = time.perf_counter() - started
             assert first.actions.get("create") == size, first.actions
             counter = CallCounter(sandbox)
