@@ -556,8 +556,12 @@ class Sandbox:
         from moto.codepipeline.models import codepipeline_backends
         from moto.events.models import events_backends
 
+        from sandbox.moto_ext import state_lock
+
         rules = []
-        for rule in list(events_backends[ACCOUNT][REGION].event_buses["default"].rules.values()):
+        with state_lock:  # stacks create and delete rules on other threads
+            listed = list(events_backends[ACCOUNT][REGION].event_buses["default"].rules.values())
+        for rule in listed:
             if rule.state != "ENABLED" or not rule.event_pattern.get_pattern():
                 continue
             for target in rule.targets:

@@ -24,6 +24,7 @@ from werkzeug.serving import make_server
 
 from sandbox.faults import Faults
 from sandbox.iam.enforce import Enforcer
+from sandbox.moto_ext import state_lock
 from sandbox.shape_recorder import ShapeRecorder
 
 PREFIX = "/_sandbox/"
@@ -76,7 +77,8 @@ def with_lambda_invoke(app: Any, invoker: Invoker) -> Callable[..., Iterable[byt
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         found = _INVOKE.match(environ.get("PATH_INFO", ""))
         if not found or environ.get("REQUEST_METHOD") != "POST":
-            return app(environ, start_response)
+            with state_lock:  # moto's state, one change at a time (not around Invoke: it calls back)
+                return app(environ, start_response)
         payload = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         kind = environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")
         status, body = invoker(unquote(found.group(1)), payload, kind)

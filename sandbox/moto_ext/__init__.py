@@ -9,6 +9,7 @@ version, or a moto that lacks one of these names, with a message that says what 
 from __future__ import annotations
 
 import importlib
+import threading
 
 MOTO_VERSION = "5.2.5"
 # Each moto module, class, function or attribute the extensions import, replace, wrap or subclass
@@ -89,6 +90,10 @@ INTERNALS = (
 )
 
 _installed = False
+# moto keeps each service's state in plain dicts and is not thread-safe. The server answers requests on
+# many threads, and stack operations finish on the sandbox's bus thread: every moto dispatch and every
+# finishing stack step holds this lock, so no one walks a dict another thread is changing.
+state_lock = threading.RLock()
 
 
 class UnsupportedMoto(RuntimeError):

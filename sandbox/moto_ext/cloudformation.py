@@ -355,7 +355,14 @@ def _later(step: Callable[[], None]) -> None:
     if scheduler is None or delay <= 0:
         step()
     else:
-        scheduler(step, delay)
+        scheduler(functools.partial(_holding_state, step), delay)
+
+
+def _holding_state(step: Callable[[], None]) -> None:
+    from sandbox.moto_ext import state_lock
+
+    with state_lock:  # the rest of a stack operation changes moto's state as a request would
+        step()
 
 
 # One stack operation starts at a time: CloudFormation decides "exists" and "busy" atomically, and

@@ -165,3 +165,13 @@ def test_stack_status_event_carries_the_operations_token() -> None:
     assert stacks.is_own(parsed.token)
     event["detail"]["client-request-token"] = "Console-UpdateStack-7f59c3cf-00d2-40c7-b2ff-e75db0987002"
     assert not stacks.is_own(triggers.parse(event).token)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("stack_id", ["\x1f", "pipewarden-shop", "arn:aws:s3:::bucket", ""])
+def test_a_stack_status_event_whose_stack_id_is_no_stack_arn_is_refused(stack_id: str) -> None:
+    """Found by the hostile-event fuzzing: a control character reached DescribeStacks and the answer
+    echoing it was not XML botocore could parse (a crash retried, not a refused event)."""
+    event = sample_event("stack-status-create-complete.json")
+    event["detail"]["stack-id"] = stack_id
+    with pytest.raises(triggers.InvalidEvent):
+        triggers.parse(event)

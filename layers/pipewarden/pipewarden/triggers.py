@@ -10,6 +10,11 @@ from typing import Any
 from pipewarden.naming import repository_from_arn
 
 _REPOSITORY = re.compile(r"^[\w.-]{1,100}$")
+# A stack's id is its ARN: arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<uuid>; a
+# stack name starts with a letter and holds letters, digits and hyphens (CreateStack's StackName).
+_STACK_ID = re.compile(
+    r"^arn:aws[a-z-]*:cloudformation:[a-z0-9-]+:\d{12}:stack/[A-Za-z][-A-Za-z0-9]{0,127}/[-A-Za-z0-9]+$"
+)
 _TAG_CALLS = {"TagResource", "UntagResource"}
 _NAME_CALLS = {"CreateRepository", "DeleteRepository"}
 _TAGGING_CALLS = {"TagResources", "UntagResources"}
@@ -104,6 +109,8 @@ def parse(event: Any) -> Trigger:
         raise InvalidEvent(f"CloudTrail event {name!r} is not one pipewarden acts on")
     if detail_type == "CloudFormation Stack Status Change":
         stack_id = _field(detail, "stack-id", str)
+        if not _STACK_ID.match(stack_id):
+            raise InvalidEvent(f"stack-id {stack_id[:120]!r} is not a CloudFormation stack ARN")
         status_details = _field(detail, "status-details", Mapping)
         status = _field(status_details, "status", str)
         reason = status_details.get("status-reason") or ""
