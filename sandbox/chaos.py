@@ -173,21 +173,8 @@ class Scenario:
     def rival_update(self, name: str) -> None:
         """A person updates the pipeline's stack by hand (its log retention) while pipewarden works:
         the controller meets the stack busy (it waits) and later puts the tag-derived value back."""
-        cfn, stack = self.sandbox.client("cloudformation"), f"pipewarden-{name}"
         try:
-            current = cfn.describe_stacks(StackName=stack)["Stacks"][0]
-            parameters = [
-                {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
-                for p in current.get("Parameters", [])
-                if p["ParameterKey"] != "LogRetentionDays"
-            ]
-            parameters.append({"ParameterKey": "LogRetentionDays", "ParameterValue": "1"})
-            cfn.update_stack(
-                StackName=stack,
-                UsePreviousTemplate=True,
-                Parameters=parameters,
-                Capabilities=["CAPABILITY_IAM"],
-            )
+            fleet.edit_stack_by_hand(self.sandbox, f"pipewarden-{name}")
             self.rival_updates += 1
         except ClientError:
             pass  # no such stack, or it is busy: the person tries another day

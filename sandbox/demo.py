@@ -346,13 +346,7 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     demo.check(not demo.new_events(), f"resync left the stack as it was ({before})")
 
     demo.step("Someone edits the pipeline's stack by hand while a tag changes")
-    stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
-    kept = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
-    by_hand = [{"ParameterKey": k, "UsePreviousValue": True} for k in kept if k != "LogRetentionDays"]
-    by_hand.append({"ParameterKey": "LogRetentionDays", "ParameterValue": "1"})
-    cfn.update_stack(
-        StackName=STACK, UsePreviousTemplate=True, Parameters=by_hand, Capabilities=["CAPABILITY_IAM"]
-    )
+    kept = fleet.edit_stack_by_hand(sb, STACK)
     busy = cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"]
     demo.say(f"the stack is {busy} (log retention 1 day, by hand); meanwhile {PREFIX}:compute=medium")
     cc.tag_resource(resourceArn=arn, tags={f"{PREFIX}:compute": "medium"})

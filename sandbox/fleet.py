@@ -101,3 +101,23 @@ def enroll_tags(cluster: str, service: str, prefix: str = PREFIX, **extra: str) 
     tags = {f"{prefix}:enabled": "true", f"{prefix}:ecs-cluster": cluster, f"{prefix}:ecs-service": service}
     tags.update({f"{prefix}:{k.replace('_', '-')}": v for k, v in extra.items()})
     return tags
+
+
+def edit_stack_by_hand(sandbox: Any, stack: str, token: str = "") -> dict[str, str]:
+    """What a person does in the console: set the stack's log retention to 1 day, all else as it was.
+    Returns the parameters it had; raises ClientError if the stack is gone or busy."""
+    cfn = sandbox.client("cloudformation")
+    current = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    kept = {p["ParameterKey"]: p.get("ParameterValue", "") for p in current.get("Parameters", [])}
+    parameters: list[dict[str, Any]] = [
+        {"ParameterKey": k, "UsePreviousValue": True} for k in kept if k != "LogRetentionDays"
+    ]
+    parameters.append({"ParameterKey": "LogRetentionDays", "ParameterValue": "1"})
+    cfn.update_stack(
+        StackName=stack,
+        UsePreviousTemplate=True,
+        Parameters=parameters,
+        Capabilities=["CAPABILITY_IAM"],
+        **({"ClientRequestToken": token} if token else {}),
+    )
+    return kept

@@ -22,6 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from pipewarden.aws import Conflict, translate
+from sandbox import fleet
 from sandbox.moto_ext import cloudformation as cloudformation_ext
 from sandbox.runtime import Sandbox
 from tests.conftest import World
@@ -171,16 +172,9 @@ def test_a_stack_a_person_updates_by_hand_is_waited_on_then_put_back_by_the_resy
     world.service()
     repository, arn = world.repository()
     world.tag(arn, world.enroll_tags())
-    cfn, stack = world.sandbox.client("cloudformation"), f"pipewarden-{repository}"
-    before = {p["ParameterKey"]: p["ParameterValue"] for p in describe(world.sandbox, stack)["Parameters"]}
-    by_hand = [{"ParameterKey": k, "UsePreviousValue": True} for k in before if k != "LogRetentionDays"]
-    by_hand.append({"ParameterKey": "LogRetentionDays", "ParameterValue": "1"})
-    cfn.update_stack(
-        StackName=stack,
-        UsePreviousTemplate=True,
-        Parameters=by_hand,
-        Capabilities=["CAPABILITY_IAM"],
-        ClientRequestToken="Console-UpdateStack-7f59c3cf-00d2-40c7-b2ff-e75db0987002",
+    stack = f"pipewarden-{repository}"
+    before = fleet.edit_stack_by_hand(
+        world.sandbox, stack, token="Console-UpdateStack-7f59c3cf-00d2-40c7-b2ff-e75db0987002"
     )
     world.sandbox.client("codecommit").tag_resource(resourceArn=arn, tags={"pipewarden:max-retries": "1"})
     assert world.sandbox.wait_idle(60)
