@@ -1,19 +1,24 @@
-"""What pipewarden itself costs a month for 100 repositories with 20 executions a day each.
+"""What pipewarden itself costs a month for 100 repositories with 20 executions a day each, and at 1,000
+and 10,000 repositories.
 
-Measured in the sandbox: a fleet runs executions with a typical mix (85% green, 10% a transient
-failure that a retry fixes, 5% a failing test), and every controller invocation and AWS call is
-counted; the figures per execution are scaled to 100 x 20 x 30 = 60,000 executions a month, plus the
-hourly resync and the daily prune. Durations are the sandbox's (moto answering over HTTP), which
-are, if anything, longer than AWS's. List prices of us-east-1 (re-check them); free tiers ignored.
+Measured in the sandbox with the template's defaults (DetailedMetrics=false, no X-Ray tracing,
+PruneOnExecutionEnd=DISABLED, handlers logging at INFO): a fleet runs executions with a typical mix
+(85% green, 10% a transient failure that a retry fixes, 5% a failing test), and every controller
+invocation, AWS call and log byte is counted; the figures per execution are scaled to 100 x 20 x 30 =
+60,000 executions a month, plus the hourly resync and the daily prune. Durations are the sandbox's
+(moto answering over HTTP), which are, if anything, longer than AWS's. List prices of us-east-1
+(re-check them); free tiers ignored.
 
 Run: make bench   (or .venv/bin/python bench/cost.py)
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from pipewarden.naming import pipeline_name
@@ -24,7 +29,7 @@ from sandbox.lambdas import Function
 from sandbox.runtime import Sandbox
 
 REPOS, DAILY, DAYS = 100, 20, 30
-MONTHLY = REPOS * DAILY * DAYS
+SCALES = (100, 1_000, 10_000)
 FLEET, RUNS = 5, 40
 FAST = {**fleet.PARAMETERS, "RetryBaseSeconds": "1", "RetryCapSeconds": "2", "RateLimitWaitSeconds": "2"}
 MEMORY_GB = {"EnrollFunction": 0.25, "RetryFunction": 0.25, "PruneFunction": 0.5, "NotifyFunction": 0.25}
@@ -39,14 +44,22 @@ PRICE = {
     "KMS request (SNS encryption)": 0.03 / 1e4,
     "Secrets Manager secret-month": 0.40,
     "Secrets Manager API call": 0.05 / 1e4,
-    "X-Ray trace": 5.00 / 1e6,
     "CloudWatch Logs GB ingested": 0.50,
-    "CloudWatch custom metric-month": 0.30,
     "S3 LIST request": 0.005 / 1e3,
 }
-LOG_KB_PER_INVOCATION = 1.5  # START/END/REPORT lines and the handler's one or two structured lines
-CUSTOM_METRICS = 21  # metric names x the `service` dimension the four functions publish
-SQS_POLLING = 5 * 3 * 60 * 24 * DAYS  # Lambda's SQS pollers: about 5 long polls of 20 s each, always
+# What the defaults leave out, priced for whoever turns them on (README "What pipewarden costs").
+CUSTOM_METRICS = 21  # DetailedMetrics=true: metric names x the `service` dimension the functions publish
+METRIC_MONTH = 0.30
+X_RAY_TRACE = 5.00 / 1e6  # Tracing: Active would record (about) one trace per invocation at this rate
+# Lambda's SQS pollers: about 5 long polls of 20 s each, always, whatever the load (an estimate: AWS
+# does not publish the number; https://github.com/brefphp/bref/discussions/1760 reports the same effect).
+SQS_POLLING = 5 * 3 * 60 * 24 * DAYS
+# Lambda's own lines per invocation (START, END, REPORT), which the sandbox does not print in full.
+PLATFORM_LOG_BYTES = 330
+# Parameters' cache keeps a webhook URL for 5 minutes in a warm container (deliver.py): at most this
+# many reads a month per container that sends messages.
+SECRET_READS_PER_CONTAINER = DAYS * 24 * 3600 / 300
+KEPT_EXECUTIONS = 3  # the blueprint's default keep-executions tag
 
 
 def timed_invocations() -> dict[str, list[float]]:
@@ -69,7 +82,7 @@ def timed_invocations() -> dict[str, list[float]]:
 def story(sandbox: Sandbox, durations: dict[str, list[float]]) -> Counter[str]:
     """Run the fleet; the controller's calls (the durations land in `durations`)."""
     for n in range(FLEET):
-        fleet.enroll(sandbox, f"cost-{n}", container="app")
+        fleet.enroll(sandbox, f"cost-{n}")
     sandbox.wait_idle(60)
     durations.clear()
     sandbox.faults.seen.clear()
@@ -105,54 +118,93 @@ def fixed(sandbox: Sandbox, durations: dict[str, list[float]]) -> tuple[dict[str
     return took, calls
 
 
-def main() -> int:
+@dataclass
+class Measured:
+    """What the sandbox run measured, per execution and per scheduled run (on FLEET pipelines)."""
+
+    invocations: dict[str, float]  # per execution
+    seconds: dict[str, float]  # function seconds per execution
+    calls: dict[str, float]  # AWS calls per execution
+    log_bytes: float  # per invocation, the handlers' lines plus Lambda's own
+    schedule_seconds: dict[str, float]  # one resync / one whole-bucket prune of FLEET pipelines
+    schedule_calls: Counter[str]
+    objects_per_execution: float
+
+
+def measure() -> Measured:
     durations = timed_invocations()
-    with Sandbox(parameters=FAST) as sandbox:
+    with Sandbox(parameters=FAST, log_level="INFO") as sandbox:
+        for function in sandbox.functions.values():
+            function.echo = False
         calls = story(sandbox, durations)
-        schedule_durations, schedule_calls = fixed(sandbox, durations)
-    per_run = {k: v / RUNS for k, v in calls.items()}
-    invocations = {name: len(v) / RUNS * MONTHLY for name, v in durations.items()}
-    invocations["EnrollFunction"] = invocations.get("EnrollFunction", 0) + 24 * DAYS
-    invocations["PruneFunction"] = invocations.get("PruneFunction", 0) + DAYS
-    gb_seconds = sum(sum(v) / RUNS * MONTHLY * MEMORY_GB[n] for n, v in durations.items())
-    scale = REPOS / FLEET  # the schedules' work grows with the number of pipelines
-    gb_seconds += 24 * DAYS * schedule_durations["EnrollFunction"] * scale * MEMORY_GB["EnrollFunction"]
-    gb_seconds += DAYS * schedule_durations["PruneFunction"] * scale * MEMORY_GB["PruneFunction"]
-    s3_lists = sum(n for op, n in per_run.items() if op.startswith("s3:GET")) * MONTHLY
-    s3_lists += sum(n for op, n in schedule_calls.items() if op.startswith("s3:GET")) * DAYS * scale
+        logged = {name: sum(len(line) + 1 for line in f.logs) for name, f in sandbox.functions.items()}
+        invoked = sum(len(v) for v in durations.values())
+        bucket = sandbox.outputs["ArtifactBucketName"]
+        versions = sandbox.client("s3").list_object_versions(Bucket=bucket).get("Versions", [])
+        executions = FLEET + RUNS  # each enrollment's first execution, then the story's
+        schedule_seconds, schedule_calls = fixed(sandbox, durations)
+    return Measured(
+        invocations={name: len(v) / RUNS for name, v in durations.items()},
+        seconds={name: sum(v) / RUNS for name, v in durations.items()},
+        calls={k: v / RUNS for k, v in calls.items()},
+        log_bytes=sum(logged.values()) / max(invoked, 1) + PLATFORM_LOG_BYTES,
+        schedule_seconds=schedule_seconds,
+        schedule_calls=schedule_calls,
+        objects_per_execution=len(versions) / executions,
+    )
+
+
+def bill(m: Measured, repos: int) -> list[tuple[str, float]]:
+    """Each priced item's monthly quantity for `repos` repositories at DAILY executions a day."""
+    executions = repos * DAILY * DAYS
+    scale = repos / FLEET  # the schedules' work grows with the number of pipelines
 
     def monthly(*operations: str) -> float:
-        return sum(n for op, n in per_run.items() if op.split(":", 1)[1] in operations) * MONTHLY
+        return sum(n for op, n in m.calls.items() if op.split(":", 1)[1] in operations) * executions
 
-    total_invocations = sum(invocations.values())
+    invocations = sum(m.invocations.values()) * executions + 24 * DAYS + DAYS
+    gb_seconds = sum(s * MEMORY_GB[n] for n, s in m.seconds.items()) * executions
+    gb_seconds += 24 * DAYS * m.schedule_seconds["EnrollFunction"] * scale * MEMORY_GB["EnrollFunction"]
+    gb_seconds += DAYS * m.schedule_seconds["PruneFunction"] * scale * MEMORY_GB["PruneFunction"]
+    # The daily prune lists the bucket 1,000 versions a call: a day of executions past the grace
+    # period plus the kept ones, per pipeline.
+    stored = repos * (DAILY + KEPT_EXECUTIONS) * m.objects_per_execution
+    s3_lists = monthly("GET") + DAYS * math.ceil(stored / 1000)
     publishes = monthly("Publish")
-    lines = [
-        ("lambda request", total_invocations),
+    containers = max(1.0, math.ceil(publishes / (DAYS * 24 * 3600)))  # messages rarely overlap
+    return [
+        ("lambda request", invocations),
         ("lambda GB-second (arm64)", gb_seconds),
         ("EventBridge custom event", monthly("PutEvents")),
         ("SQS request", monthly("SendMessage", "DeleteMessage", "DeleteMessageBatch") + SQS_POLLING),
         ("DynamoDB write request unit", monthly("PutItem", "UpdateItem", "DeleteItem")),
         ("DynamoDB read request unit", monthly("GetItem", "Query")),
         ("SNS publish", publishes),
-        ("KMS request (SNS encryption)", publishes),
+        ("KMS request (SNS encryption)", publishes),  # at most one per publish (SNS may reuse data keys)
         ("Secrets Manager secret-month", 1),
-        # at most one read per message (a warm container reads it once per 5 minutes)
-        ("Secrets Manager API call", publishes),
-        ("X-Ray trace", total_invocations),
-        ("CloudWatch Logs GB ingested", total_invocations * LOG_KB_PER_INVOCATION / 2**20),
-        ("CloudWatch custom metric-month", CUSTOM_METRICS),
+        ("Secrets Manager API call", min(publishes, containers * SECRET_READS_PER_CONTAINER)),
+        ("CloudWatch Logs GB ingested", invocations * m.log_bytes / 2**30),
         ("S3 LIST request", s3_lists),
     ]
+
+
+def main() -> int:
+    m = measure()
     print(f"Monthly cost of pipewarden itself: {REPOS} repositories x {DAILY} executions a day x {DAYS} days")
     print(f"  measured: {RUNS} executions on {FLEET} pipelines (85% green, 10% retried, 5% failing test)")
-    for name, values in sorted((n, v) for n, v in durations.items() if v):
-        average = sum(values) / len(values)
-        rate = len(values) / RUNS
+    for name in sorted(m.invocations):
+        rate = m.invocations[name]
+        average = m.seconds[name] / rate if rate else 0.0
         print(f"  {name:<16} {rate:5.2f} invocations per execution, {average * 1000:6.0f} ms average")
     print(
         "  AWS calls per execution: "
-        + ", ".join(f"{op} {n:.2f}" for op, n in sorted(per_run.items()) if n >= 0.05)
+        + ", ".join(f"{op} {n:.2f}" for op, n in sorted(m.calls.items()) if n >= 0.05)
     )
+    print(
+        f"  logs: {m.log_bytes:,.0f} bytes per invocation (INFO, with Lambda's START/END/REPORT); "
+        f"{m.objects_per_execution:.1f} artifact objects per execution"
+    )
+    lines = bill(m, REPOS)
     total = 0.0
     print(f"  {'item':<32} {'quantity a month':>18}   {'price':>12}   {'cost':>9}")
     for name, quantity in lines:
@@ -160,12 +212,43 @@ def main() -> int:
         total += cost
         print(f"  {name:<32} {quantity:>18,.1f} x {PRICE[name]:>12.8f} = ${cost:>8.2f}")
     print(f"  {'total':<32} {'':>18}   {'':>12}   ${total:>8.2f} a month")
+    invocations, gb_seconds = lines[0][1], lines[1][1]
+    print("  Left out by the defaults (what turning them on adds):")
+    print(
+        f"    DetailedMetrics=true: {CUSTOM_METRICS} custom metrics x ${METRIC_MONTH:.2f} = "
+        f"${CUSTOM_METRICS * METRIC_MONTH:.2f} a month"
+    )
+    print(
+        f"    Tracing: Active: {invocations:,.0f} traces x ${X_RAY_TRACE * 1e6:.2f}/M = "
+        f"${invocations * X_RAY_TRACE:.2f} a month (and a Tracer doubles a cold start: bench/enroll.py)"
+    )
+    executions = REPOS * DAILY * DAYS
+    print(
+        f"    PruneOnExecutionEnd=ENABLED: {executions:,} more S3 LIST requests = "
+        f"${executions * PRICE['S3 LIST request']:.2f} a month, plus an invocation and an event each"
+    )
+    print("  How it grows (the same mix; the resync and the daily prune scale with the fleet):")
+    print(
+        f"  {'repositories':>12} {'executions a month':>20} {'cost a month':>13} {'per 1,000 executions':>21}"
+    )
+    for repos in SCALES:
+        cost = sum(q * PRICE[name] for name, q in bill(m, repos))
+        per = cost / (repos * DAILY * DAYS) * 1000
+        dollars, per_thousand = f"${cost:,.2f}", f"${per:.4f}"
+        print(f"  {repos:>12,} {repos * DAILY * DAYS:>20,} {dollars:>13} {per_thousand:>21}")
+        if repos != REPOS:
+            figure(
+                f"monthly cost, {repos:,} repositories",
+                f"${cost:,.2f}",
+                f"{repos * DAILY * DAYS:,} executions",
+            )
     figure(
         f"monthly cost, {REPOS} repositories x {DAILY} executions a day",
         f"${total:.2f}",
-        f"{total_invocations:,.0f} invocations, {gb_seconds:,.0f} GB-s",
+        f"{invocations:,.0f} invocations, {gb_seconds:,.0f} GB-s",
+        "<= $1.00",
     )
-    return 0
+    return 0 if total <= 1.00 else 1
 
 
 if __name__ == "__main__":

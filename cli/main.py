@@ -45,6 +45,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     from sandbox.runtime import Sandbox
 
     parameters = {"AllowedEcsTargets": args.allowed_targets} if args.allowed_targets else {}
+    parameters["PruneOnExecutionEnd"] = args.prune_on_execution_end
     if args.backoff_seconds:
         # Retries wait seconds here, not the minutes the deployed defaults wait.
         wait = str(args.backoff_seconds)
@@ -486,6 +487,13 @@ def parser() -> argparse.ArgumentParser:
     )
     local.add_argument(
         "--backoff-seconds", type=int, default=5, help="longest retry wait in the sandbox (0: the template's)"
+    )
+    local.add_argument(
+        "--prune-on-execution-end",
+        choices=("ENABLED", "DISABLED"),
+        default="ENABLED",
+        help="PruneOnExecutionEnd parameter (default here: ENABLED, so each execution's prune shows at once;"
+        " the template's default is DISABLED)",
     )
     local.set_defaults(run=cmd_local)
 

@@ -39,6 +39,7 @@ TEST_FAILURE = Outcome(log=["FAIL src/cart.test.js", "Tests: 1 failed, 41 passed
 JSON_MARK = "CHAOS-FIGURES "
 FAST = {
     **fleet.PARAMETERS,
+    "PruneOnExecutionEnd": "ENABLED",  # prunes race executions and retries: the harder case
     "RetryBaseSeconds": "1",
     "RetryCapSeconds": "2",
     "RateLimitWaitSeconds": "2",

@@ -444,6 +444,7 @@ def main() -> int:
     print(f"pipewarden demo: a local sandbox (moto on 127.0.0.1, account {ACCOUNT}, {REGION})")
     # Retries wait 1-3 s here instead of the deployed defaults (30 s to 15 min).
     fast_retries = {"RetryBaseSeconds": "1", "RetryCapSeconds": "3", "RateLimitWaitSeconds": "3"}
+    fast_retries["PruneOnExecutionEnd"] = "ENABLED"  # as `pipewarden local` runs it
     with Sandbox(parameters={"AllowedEcsTargets": ALLOWED, **fast_retries}) as sandbox:
         print(f"sandbox at {sandbox.url}")
         demo = Demo(sandbox)

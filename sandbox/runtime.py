@@ -403,6 +403,8 @@ class Sandbox:
             self.functions[name] = function
             for event_name, event in props.get("Events", {}).items():
                 if event["Type"] in RULE_EVENT_TYPES:
+                    if resolver.resolve(event["Properties"].get("State", "ENABLED")) == "DISABLED":
+                        continue  # a disabled rule matches no event
                     pattern = resolver.resolve(event["Properties"]["Pattern"])
                     self.bus.add_rule(
                         f"{name}-{event_name}", pattern, function.invoke, destination=function.arn

@@ -32,6 +32,12 @@ def sandbox() -> Iterator[Sandbox]:
     fast_retries = {"RetryBaseSeconds": "1", "RetryCapSeconds": "1", "RateLimitWaitSeconds": "1"}
     # Artifacts are minutes old here: with no grace, the prune function deletes what it would on AWS.
     fast_retries["PruneGraceHours"] = "0"
+    # Each execution's end prunes its pipeline here (as `pipewarden local` does); the template's default
+    # leaves pruning to the schedule (tests/integration/test_prune_flow.py shows both).
+    fast_retries["PruneOnExecutionEnd"] = "ENABLED"
+    # The metrics are published here (EMF in the logs, tests/sandbox/test_lambda_runtime.py); the
+    # template's default publishes none (tests/integration/test_prune_flow.py runs the defaults).
+    fast_retries["DetailedMetrics"] = "true"
     # Stack operations take 0.1 s here (0.5 s in the demo and chaos): tests that need a stack to stay
     # busy longer slow it down themselves (tests/sandbox/test_async_stacks.py).
     with Sandbox(parameters={"AllowedEcsTargets": ALLOWED, **fast_retries}, stack_seconds=0.1) as running:

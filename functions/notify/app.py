@@ -40,11 +40,14 @@ def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
     return response
 
 
-def _report(happening: dict[str, Any]) -> dict[str, str]:
+def _notifier() -> Notifier:
     config = _config()
     clients = Clients()
-    deliverer = Deliverer(clients, config.topic_arn, config.slack_secret, _SECRETS)
-    outcome = Notifier(config, clients, deliverer).report(Happening(**happening))
+    return Notifier(config, clients, Deliverer(clients, config.topic_arn, config.slack_secret, _SECRETS))
+
+
+def _report(happening: dict[str, Any]) -> dict[str, str]:
+    outcome = _notifier().report(Happening(**happening))
     if outcome.delivery is not None:
         metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=1)
         if outcome.delivery.slack.startswith("failed"):
@@ -93,9 +96,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         happening = parse(event)
     except InvalidEvent as error:
         return reject(Emitter(lambda: client("events"), _config().event_bus), "notify", event, str(error))
+    logger.append_keys(event_key=happening.key, kind=happening.kind, pipeline=happening.pipeline)
+    unheard = _notifier().screen(happening)
+    if unheard is not None:
+        # Nobody hears it whatever happened: no idempotency record is written (most events end here).
+        logger.info("notification", extra=unheard.summary())
+        return unheard.summary()
     settings, once = _idempotency()
     settings.register_lambda_context(context)
-    logger.append_keys(event_key=happening.key, kind=happening.kind, pipeline=happening.pipeline)
     from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
     try:

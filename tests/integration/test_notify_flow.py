@@ -96,6 +96,36 @@ def test_a_retried_then_recovered_execution_is_told_once_on_slack_and_on_sns(wor
     )
 
 
+def idempotency_records(world: World) -> int:
+    dynamodb = world.sandbox.client("dynamodb")
+    table = next(t for t in dynamodb.list_tables()["TableNames"] if "NotifyIdempotencyTable" in t)
+    return sum(
+        "#standing#" not in item["id"]["S"] for item in dynamodb.scan(TableName=table).get("Items", [])
+    )
+
+
+def test_an_event_nobody_hears_writes_no_idempotency_record_and_a_recovery_does(world: World) -> None:
+    # Given a pipeline at the default notify level (failures), everything before it told
+    repo, pipeline = enrolled(world, "quiet")
+    world.sandbox.wait_idle(30)
+    records = idempotency_records(world)
+    # When a green execution ends
+    world.push(repo, "green")
+    world.sandbox.wait_for_execution(pipeline)
+    world.sandbox.wait_idle(30)
+    # Then nothing is told and no record is written (the screen read that it was not retried)
+    assert idempotency_records(world) == records
+    assert not slack_for(world, pipeline)
+    # When an execution recovers after a retry
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [RATE_LIMIT])
+    world.push(repo, "flaky")
+    world.eventually(lambda: titles(slack_for(world, pipeline))["Pipeline recovered after 1 retry"])
+    world.sandbox.wait_idle(30)
+    # Then the recovery (and the retry's story) went through the idempotency records
+    assert idempotency_records(world) > records
+    assert titles(slack_for(world, pipeline))["Pipeline recovered after 1 retry"] == 1
+
+
 def test_at_the_default_level_a_test_failure_is_one_message_with_its_log_lines(world: World) -> None:
     repo, pipeline = enrolled(world)
     world.sandbox.simulator.scripts.add(pipeline, "Build", [TEST_FAILURE])

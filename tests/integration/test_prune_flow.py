@@ -121,3 +121,69 @@ def test_pruning_one_pipeline_leaves_other_prefixes_alone(
     assert code == 0
     gone = before - objects(world)
     assert gone and all(key.startswith(pipeline_name(first)[:20]) for key in gone)
+
+
+# One sandbox per process (moto's state is global): the template's defaults run in a process of their own.
+DEFAULTS_SCRIPT = """
+import json
+from sandbox import fleet
+from sandbox.runtime import Sandbox
+
+with Sandbox(parameters={**fleet.PARAMETERS, "PruneGraceHours": "0"}, stack_seconds=0.1) as sandbox:
+    pipeline = fleet.enroll(sandbox, "quiet-prune", keep_executions="1")
+    runs = []
+    for n in range(3):
+        sandbox.push("quiet-prune", f"change {n}")
+        runs.append(sandbox.wait_for_execution(pipeline)["pipelineExecutionId"])
+    sandbox.wait_idle(30)
+    s3 = sandbox.client("s3")
+    bucket = sandbox.outputs["ArtifactBucketName"]
+    before = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    invoked = sandbox.functions["PruneFunction"].cold_starts
+    events_before = len(sandbox.pipewarden_events("Artifacts Pruned"))
+    sandbox.run_schedules("PruneFunction")
+    sandbox.wait_idle(30)
+    after = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    print(json.dumps({
+        "invoked": invoked, "events_before": events_before, "before": before, "after": after,
+        "all_runs": sorted(set().union(*(sandbox.execution_keys(pipeline, r) for r in runs))),
+        "last_run": sorted(sandbox.execution_keys(pipeline, runs[-1])),
+        "events": [e["detail"] for e in sandbox.pipewarden_events("Artifacts Pruned")],
+        "emf": sum('"_aws"' in line for f in sandbox.functions.values() for line in f.logs),
+        "invocations": sum(f.cold_starts for f in sandbox.functions.values()),
+    }))
+"""
+
+
+def test_with_the_template_defaults_an_execution_end_prunes_nothing_and_no_metric_is_published() -> None:
+    # Given the controller deployed with the template's defaults (PruneOnExecutionEnd=DISABLED: the
+    # ExecutionEnded rule exists but is disabled), no grace period, a pipeline keeping one execution
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "layers/pipewarden"), str(root)]))
+    # When three executions end, and then the schedule runs
+    out = subprocess.run(  # noqa: S603 - this interpreter with the script above
+        [sys.executable, "-c", DEFAULTS_SCRIPT],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    # Then no execution end invoked the prune function: every execution's artifacts were still there
+    assert seen["invoked"] == 0 and seen["events_before"] == 0
+    assert set(seen["before"]) >= set(seen["all_runs"])
+    # And the scheduled run pruned all but the last execution's artifacts in one pass over the bucket
+    assert seen["after"] == seen["last_run"]
+    (event,) = seen["events"]
+    assert event["scope"] == "all" and event["objects-deleted"] >= 4
+    # And with DetailedMetrics=false (the default) no function published a metric (no EMF in any log)
+    assert seen["invocations"] > 0 and seen["emf"] == 0

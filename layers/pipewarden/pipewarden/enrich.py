@@ -120,6 +120,10 @@ class Enricher:
             duration_seconds=_duration(actions),
         )
 
+    def retries(self, pipeline: str, execution_id: str) -> int:
+        """Stage retries in the execution; AWS errors are raised (the caller decides)."""
+        return _retries(self._actions(pipeline, execution_id))
+
     def _revision(self, pipeline: str, execution_id: str) -> tuple[str, str]:
         execution = call(
             self.clients.codepipeline,

@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pipewarden import emit, notify_rules, prune, retry_policy
-from pipewarden.aws import Clients
+from pipewarden.aws import AwsError, Clients
 from pipewarden.deliver import Deliverer, Delivery
 from pipewarden.enrich import Enricher
 from pipewarden.messages import Notice
 from pipewarden.notify_rules import FAILURES, PIPELINE_EXECUTION, Audience, Facts, Happening
 from pipewarden.standing import StandingProblems
 
+_ENROLLMENT_KINDS = {emit.ENROLLED, emit.UNENROLLED, emit.ENROLLMENT_FAILED, emit.ENROLLMENT_REJECTED}
 # Events that are about one execution: the message tells its commit, failing action and logs.
 _EXECUTION_KINDS = {
     PIPELINE_EXECUTION,
@@ -94,15 +95,46 @@ class Notifier:
             problems.release(repository, problem)  # nothing was told (notify is off, or nobody listens)
         return outcome
 
-    def _report(self, happening: Happening) -> Outcome:
+    def screen(self, happening: Happening) -> Outcome | None:
+        """'ignored' when no message can come of this event whatever its execution's story (then no
+        idempotency record is written for it); None when it may be worth one.
+
+        Enrollment outcomes always pass: telling them also settles what is remembered about a
+        repository's standing problem.
+        """
+        if happening.kind in _ENROLLMENT_KINDS:
+            return None
         enricher = Enricher(self.clients, happening.region)
+        heard = self._listener(happening, enricher)
+        if isinstance(heard, Outcome):
+            return heard
+        if heard.hears(notify_rules.importance(happening, heard, retries=0)):
+            return None
+        # Worth a message only if the execution was retried (a recovery): one read says whether.
+        try:
+            retried = enricher.retries(happening.pipeline, happening.execution_id)
+        except AwsError as error:
+            if error.transient:
+                raise
+            return None  # unreadable: the full report decides, with what it can read
+        return None if retried else Outcome("ignored", f"nothing to tell at notify={heard.level}")
+
+    def _listener(self, happening: Happening, enricher: Enricher) -> Audience | Outcome:
+        """Who may hear this event, or why nobody will."""
         audience = self.audience(happening, enricher)
         if audience is None:
             return Outcome("ignored", "the pipeline did not opt in to pipewarden")
-        quiet = Outcome("ignored", f"nothing to tell at notify={audience.level}")
         # The most an execution can matter (a recovery) decides whether it is worth reading.
         if not audience.hears(notify_rules.importance(happening, audience, retries=1)):
-            return quiet
+            return Outcome("ignored", f"nothing to tell at notify={audience.level}")
+        return audience
+
+    def _report(self, happening: Happening) -> Outcome:
+        enricher = Enricher(self.clients, happening.region)
+        audience = self._listener(happening, enricher)
+        if isinstance(audience, Outcome):
+            return audience
+        quiet = Outcome("ignored", f"nothing to tell at notify={audience.level}")
         facts = Facts()
         if happening.kind in _EXECUTION_KINDS and happening.execution_id and happening.pipeline:
             succeeded = happening.text("state") == "SUCCEEDED"  # a green run's build log is not news
