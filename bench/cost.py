@@ -51,9 +51,13 @@ PRICE = {
 CUSTOM_METRICS = 21  # DetailedMetrics=true: metric names x the `service` dimension the functions publish
 METRIC_MONTH = 0.30
 X_RAY_TRACE = 5.00 / 1e6  # Tracing: Active would record (about) one trace per invocation at this rate
-# Lambda's SQS pollers: about 5 long polls of 20 s each, always, whatever the load (an estimate: AWS
-# does not publish the number; https://github.com/brefphp/bref/discussions/1760 reports the same effect).
-SQS_POLLING = 5 * 3 * 60 * 24 * DAYS
+# Lambda's SQS pollers long-poll (20 s) whatever the load. "When traffic is low, Lambda ... can optimize
+# to as few as 2 concurrent batches to reduce SQS calls and corresponding costs. However, this
+# optimization is not available when you enable the maximum concurrency setting" (which the template
+# leaves unset: tests/unit/test_cost_levers.py):
+# https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html. Five pollers would be 2.5x this.
+SQS_POLLERS = 2
+SQS_POLLING = SQS_POLLERS * 3 * 60 * 24 * DAYS
 # Lambda's own lines per invocation (START, END, REPORT), which the sandbox does not print in full.
 PLATFORM_LOG_BYTES = 330
 # Parameters' cache keeps a webhook URL for 5 minutes in a warm container (deliver.py): at most this
