@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
@@ -21,19 +21,18 @@ FALLBACK_LIMIT = 3000
 SNS_SUBJECT_LIMIT = 99
 SNS_TEXT_LIMIT = 4000
 LOG_LINES = 8
-SEVERITY_ICON = {"info": ":white_check_mark:", "warning": ":warning:", "error": ":x:"}
+Severity = Literal["info", "warning", "error"]
+SEVERITY_ICON: dict[Severity, str] = {"info": ":white_check_mark:", "warning": ":warning:", "error": ":x:"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SAFE_URL = re.compile(r"^https://[^\s<>|]+$")
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
-@dataclass(frozen=True)
-class Notice:
-    """One thing that happened, with everything a reader needs (empty fields are left out)."""
+@dataclass(frozen=True, kw_only=True)
+class Story:
+    """Where an execution came from and how far it got: what AWS tells the notifier (`Facts`) and
+    what a message carries on (`Notice`)."""
 
-    title: str
-    severity: str
-    summary: str
     repository: str = ""
     pipeline: str = ""
     execution_id: str = ""
@@ -44,10 +43,19 @@ class Notice:
     author: str = ""
     stage: str = ""
     action: str = ""
-    decision: str = ""
     duration_seconds: float | None = None
     log_lines: tuple[str, ...] = ()
     links: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notice(Story):
+    """One thing that happened, with everything a reader needs (empty fields are left out)."""
+
+    title: str
+    severity: Severity
+    summary: str
+    decision: str = ""
     event: str = ""  # the event's detail-type, for programs reading SNS
     key: str = ""  # what identifies the event: a second delivery carries the same key
     detail: Mapping[str, Any] = field(default_factory=dict)  # the event's scalar fields, for programs

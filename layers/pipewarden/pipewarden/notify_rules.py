@@ -16,7 +16,7 @@ from typing import Any
 
 from pipewarden import emit, prune, retry, retry_policy
 from pipewarden.contract import NOTIFY_MODES, SLACK_CHANNEL, PipelineSettings
-from pipewarden.messages import Notice
+from pipewarden.messages import Notice, Severity, Story
 from pipewarden.naming import is_execution_id, is_pipeline_name
 
 PIPELINE_EXECUTION = "CodePipeline Pipeline Execution State Change"
@@ -209,22 +209,12 @@ def importance(happening: Happening, audience: Audience, retries: int = 0) -> st
     return PIPEWARDEN_KINDS.get(kind)
 
 
-@dataclass(frozen=True)
-class Facts:
+@dataclass(frozen=True, kw_only=True)
+class Facts(Story):
     """What AWS says about an execution (everything optional: a message goes out with what is known)."""
 
-    repository: str = ""
-    branch: str = ""
-    commit_id: str = ""
-    commit_message: str = ""
-    author: str = ""
-    stage: str = ""
-    action: str = ""
     error: str = ""
-    log_lines: tuple[str, ...] = ()
-    links: tuple[tuple[str, str], ...] = ()
     retries: int = 0
-    duration_seconds: float | None = None
 
 
 def _plural(count: int, word: str) -> str:
@@ -284,7 +274,7 @@ def _stopped_reasons(detail: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(reason) for reason in reasons[:5] if isinstance(reason, str))
 
 
-def _wording(kind: str, happening: Happening, facts: Facts) -> tuple[str, str, str, str]:
+def _wording(kind: str, happening: Happening, facts: Facts) -> tuple[str, Severity, str, str]:
     """(title, severity, summary, what pipewarden decided)."""
     detail, reason = happening.detail, happening.text("reason")
     attempt, cap = detail.get("attempt"), detail.get("max-retries")
@@ -364,7 +354,7 @@ def _wording(kind: str, happening: Happening, facts: Facts) -> tuple[str, str, s
     return kind, "info", reason, ""
 
 
-def _pruned(detail: Mapping[str, Any]) -> tuple[str, str, str, str]:
+def _pruned(detail: Mapping[str, Any]) -> tuple[str, Severity, str, str]:
     def number(name: str) -> int:
         value = detail.get(name)
         return value if isinstance(value, int) else 0
