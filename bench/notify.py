@@ -73,8 +73,9 @@ def messages_per_execution(sandbox: Sandbox) -> None:
 def calls_per_message(sandbox: Sandbox) -> None:
     # Imported once the sandbox has set the functions' environment (their log level included).
     from pipewarden.aws import Clients
+    from pipewarden.config import NotifyConfig
     from pipewarden.deliver import Deliverer, SecretCache
-    from pipewarden.notify import Notifier, NotifyConfig
+    from pipewarden.notify import Notifier
     from pipewarden.notify_rules import parse
 
     print("AWS calls per message (the notifier alone, counted at the client; a cold secret cache reads")

@@ -31,7 +31,8 @@ PIPELINES = 20
 WORKER = """
 import datetime, json, os, time
 from pipewarden.aws import Clients
-from pipewarden.prune import Pruner, PruneConfig
+from pipewarden.config import PruneConfig
+from pipewarden.prune import Pruner
 started = time.perf_counter()
 report = Pruner(PruneConfig(os.environ["BUCKET"], grace=datetime.timedelta(0)), Clients()).run()
 print(json.dumps({

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipewarden.aws import Clients
+from pipewarden.config import RetryConfig
 from pipewarden.decisions import CLAIM
 from pipewarden.emit import Emitter
-from pipewarden.retry import DueRetry, Retrier, RetryConfig, StageFailure
+from pipewarden.pipeline_events import StageFailure
+from pipewarden.retry import DueRetry, Retrier
 from sandbox import fleet
 from sandbox.calls import CallCounter
 from sandbox.executions import Outcome

@@ -360,8 +360,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     import datetime
 
     from pipewarden.aws import Clients
+    from pipewarden.config import PruneConfig
     from pipewarden.emit import Emitter
-    from pipewarden.prune import PruneConfig, Pruner
+    from pipewarden.prune import Pruner
 
     clients = Clients(lambda service: _client(args, service))
     grace = datetime.timedelta(hours=args.grace_hours)

@@ -13,6 +13,7 @@ from pipewarden import triggers
 from pipewarden.aws import Clients, client
 from pipewarden.config import ControllerConfig
 from pipewarden.emit import Emitter
+from pipewarden.envelope import InvalidEvent
 from pipewarden.observability import logger, metrics, reject
 from pipewarden.outcomes import on_stack_status
 from pipewarden.reconcile import Action, Decision, Reconciler
@@ -63,7 +64,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     reconciler = Reconciler(config, Clients(), emitter)
     try:
         trigger = triggers.parse(event)
-    except triggers.InvalidEvent as error:
+    except InvalidEvent as error:
         return reject(emitter, "enroll", event, str(error))
 
     if isinstance(trigger, triggers.Resync):

@@ -11,10 +11,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipewarden.aws import Clients, client
+from pipewarden.config import NotifyConfig
 from pipewarden.deliver import Deliverer, SecretCache
 from pipewarden.emit import Emitter
-from pipewarden.notify import Notifier, NotifyConfig
-from pipewarden.notify_rules import Happening, InvalidEvent, parse
+from pipewarden.envelope import InvalidEvent
+from pipewarden.notify import Notifier
+from pipewarden.notify_rules import Happening, parse
 from pipewarden.observability import logger, metrics, reject
 
 if TYPE_CHECKING:
@@ -92,10 +94,11 @@ def _idempotency() -> tuple[IdempotencyConfig, Callable[..., dict[str, str]]]:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    config = _config()  # first: a broken environment fails every invocation alike
     try:
         happening = parse(event)
     except InvalidEvent as error:
-        return reject(Emitter(lambda: client("events"), _config().event_bus), "notify", event, str(error))
+        return reject(Emitter(lambda: client("events"), config.event_bus), "notify", event, str(error))
     logger.append_keys(event_key=happening.key, kind=happening.kind, pipeline=happening.pipeline)
     unheard = _notifier().screen(happening)
     if unheard is not None:

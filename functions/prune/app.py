@@ -10,12 +10,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipewarden.aws import Clients, client
+from pipewarden.config import PruneConfig
 from pipewarden.emit import Emitter
-from pipewarden.naming import is_pipeline_name
+from pipewarden.envelope import InvalidEvent
 from pipewarden.observability import logger, metrics, reject
-from pipewarden.prune import PruneConfig, Pruner
-
-ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "SUPERSEDED", "CANCELED"}
+from pipewarden.pipeline_events import prune_scope
+from pipewarden.prune import Pruner
 
 
 @functools.cache
@@ -23,34 +23,15 @@ def _config() -> PruneConfig:
     return PruneConfig.from_env(os.environ)
 
 
-def _scope(event: Any) -> tuple[str | None, str]:
-    """(pipeline or None for the whole bucket, '' or the reason the event is not one to act on)."""
-    if not isinstance(event, dict):
-        return None, f"event is a {type(event).__name__}, not an object"
-    if event.get("detail-type") == "Scheduled Event" or event.get("action") == "prune":
-        pipeline = event.get("pipeline")
-        if pipeline is not None and not is_pipeline_name(pipeline):
-            return None, f"{str(pipeline)[:120]!r} is not a pipeline name"
-        return pipeline, ""
-    detail = event.get("detail")
-    if event.get("detail-type") == "CodePipeline Pipeline Execution State Change" and isinstance(
-        detail, dict
-    ):
-        pipeline, state = detail.get("pipeline"), detail.get("state")
-        if is_pipeline_name(pipeline) and isinstance(state, str) and state in ENDED:
-            return pipeline, ""
-        return None, f"pipeline execution event without a pipeline or an end state: {str(state)[:120]!r}"
-    return None, f"detail-type {event.get('detail-type')!r} is not one the prune function acts on"
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = _config()
     emitter = Emitter(lambda: client("events"), config.event_bus)
-    pipeline, invalid = _scope(event)
-    if invalid:
-        return reject(emitter, "prune", event, invalid)
+    try:
+        pipeline = prune_scope(event)
+    except InvalidEvent as error:
+        return reject(emitter, "prune", event, str(error))
     pruner = Pruner(
         config, Clients(), emitter, time_left=lambda: context.get_remaining_time_in_millis() / 1000
     )

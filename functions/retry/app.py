@@ -10,16 +10,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipewarden.aws import AwsError, Clients, client
+from pipewarden.config import RetryConfig
 from pipewarden.emit import EVENT_REJECTED, Emitter
+from pipewarden.envelope import InvalidEvent
 from pipewarden.observability import logger, metrics, reject
-from pipewarden.retry import (
-    STARTED,
-    DueRetry,
-    InvalidMessage,
-    Retrier,
-    RetryConfig,
-    parse_stage_failure,
-)
+from pipewarden.pipeline_events import stage_failure
+from pipewarden.retry import STARTED, DueRetry, InvalidMessage, Retrier
 from pipewarden.retry_policy import EXHAUSTED, NOT_RETRIED, SCHEDULED, SKIPPED, RetryDecision
 
 _METRIC = {
@@ -85,8 +81,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if isinstance(event, dict) and isinstance(event.get("Records"), list):
         return _due(retrier, event["Records"])
     try:
-        failure = parse_stage_failure(event)
-    except InvalidMessage as error:
+        failure = stage_failure(event)
+    except InvalidEvent as error:
         return reject(retrier.emitter, "retry", event, str(error))
     decision = retrier.on_failure(failure)
     _count(decision, pipeline=failure.pipeline, stage=failure.stage, execution_id=failure.execution_id)

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from pipewarden.aws import Clients, Throttled
+from pipewarden.config import RetryConfig
 from pipewarden.emit import Emitter
 from pipewarden.naming import pipeline_name
-from pipewarden.retry import DueRetry, Retrier, RetryConfig
+from pipewarden.retry import DueRetry, Retrier
 from sandbox.executions import Outcome
 from tests.conftest import World, sample_event
 

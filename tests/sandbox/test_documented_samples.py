@@ -13,11 +13,13 @@ from botocore.stub import Stubber
 from pipewarden import buildlogs, stacks
 from pipewarden.aws import tagged_resources
 from pipewarden.classify import UNKNOWN
+from pipewarden.config import PruneConfig, RetryConfig
 from pipewarden.deliver import SecretCache
 from pipewarden.emit import Emitter
 from pipewarden.enrich import Enricher
-from pipewarden.prune import PruneConfig, Pruner, PruneReport
-from pipewarden.retry import DueRetry, Retrier, RetryConfig, StageFailure
+from pipewarden.pipeline_events import StageFailure
+from pipewarden.prune import Pruner, PruneReport
+from pipewarden.retry import DueRetry, Retrier
 from pipewarden.retry_policy import Backoff
 from tests.sandbox.aws_calls import product_operations
 from tests.sandbox.replay import SAMPLES, Replay, model_errors, parsed, raw, sources

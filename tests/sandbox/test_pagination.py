@@ -26,10 +26,12 @@ from moto.codepipeline.models import codepipeline_backends
 
 from pipewarden import stacks
 from pipewarden.aws import Clients, tagged_resources
+from pipewarden.config import PruneConfig, RetryConfig
 from pipewarden.emit import Emitter
 from pipewarden.naming import pipeline_name
-from pipewarden.prune import PruneConfig, Pruner
-from pipewarden.retry import Retrier, RetryConfig, StageFailure
+from pipewarden.pipeline_events import StageFailure
+from pipewarden.prune import Pruner
+from pipewarden.retry import Retrier
 from sandbox.moto_ext import codepipeline, tagging
 from sandbox.moto_ext.paging import page_sizes
 from sandbox.runtime import Sandbox

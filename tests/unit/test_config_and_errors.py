@@ -1,28 +1,107 @@
-"""Controller configuration from the environment, and ClientError -> domain errors."""
+"""The functions' settings from their environment (pipewarden.config), and ClientError -> domain errors."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import importlib.util
+import pickle
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from pipewarden import aws
-from pipewarden.config import ConfigError, ControllerConfig
+from pipewarden.config import ConfigError, ControllerConfig, NotifyConfig, PruneConfig, RetryConfig
+from sandbox import template as cfn_template
+from tests.conftest import ROOT, sample_event
 
-ENV = {
-    "ARTIFACT_BUCKET": "b",
-    "PERMISSIONS_BOUNDARY_ARN": "arn:aws:iam::1:policy/b",
-    "CLOUDFORMATION_ROLE_ARN": "arn:aws:iam::1:role/r",
+ACCOUNT = "123456789012"
+# What template.yaml gives each function (Globals plus its own variables), with values as CloudFormation
+# resolves them.
+GLOBAL = {
+    "TAG_PREFIX": "pipewarden",
+    "EVENT_BUS_NAME": "default",
+    "POWERTOOLS_METRICS_NAMESPACE": "pipewarden",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "AWS_RETRY_MODE": "standard",
 }
+ENV = {
+    **GLOBAL,
+    "ALLOWED_ECS_TARGETS": "",
+    "ARTIFACT_BUCKET": "pipewarden-artifactbucket-1a2b3c",
+    "PERMISSIONS_BOUNDARY_ARN": f"arn:aws:iam::{ACCOUNT}:policy/pipewarden-boundary",
+    "CLOUDFORMATION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/pipewarden-cfn",
+    "LOG_RETENTION_DAYS": "30",
+}
+RETRY_ENV = {
+    **GLOBAL,
+    "RETRY_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/pipewarden-RetryQueue-1A2B",
+    "DECISIONS_TABLE": "pipewarden-RetryDecisionsTable-1A2B",
+    "RETRY_BASE_SECONDS": "30",
+    "RETRY_CAP_SECONDS": "600",
+    "RATE_LIMIT_WAIT_SECONDS": "900",
+}
+PRUNE_ENV = {**GLOBAL, "ARTIFACT_BUCKET": "pipewarden-artifactbucket-1a2b3c", "PRUNE_GRACE_HOURS": "24"}
+NOTIFY_ENV = {
+    **GLOBAL,
+    "TOPIC_ARN": f"arn:aws:sns:us-east-1:{ACCOUNT}:pipewarden-NotificationTopic-1A2B",
+    "IDEMPOTENCY_TABLE": "pipewarden-NotifyIdempotencyTable-1A2B",
+    "SLACK_SECRET_NAME": "pipewarden/slack/default",
+}
+Config = ControllerConfig | RetryConfig | PruneConfig | NotifyConfig
+# Each config class, the function whose environment it reads, and that environment.
+FUNCTIONS: list[tuple[type[Config], str, dict[str, str]]] = [
+    (ControllerConfig, "EnrollFunction", ENV),
+    (RetryConfig, "RetryFunction", RETRY_ENV),
+    (PruneConfig, "PruneFunction", PRUNE_ENV),
+    (NotifyConfig, "NotifyFunction", NOTIFY_ENV),
+]
 
 
 def test_config_defaults() -> None:
-    config = ControllerConfig.from_env(ENV)
+    config = ControllerConfig.from_env(
+        {k: ENV[k] for k in ("ARTIFACT_BUCKET", "PERMISSIONS_BOUNDARY_ARN", "CLOUDFORMATION_ROLE_ARN")}
+    )
     assert config.tag_prefix == "pipewarden"
     assert config.allowed_targets == ()  # nothing may be deployed until the platform team lists targets
     assert config.event_bus == "default"
     assert config.log_retention_days == 30
+
+
+def test_each_functions_settings_from_its_template_environment() -> None:
+    retry = RetryConfig.from_env(RETRY_ENV)
+    assert (retry.queue_url, retry.decisions_table) == (
+        RETRY_ENV["RETRY_QUEUE_URL"],
+        RETRY_ENV["DECISIONS_TABLE"],
+    )
+    assert (retry.backoff.base, retry.backoff.cap, retry.backoff.rate_limit) == (30, 600, 900)
+    prune = PruneConfig.from_env({**PRUNE_ENV, "PRUNE_GRACE_HOURS": "1.5"})
+    assert (prune.bucket, prune.grace) == (PRUNE_ENV["ARTIFACT_BUCKET"], datetime.timedelta(minutes=90))
+    notify = NotifyConfig.from_env(NOTIFY_ENV)
+    assert (notify.topic_arn, notify.slack_secret) == (NOTIFY_ENV["TOPIC_ARN"], "pipewarden/slack/default")
+    assert notify.idempotency_table == NOTIFY_ENV["IDEMPOTENCY_TABLE"]
+    for config in (ControllerConfig.from_env(ENV), retry, prune, notify):
+        assert (config.tag_prefix, config.event_bus) == ("pipewarden", "default")
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            config.tag_prefix = "other"  # type: ignore[misc]
+
+
+def test_blank_optional_variables_take_their_defaults() -> None:
+    """CloudFormation cannot leave a variable out: a blank one means its default, for every function."""
+    blank = dict.fromkeys(
+        ("TAG_PREFIX", "EVENT_BUS_NAME", "RETRY_BASE_SECONDS", "PRUNE_GRACE_HOURS", "LOG_RETENTION_DAYS"), " "
+    )
+    assert ControllerConfig.from_env({**ENV, **blank}).log_retention_days == 30
+    assert RetryConfig.from_env({**RETRY_ENV, **blank, "DECISIONS_TABLE": ""}).backoff.base == 30
+    assert PruneConfig.from_env({**PRUNE_ENV, **blank}).grace == datetime.timedelta(hours=24)
+    notify = NotifyConfig.from_env({**NOTIFY_ENV, **blank, "TOPIC_ARN": "", "SLACK_SECRET_NAME": ""})
+    assert (notify.topic_arn, notify.slack_secret) == ("", "")  # no SNS, no default Slack channel
+    for kind, _, env in FUNCTIONS:
+        assert (kind.from_env({**env, **blank}).tag_prefix, kind.from_env({**env, **blank}).event_bus) == (
+            "pipewarden",
+            "default",
+        )
 
 
 def test_allow_list_is_split_and_trimmed() -> None:
@@ -30,23 +109,124 @@ def test_allow_list_is_split_and_trimmed() -> None:
     assert config.allowed_targets == ("apps-*", "shared/web-*")
 
 
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"ARTIFACT_BUCKET": ""}, "ARTIFACT_BUCKET is required"),
-        ({"TAG_PREFIX": "aws"}, "TAG_PREFIX"),
-        ({"TAG_PREFIX": "has space"}, "TAG_PREFIX"),
-        ({"LOG_RETENTION_DAYS": "month"}, "LOG_RETENTION_DAYS"),
-    ],
-)
-def test_bad_configuration_names_the_variable(env: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        ControllerConfig.from_env({**ENV, **env})
-
-
 def test_an_empty_allow_list_allows_nothing() -> None:
     config = ControllerConfig.from_env({**ENV, "ALLOWED_ECS_TARGETS": " , "})
     assert config.allowed_targets == ()
+
+
+@pytest.mark.parametrize(("kind", "function", "env"), FUNCTIONS, ids=[f for _, f, _ in FUNCTIONS])
+def test_each_function_reads_only_variables_its_template_entry_sets(
+    kind: type[Config], function: str, env: dict[str, str]
+) -> None:
+    """The variable names are a deployment interface: every one read is set for that function."""
+    template = cfn_template.load(ROOT / "template.yaml")
+    given = set(template["Globals"]["Function"]["Environment"]["Variables"])
+    given |= set(template["Resources"][function]["Properties"]["Environment"]["Variables"])
+    read: set[str] = set()
+
+    class Recording(dict[str, str]):
+        def get(self, key: str, default: Any = None) -> Any:
+            read.add(key)
+            return super().get(key, default)
+
+    kind.from_env(Recording(env))
+    assert read <= given, f"{function} reads {sorted(read - given)}, which template.yaml does not set"
+    assert set(env) <= given | {"POWERTOOLS_SERVICE_NAME"}
+
+
+# The shared variables are checked alike for every function.
+SHARED_BAD = [
+    ("TAG_PREFIX", "aws", "not a tag key prefix"),
+    ("TAG_PREFIX", "AWS-team", "not a tag key prefix"),
+    ("TAG_PREFIX", "has space", "not a tag key prefix"),
+    ("TAG_PREFIX", "p" * 65, "not a tag key prefix"),
+    ("EVENT_BUS_NAME", "my bus", "not an EventBridge event bus"),
+    ("EVENT_BUS_NAME", "arn:aws:sqs:us-east-1:123456789012:q", "not an EventBridge event bus"),
+]
+
+
+@pytest.mark.parametrize(("kind", "function", "env"), FUNCTIONS, ids=[f for _, f, _ in FUNCTIONS])
+@pytest.mark.parametrize(("variable", "value", "says"), SHARED_BAD)
+def test_shared_variables_are_validated_alike(
+    kind: type[Config], function: str, env: dict[str, str], variable: str, value: str, says: str
+) -> None:
+    with pytest.raises(ConfigError, match=says) as raised:
+        kind.from_env({**env, variable: value})
+    assert raised.value.variable == variable
+    assert str(raised.value).startswith(f"{variable}={value!r} is not ")
+
+
+def test_an_event_bus_may_be_named_by_its_arn() -> None:
+    arn = f"arn:aws:events:eu-west-1:{ACCOUNT}:event-bus/platform"
+    assert PruneConfig.from_env({**PRUNE_ENV, "EVENT_BUS_NAME": arn}).event_bus == arn
+
+
+@pytest.mark.parametrize(
+    ("kind", "env", "variable", "value", "says"),
+    [
+        # enroll
+        (ControllerConfig, ENV, "ARTIFACT_BUCKET", "", "environment variable ARTIFACT_BUCKET is required"),
+        (ControllerConfig, ENV, "ARTIFACT_BUCKET", "My_Bucket", "not an S3 bucket name"),
+        (ControllerConfig, ENV, "PERMISSIONS_BOUNDARY_ARN", " ", "PERMISSIONS_BOUNDARY_ARN is required"),
+        (ControllerConfig, ENV, "PERMISSIONS_BOUNDARY_ARN", "boundary", "not an IAM managed policy ARN"),
+        (ControllerConfig, ENV, "CLOUDFORMATION_ROLE_ARN", "", "CLOUDFORMATION_ROLE_ARN is required"),
+        (ControllerConfig, ENV, "CLOUDFORMATION_ROLE_ARN", "arn:aws:s3:::b", "not an IAM role ARN"),
+        (ControllerConfig, ENV, "LOG_RETENTION_DAYS", "month", "not a retention period"),
+        (ControllerConfig, ENV, "LOG_RETENTION_DAYS", "10", "not a retention period"),
+        (ControllerConfig, ENV, "LOG_RETENTION_DAYS", "²", "not a retention period"),
+        (ControllerConfig, ENV, "LOG_RETENTION_DAYS", "9" * 5000, "not a retention period"),
+        (ControllerConfig, ENV, "ALLOWED_ECS_TARGETS", "apps-*,apps prod", "not a list of ECS targets"),
+        (ControllerConfig, ENV, "ALLOWED_ECS_TARGETS", "a/b/c", "not a list of ECS targets"),
+        # retry
+        (RetryConfig, RETRY_ENV, "RETRY_QUEUE_URL", "", "environment variable RETRY_QUEUE_URL is required"),
+        (RetryConfig, RETRY_ENV, "RETRY_QUEUE_URL", "pipewarden-RetryQueue", "not an SQS queue URL"),
+        (RetryConfig, RETRY_ENV, "DECISIONS_TABLE", "t", "not a DynamoDB table name"),
+        (RetryConfig, RETRY_ENV, "RETRY_BASE_SECONDS", "0", "from 1 to 900"),
+        (RetryConfig, RETRY_ENV, "RETRY_CAP_SECONDS", "901", "from 1 to 900"),
+        (RetryConfig, RETRY_ENV, "RATE_LIMIT_WAIT_SECONDS", "1.5", "from 1 to 900"),
+        (RetryConfig, RETRY_ENV, "RATE_LIMIT_WAIT_SECONDS", "-1", "from 1 to 900"),
+        # prune
+        (PruneConfig, PRUNE_ENV, "ARTIFACT_BUCKET", "", "environment variable ARTIFACT_BUCKET is required"),
+        (PruneConfig, PRUNE_ENV, "ARTIFACT_BUCKET", "s3://bucket", "not an S3 bucket name"),
+        (PruneConfig, PRUNE_ENV, "PRUNE_GRACE_HOURS", "a day", "not a number of hours"),
+        (PruneConfig, PRUNE_ENV, "PRUNE_GRACE_HOURS", "-1", "not a number of hours"),
+        (PruneConfig, PRUNE_ENV, "PRUNE_GRACE_HOURS", "nan", "not a number of hours"),
+        (PruneConfig, PRUNE_ENV, "PRUNE_GRACE_HOURS", "1e300", "not a number of hours"),
+        # notify
+        (
+            NotifyConfig,
+            NOTIFY_ENV,
+            "IDEMPOTENCY_TABLE",
+            "",
+            "environment variable IDEMPOTENCY_TABLE is required",
+        ),
+        (NotifyConfig, NOTIFY_ENV, "IDEMPOTENCY_TABLE", "a table", "not a DynamoDB table name"),
+        (NotifyConfig, NOTIFY_ENV, "TOPIC_ARN", "alerts", "not an SNS topic ARN"),
+        (
+            NotifyConfig,
+            NOTIFY_ENV,
+            "SLACK_SECRET_NAME",
+            "pipewarden/slack/a b",
+            "not a Secrets Manager secret name",
+        ),
+    ],
+)
+def test_each_bad_variable_is_named_with_its_value(
+    kind: type[Config], env: dict[str, str], variable: str, value: str, says: str
+) -> None:
+    with pytest.raises(ConfigError, match=says) as raised:
+        kind.from_env({**env, variable: value})
+    assert raised.value.variable == variable
+    if value.strip():
+        quoted = repr(value) if len(value) <= 120 else repr(value[:119] + "…")
+        assert str(raised.value).startswith(f"{variable}={quoted} is not ")
+
+
+def test_a_config_error_survives_pickling() -> None:
+    """The sandbox's function workers (like Lambda) hand errors back across a process boundary."""
+    error = ConfigError("TAG_PREFIX", "TAG_PREFIX='aws' is not a tag key prefix")
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+    assert (type(copy), copy.variable, str(copy)) == (ConfigError, "TAG_PREFIX", str(error))
 
 
 def client_error(code: str, message: str = "m", status: int = 400) -> ClientError:
@@ -105,3 +285,56 @@ def test_call_raises_the_domain_error_with_the_cause() -> None:
     with pytest.raises(aws.NotFound, match="gone") as raised:
         aws.call(Failing(), "get_repository", repositoryName="x")
     assert isinstance(raised.value.__cause__, ClientError)
+
+
+class Context:
+    """The Lambda context attributes Powertools reads."""
+
+    function_name = "pipewarden-test"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:pipewarden-test"
+    aws_request_id = "r-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def handler_of(function: str) -> Any:
+    path = ROOT / "functions" / function / "app.py"
+    spec = importlib.util.spec_from_file_location(f"{function}_app_broken_environment", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.handler
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+@pytest.mark.parametrize(
+    ("function", "env", "variable", "event"),
+    [
+        ("enroll", ENV, "CLOUDFORMATION_ROLE_ARN", "tag-change-enroll.json"),
+        ("retry", RETRY_ENV, "RETRY_QUEUE_URL", "codepipeline-stage-failed.json"),
+        ("retry", RETRY_ENV, "RETRY_CAP_SECONDS", "retry-due-sqs.json"),
+        ("prune", PRUNE_ENV, "PRUNE_GRACE_HOURS", "scheduled-resync.json"),
+        ("notify", NOTIFY_ENV, "IDEMPOTENCY_TABLE", "codepipeline-execution-succeeded.json"),
+        ("notify", NOTIFY_ENV, "TAG_PREFIX", "not-an-event"),
+    ],
+)
+def test_a_broken_environment_fails_every_invocation_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, function: str, env: dict[str, str], variable: str, event: str
+) -> None:
+    """Raised, not reported as an invalid event: Lambda counts the error, retries the event and keeps it
+    in the failure destination once the deployment is fixed; nothing was called on AWS before."""
+    # Given a function whose environment has one bad variable
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(variable, "" if variable.endswith(("_URL", "_TABLE")) else "aws:bad value")
+    handler = handler_of(function)
+    payload = sample_event(event) if event.endswith(".json") else {"detail-type": event}
+    # When it is invoked, with a valid event or an invalid one
+    with pytest.raises(ConfigError) as raised:
+        handler(payload, Context())
+    # Then the error names the variable
+    assert raised.value.variable == variable
+    assert variable in str(raised.value)

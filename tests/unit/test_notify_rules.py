@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipewarden.contract import ContractViolation, parse_settings
+from pipewarden.envelope import InvalidEvent
 from pipewarden.messages import slack_payload, sns_message
 from pipewarden.notify_rules import (
     ALL,
@@ -17,7 +18,6 @@ from pipewarden.notify_rules import (
     PIPELINE_EXECUTION,
     Audience,
     Facts,
-    InvalidEvent,
     audience,
     audience_from_detail,
     compose,

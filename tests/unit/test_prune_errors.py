@@ -10,7 +10,8 @@ from botocore.exceptions import ClientError
 
 from pipewarden import aws
 from pipewarden.aws import Clients
-from pipewarden.prune import PruneConfig, Pruner
+from pipewarden.config import PruneConfig
+from pipewarden.prune import Pruner
 
 OLD = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 

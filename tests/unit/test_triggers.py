@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipewarden import stacks, triggers
+from pipewarden.envelope import InvalidEvent
 from tests.conftest import EVENTS, sample_event
 
 
@@ -46,9 +47,10 @@ def test_every_sample_event_file_is_covered() -> None:
 
 
 def test_retry_samples_parse() -> None:
-    from pipewarden.retry import DueRetry, StageFailure, parse_stage_failure
+    from pipewarden.pipeline_events import StageFailure, stage_failure
+    from pipewarden.retry import DueRetry
 
-    failure = parse_stage_failure(sample_event("codepipeline-stage-failed.json"))
+    failure = stage_failure(sample_event("codepipeline-stage-failed.json"))
     assert failure == StageFailure("pipewarden-storefront", "c54a5df4-5ea1-4d6a-9f5e-3b0b2c4b1a77", "Build")
     due = DueRetry.from_body(sample_event("retry-due-sqs.json")["Records"][0]["body"])
     assert (due.pipeline, due.stage, due.attempt, due.requeues) == ("pipewarden-storefront", "Build", 1, 0)
@@ -64,15 +66,23 @@ def test_retry_samples_parse() -> None:
     ],
 )
 def test_malformed_stage_events_are_invalid(event: Any) -> None:
-    from pipewarden.retry import InvalidMessage, parse_stage_failure
+    from pipewarden.pipeline_events import stage_failure
 
-    with pytest.raises(InvalidMessage):
-        parse_stage_failure(event)
+    with pytest.raises(InvalidEvent):
+        stage_failure(event)
 
 
 @pytest.mark.parametrize(
     "body",
-    ["", "[]", '{"pipeline": "p"}', '{"pipeline": "p", "execution_id": "e", "stage": "s", "attempt": "x"}'],
+    [
+        "",
+        "[]",
+        '"text"',
+        '{"pipeline": "p"}',
+        '{"pipeline": "p", "execution_id": "e", "stage": "s", "attempt": "x"}',
+        '{"pipeline": "p", "execution_id": "e", "stage": "s", "attempt": Infinity}',
+        '{"pipeline": "p", "execution_id": "not an id", "stage": "s", "attempt": 1}',
+    ],
 )
 def test_malformed_queued_decisions_are_invalid(body: str) -> None:
     from pipewarden.retry import DueRetry, InvalidMessage
@@ -117,7 +127,7 @@ def test_repeated_arns_are_looked_at_once() -> None:
     ],
 )
 def test_malformed_events_raise_invalid_event(event: Any) -> None:
-    with pytest.raises(triggers.InvalidEvent):
+    with pytest.raises(InvalidEvent):
         triggers.parse(event)
 
 
@@ -146,7 +156,7 @@ detail_types = st.sampled_from(
 def test_arbitrary_events_give_a_trigger_or_invalid_event_only(event: dict[str, Any]) -> None:
     try:
         result = triggers.parse(event)
-    except triggers.InvalidEvent:
+    except InvalidEvent:
         return
     assert isinstance(result, triggers.Resync | triggers.Repositories | triggers.StackStatus)
     if isinstance(result, triggers.Repositories):
@@ -173,5 +183,5 @@ def test_a_stack_status_event_whose_stack_id_is_no_stack_arn_is_refused(stack_id
     echoing it was not XML botocore could parse (a crash retried, not a refused event)."""
     event = sample_event("stack-status-create-complete.json")
     event["detail"]["stack-id"] = stack_id
-    with pytest.raises(triggers.InvalidEvent):
+    with pytest.raises(InvalidEvent):
         triggers.parse(event)

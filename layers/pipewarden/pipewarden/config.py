@@ -1,21 +1,144 @@
-"""The controller's own settings, read once from the function's environment into a frozen object."""
+"""The four functions' settings, read once from their environment into frozen objects.
+
+template.yaml sets the variables (their names are a deployment interface); each function reads only
+the ones it needs. Every variable is read the same way: blanks around a value are ignored, a blank or
+absent optional variable takes its default, and a value that does not fit raises `ConfigError` naming
+the variable and the value, so a broken deployment fails on its first invocation and says why.
+"""
 
 from __future__ import annotations
 
+import datetime
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+if TYPE_CHECKING:
+    from pipewarden.retry_policy import Backoff
+
+# A tag key is at most 128 characters and AWS reserves keys that begin with `aws:` in any case.
+_TAG_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# PutEvents' EventBusName: a bus name, or its ARN.
+_EVENT_BUS = re.compile(
+    r"^(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:\d{12}:event-bus/)?[.\-_A-Za-z0-9]{1,256}$"
+)
+# An ECS target of the allow list: a cluster pattern, or cluster/service patterns (wildcards * and ?).
+_ECS_TARGET = re.compile(r"^[A-Za-z0-9_*?-]+(/[A-Za-z0-9_*?-]+)?$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_SECRET = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+_QUEUE_URL = re.compile(r"^https?://[^\s/]+/\S+$")
+
+
+def _arn(service: str) -> re.Pattern[str]:
+    return re.compile(rf"^arn:aws[a-z-]*:{service}:[a-z0-9-]*:\d{{12}}:\S+$")
+
+
+# CloudWatch Logs' retention periods (PutRetentionPolicy): the blueprint's LogRetentionDays allows these.
+LOG_RETENTION_DAYS = (
+    *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365),
+    *(400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653),
+)
+SQS_MAX_DELAY_SECONDS = 900
 
 
 class ConfigError(ValueError):
     """The function's environment is incomplete or malformed (a deployment error)."""
 
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str]]:
+        return ConfigError, (self.variable, str(self))  # pickled whole (the sandbox's workers pickle errors)
+
+
+class _Environment:
+    """Reads variables of one environment, each with the one rule for its kind of value."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def _value(self, name: str) -> str:
+        return self._env.get(name, "").strip()
+
+    @staticmethod
+    def _bad(name: str, value: str, what: str) -> ConfigError:
+        shown = value if len(value) <= 120 else value[:119] + "…"
+        return ConfigError(name, f"{name}={shown!r} is not {what}")
+
+    def required(self, name: str, pattern: re.Pattern[str], what: str) -> str:
+        value = self._value(name)
+        if not value:
+            raise ConfigError(name, f"environment variable {name} is required ({what})")
+        if not pattern.match(value):
+            raise self._bad(name, value, what)
+        return value
+
+    def optional(self, name: str, default: str, pattern: re.Pattern[str], what: str) -> str:
+        value = self._value(name)
+        if not value:
+            return default
+        if not pattern.match(value):
+            raise self._bad(name, value, what)
+        return value
+
+    def whole_number(self, name: str, default: int, allowed: range | tuple[int, ...], what: str) -> int:
+        value = self._value(name)
+        if not value:
+            return default
+        # ASCII digits only (str.isdigit takes '²'), and few of them (int() refuses 4,300 or more).
+        if not (value.isascii() and value.isdigit() and len(value) <= 9) or int(value) not in allowed:
+            raise self._bad(name, value, what)
+        return int(value)
+
+    def hours(self, name: str, default: float) -> datetime.timedelta:
+        value = self._value(name)
+        if not value:
+            return datetime.timedelta(hours=default)
+        what = "a number of hours, 0 or more"
+        try:
+            hours = float(value)
+            if not math.isfinite(hours) or hours < 0:
+                raise ValueError(value)
+            return datetime.timedelta(hours=hours)
+        except (ValueError, OverflowError):
+            raise self._bad(name, value, what) from None
+
+    def tag_prefix(self) -> str:
+        """TAG_PREFIX: the prefix of every tag key pipewarden reads (`<prefix>:enabled`, ...)."""
+        what = "a tag key prefix (1 to 64 of A-Z a-z 0-9 _ . -, not beginning with aws)"
+        prefix = self.optional("TAG_PREFIX", "pipewarden", _TAG_PREFIX, what)
+        if prefix.lower().startswith("aws"):
+            raise self._bad("TAG_PREFIX", prefix, what)
+        return prefix
+
+    def event_bus(self) -> str:
+        """EVENT_BUS_NAME: where pipewarden's own events go."""
+        return self.optional("EVENT_BUS_NAME", "default", _EVENT_BUS, "an EventBridge event bus name or ARN")
+
+    def ecs_targets(self, name: str) -> tuple[str, ...]:
+        """A comma-separated allow list; empty allows nothing."""
+        value = self._value(name)
+        targets = tuple(t.strip() for t in value.split(",") if t.strip())
+        for target in targets:
+            if not _ECS_TARGET.match(target):
+                what = f"a list of ECS targets ({target[:60]!r} is no cluster or cluster/service pattern)"
+                raise self._bad(name, value, what)
+        return targets
+
+    def delay(self, name: str, default: int) -> int:
+        """A number of seconds an SQS message may be delayed."""
+        allowed = range(1, SQS_MAX_DELAY_SECONDS + 1)
+        what = f"a whole number of seconds from 1 to {SQS_MAX_DELAY_SECONDS} (an SQS delay)"
+        return self.whole_number(name, default, allowed, what)
+
 
 @dataclass(frozen=True)
 class ControllerConfig:
-    """What every enroll decision needs from the deployment, independent of any one repository."""
+    """The enroll function's settings: what every enroll decision needs from the deployment."""
 
     tag_prefix: str
     allowed_targets: tuple[str, ...]
@@ -27,28 +150,93 @@ class ControllerConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ControllerConfig:
-        """Parse the environment; raise `ConfigError` naming the first missing or bad variable."""
-
-        def required(name: str) -> str:
-            value = env.get(name, "").strip()
-            if not value:
-                raise ConfigError(f"environment variable {name} is required")
-            return value
-
-        prefix = env.get("TAG_PREFIX", "pipewarden").strip()
-        if not _PREFIX.match(prefix) or prefix.startswith("aws"):
-            raise ConfigError(f"TAG_PREFIX={prefix!r} is not a valid tag key prefix")
-        # Empty (the template's default) is valid: nothing may be deployed until targets are listed.
-        targets = tuple(t.strip() for t in env.get("ALLOWED_ECS_TARGETS", "").split(",") if t.strip())
-        retention = env.get("LOG_RETENTION_DAYS", "30").strip()
-        if not retention.isdigit():
-            raise ConfigError(f"LOG_RETENTION_DAYS={retention!r} is not a number of days")
+        """Read the environment; raise `ConfigError` naming the first missing or bad variable."""
+        read = _Environment(env)
         return cls(
-            tag_prefix=prefix,
-            allowed_targets=targets,
-            artifact_bucket=required("ARTIFACT_BUCKET"),
-            permissions_boundary_arn=required("PERMISSIONS_BOUNDARY_ARN"),
-            cloudformation_role_arn=required("CLOUDFORMATION_ROLE_ARN"),
-            event_bus=env.get("EVENT_BUS_NAME", "default").strip() or "default",
-            log_retention_days=int(retention),
+            tag_prefix=read.tag_prefix(),
+            # Empty (the template's default) is valid: nothing may be deployed until targets are listed.
+            allowed_targets=read.ecs_targets("ALLOWED_ECS_TARGETS"),
+            artifact_bucket=read.required("ARTIFACT_BUCKET", _BUCKET, "an S3 bucket name"),
+            permissions_boundary_arn=read.required(
+                "PERMISSIONS_BOUNDARY_ARN", _arn("iam"), "an IAM managed policy ARN"
+            ),
+            cloudformation_role_arn=read.required("CLOUDFORMATION_ROLE_ARN", _arn("iam"), "an IAM role ARN"),
+            event_bus=read.event_bus(),
+            log_retention_days=read.whole_number(
+                "LOG_RETENTION_DAYS", 30, LOG_RETENTION_DAYS, "a retention period of CloudWatch Logs in days"
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """The retry function's settings: where decisions are queued and recorded, and how long they wait."""
+
+    tag_prefix: str
+    queue_url: str
+    decisions_table: str  # '' keeps no record: every claim is granted
+    backoff: Backoff
+    event_bus: str = "default"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RetryConfig:
+        """Read the environment; raise `ConfigError` naming the first missing or bad variable."""
+        # Imported here: the other functions' settings do not need the retry policy at cold start.
+        from pipewarden.retry_policy import Backoff
+
+        read = _Environment(env)
+        return cls(
+            tag_prefix=read.tag_prefix(),
+            queue_url=read.required("RETRY_QUEUE_URL", _QUEUE_URL, "an SQS queue URL"),
+            decisions_table=read.optional("DECISIONS_TABLE", "", _TABLE, "a DynamoDB table name"),
+            backoff=Backoff(
+                base=read.delay("RETRY_BASE_SECONDS", 30),
+                cap=read.delay("RETRY_CAP_SECONDS", 600),
+                rate_limit=read.delay("RATE_LIMIT_WAIT_SECONDS", 900),
+            ),
+            event_bus=read.event_bus(),
+        )
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """The prune function's settings: the artifact bucket, and how young an artifact is always kept."""
+
+    bucket: str
+    tag_prefix: str = "pipewarden"
+    grace: datetime.timedelta = datetime.timedelta(hours=24)
+    event_bus: str = "default"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PruneConfig:
+        """Read the environment; raise `ConfigError` naming the first missing or bad variable."""
+        read = _Environment(env)
+        return cls(
+            bucket=read.required("ARTIFACT_BUCKET", _BUCKET, "an S3 bucket name"),
+            tag_prefix=read.tag_prefix(),
+            grace=read.hours("PRUNE_GRACE_HOURS", 24),
+            event_bus=read.event_bus(),
+        )
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """The notify function's settings: where messages go, and the table that tells each event once."""
+
+    tag_prefix: str
+    topic_arn: str  # '' publishes to no SNS topic
+    idempotency_table: str
+    slack_secret: str  # '' posts to no default Slack channel
+    event_bus: str = "default"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> NotifyConfig:
+        """Read the environment; raise `ConfigError` naming the first missing or bad variable."""
+        read = _Environment(env)
+        return cls(
+            tag_prefix=read.tag_prefix(),
+            topic_arn=read.optional("TOPIC_ARN", "", _arn("sns"), "an SNS topic ARN"),
+            idempotency_table=read.required("IDEMPOTENCY_TABLE", _TABLE, "a DynamoDB table name"),
+            slack_secret=read.optional("SLACK_SECRET_NAME", "", _SECRET, "a Secrets Manager secret name"),
+            event_bus=read.event_bus(),
         )

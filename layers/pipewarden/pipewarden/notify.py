@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pipewarden import emit, notify_rules, prune, retry_policy
 from pipewarden.aws import AwsError, Clients
+from pipewarden.config import NotifyConfig
 from pipewarden.deliver import Deliverer, Delivery
 from pipewarden.enrich import Enricher
 from pipewarden.messages import Notice
@@ -22,28 +22,6 @@ _EXECUTION_KINDS = {
     retry_policy.NOT_RETRIED,
     retry_policy.SKIPPED,
 }
-
-
-@dataclass(frozen=True)
-class NotifyConfig:
-    tag_prefix: str
-    topic_arn: str
-    idempotency_table: str
-    slack_secret: str
-    event_bus: str = "default"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> NotifyConfig:
-        table = env.get("IDEMPOTENCY_TABLE", "").strip()
-        if not table:
-            raise ValueError("environment variable IDEMPOTENCY_TABLE is required")
-        return cls(
-            tag_prefix=env.get("TAG_PREFIX", "pipewarden").strip() or "pipewarden",
-            topic_arn=env.get("TOPIC_ARN", "").strip(),
-            idempotency_table=table,
-            slack_secret=env.get("SLACK_SECRET_NAME", "").strip(),
-            event_bus=env.get("EVENT_BUS_NAME", "default").strip() or "default",
-        )
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from typing import Any
 
 from pipewarden import emit, prune, retry, retry_policy
 from pipewarden.contract import NOTIFY_MODES, SLACK_CHANNEL, PipelineSettings
+from pipewarden.envelope import Envelope, InvalidEvent, shown
 from pipewarden.messages import Notice, Severity, Story
-from pipewarden.naming import is_execution_id, is_pipeline_name
+from pipewarden.pipeline_events import ENDED, EXECUTION_CHANGE, execution_change, execution_id, name
 
-PIPELINE_EXECUTION = "CodePipeline Pipeline Execution State Change"
-ENDED_STATES = ("FAILED", "SUCCEEDED", "STOPPED", "CANCELED", "SUPERSEDED")
+PIPELINE_EXECUTION = EXECUTION_CHANGE
 FAILURES, ALL = "failures", "all"
 _RANK = {"off": 0, FAILURES: 1, ALL: 2}
 
@@ -40,11 +40,6 @@ PIPEWARDEN_KINDS: dict[str, str] = {
 _FINGERPRINT = re.compile(r"^[0-9a-f]{8,64}$")
 # The retry function's decisions: one per stage failure and attempt, however often it was asked.
 _DECISIONS = (retry_policy.SCHEDULED, retry.STARTED, retry_policy.EXHAUSTED, retry_policy.NOT_RETRIED)
-_MAX_ID = 256
-
-
-class InvalidEvent(ValueError):
-    """An event the notifier cannot read: reported once, never retried."""
 
 
 @dataclass(frozen=True)
@@ -90,39 +85,30 @@ class Audience:
         return importance is not None and _RANK[self.level] >= _RANK[importance]
 
 
+def _read_own(kind: str, detail: Mapping[str, Any]) -> None:
+    """Check the names one of pipewarden's own events carries (the notifier quotes them, links them)."""
+    for key in ("pipeline", "scope", "stage"):
+        if detail.get(key) not in (None, "", "all"):
+            name(detail, key)
+    if detail.get("execution-id") is not None:
+        execution_id(detail)
+    named = ("pipeline", "repository", "bucket")
+    if not any(isinstance(detail.get(k), str) and detail.get(k) for k in named):
+        raise InvalidEvent(f"{kind} event names no pipeline, repository or bucket")
+
+
 def parse(event: Any) -> Happening:
     """The event's dedupe key, kind and detail; `InvalidEvent` for anything else."""
-    if not isinstance(event, Mapping):
-        raise InvalidEvent("event is not an object")
-    event_id, kind, source = event.get("id"), event.get("detail-type"), event.get("source")
-    detail = event.get("detail")
-    if not isinstance(event_id, str) or not event_id or len(event_id) > _MAX_ID:
-        raise InvalidEvent("event has no id")
-    if not isinstance(detail, Mapping):
-        raise InvalidEvent("event has no detail object")
-    if not isinstance(kind, str) or not isinstance(source, str):
-        raise InvalidEvent("event has no detail-type or source")
+    envelope = Envelope.of(event)
+    event_id = envelope.event_id()
+    detail = envelope.detail()
+    source, kind = envelope.kind()
     if source == "aws.codepipeline" and kind == PIPELINE_EXECUTION:
-        if not is_pipeline_name(detail.get("pipeline")):
-            raise InvalidEvent("pipeline execution event has no valid pipeline")
-        if not is_execution_id(detail.get("execution-id")):
-            raise InvalidEvent("pipeline execution event has no valid execution-id")
-        state = detail.get("state")
-        if not isinstance(state, str) or not state or len(state) > _MAX_ID:
-            raise InvalidEvent("pipeline execution event has no valid state")
+        execution_change(detail, with_execution=True)
     elif source == emit.SOURCE and kind in PIPEWARDEN_KINDS:
-        for name in ("pipeline", "scope", "stage"):
-            value = detail.get(name)
-            if value not in (None, "", "all") and not is_pipeline_name(value):
-                raise InvalidEvent(f"{name} {str(value)[:120]!r} is not a pipeline or stage name")
-        if detail.get("execution-id") is not None and not is_execution_id(detail.get("execution-id")):
-            raise InvalidEvent("execution-id is not an execution id")
-        if not any(
-            isinstance(detail.get(k), str) and detail.get(k) for k in ("pipeline", "repository", "bucket")
-        ):
-            raise InvalidEvent(f"{kind} event names no pipeline, repository or bucket")
+        _read_own(kind, detail)
     else:
-        raise InvalidEvent(f"not an event the notifier reports: {source!r} / {kind!r}")
+        raise InvalidEvent(f"not an event the notifier reports: {shown(source)} / {shown(kind)}")
     key = event_id
     fingerprint = detail.get("fingerprint")
     if kind == emit.ENROLLMENT_REJECTED and isinstance(fingerprint, str) and _FINGERPRINT.match(fingerprint):
@@ -136,9 +122,9 @@ def parse(event: Any) -> Happening:
         key = f"{kind}:{detail['execution-id']}:{detail['stage']}:{step if isinstance(step, int) else 0}"
     return Happening(
         key=key,
-        once=event_id if standing(detail, str(kind)) else key,
-        kind=str(kind),
-        source=str(source),
+        once=event_id if standing(detail, kind) else key,
+        kind=kind,
+        source=source,
         detail=detail,
         region=str(event.get("region", "")),
         account=str(event.get("account", "")),
@@ -197,7 +183,7 @@ def importance(happening: Happening, audience: Audience, retries: int = 0) -> st
             return None if audience.retrying else FAILURES
         if state == "SUCCEEDED":
             return FAILURES if retries else ALL
-        return ALL if state in ENDED_STATES else None
+        return ALL if state in ENDED else None
     if kind == retry_policy.SKIPPED:
         # Only a retry that was announced and then could not start closes a story a reader saw begin.
         return FAILURES if detail.get("attempt") else None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipewarden.aws import AwsError, Clients, NotFound, call, tagged_resources
+from pipewarden.config import PruneConfig
 from pipewarden.contract import PipelineSettings
 from pipewarden.emit import Emitter
 from pipewarden.prune_plan import (
@@ -25,29 +26,6 @@ PRUNED = "Artifacts Pruned"
 BATCH = 1000  # DeleteObjects takes at most 1,000 keys a request
 STOP_MARGIN_SECONDS = 60.0
 DELETE_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class PruneConfig:
-    bucket: str
-    tag_prefix: str = "pipewarden"
-    grace: datetime.timedelta = datetime.timedelta(hours=24)
-    event_bus: str = "default"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> PruneConfig:
-        bucket = env.get("ARTIFACT_BUCKET", "").strip()
-        if not bucket:
-            raise ValueError("environment variable ARTIFACT_BUCKET is required")
-        hours = env.get("PRUNE_GRACE_HOURS", "24").strip()
-        if not hours.replace(".", "", 1).isdigit():
-            raise ValueError(f"PRUNE_GRACE_HOURS={hours!r} is not a number of hours")
-        return cls(
-            bucket=bucket,
-            tag_prefix=env.get("TAG_PREFIX", "pipewarden").strip() or "pipewarden",
-            grace=datetime.timedelta(hours=float(hours)),
-            event_bus=env.get("EVENT_BUS_NAME", "default").strip() or "default",
-        )
 
 
 @dataclass

@@ -11,11 +11,14 @@ from typing import Any
 from pipewarden import buildlogs, classify
 from pipewarden.aws import AwsError, Clients, NotFound, call
 from pipewarden.classify import Classification
+from pipewarden.config import RetryConfig
 from pipewarden.contract import PipelineSettings
 from pipewarden.decisions import DecisionLog
 from pipewarden.emit import Emitter
-from pipewarden.naming import STACK_PREFIX, is_execution_id, is_pipeline_name
-from pipewarden.retry_policy import SCHEDULED, SKIPPED, Backoff, RetryDecision, decide
+from pipewarden.envelope import InvalidEvent
+from pipewarden.naming import STACK_PREFIX
+from pipewarden.pipeline_events import StageFailure, execution_id, name
+from pipewarden.retry_policy import SCHEDULED, SKIPPED, RetryDecision, decide
 
 STARTED = "Stage Retry Started"
 # Not an event: what a second delivery of a decided failure, or a second copy of a due retry, comes to.
@@ -25,49 +28,8 @@ MAX_REQUEUES = 5
 STOPPED_TASKS = 10  # reasons kept from a failed ECS deployment's newest stopped tasks
 
 
-class InvalidMessage(ValueError):
-    """A stage event or queued decision that cannot be acted on."""
-
-
-@dataclass(frozen=True)
-class RetryConfig:
-    tag_prefix: str
-    queue_url: str
-    decisions_table: str
-    backoff: Backoff
-    event_bus: str = "default"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> RetryConfig:
-        def seconds(name: str, default: int) -> int:
-            value = env.get(name, str(default)).strip()
-            if not value.isdigit() or not 0 < int(value) <= 900:
-                raise ValueError(f"{name}={value!r} must be 1 to 900 seconds (an SQS delay)")
-            return int(value)
-
-        queue = env.get("RETRY_QUEUE_URL", "").strip()
-        if not queue:
-            raise ValueError("environment variable RETRY_QUEUE_URL is required")
-        return cls(
-            tag_prefix=env.get("TAG_PREFIX", "pipewarden").strip() or "pipewarden",
-            queue_url=queue,
-            decisions_table=env.get("DECISIONS_TABLE", "").strip(),
-            backoff=Backoff(
-                base=seconds("RETRY_BASE_SECONDS", 30),
-                cap=seconds("RETRY_CAP_SECONDS", 600),
-                rate_limit=seconds("RATE_LIMIT_WAIT_SECONDS", 900),
-            ),
-            event_bus=env.get("EVENT_BUS_NAME", "default").strip() or "default",
-        )
-
-
-@dataclass(frozen=True)
-class StageFailure:
-    """Which stage of which execution failed (all an event may tell us)."""
-
-    pipeline: str
-    execution_id: str
-    stage: str
+# One error for anything unreadable: a queued decision is refused like an event (pipewarden.envelope).
+InvalidMessage = InvalidEvent
 
 
 @dataclass(frozen=True)
@@ -83,42 +45,21 @@ class DueRetry:
 
     @classmethod
     def from_body(cls, body: str) -> DueRetry:
+        """Read a queued decision (the JSON the retry function queued); `InvalidMessage` if it is not one."""
         try:
             data = json.loads(body)
+            if not isinstance(data, Mapping):
+                raise InvalidMessage(f"the body is a {type(data).__name__}, not an object")
             return cls(
-                pipeline=_name(data["pipeline"]),
-                execution_id=_execution(data["execution_id"]),
-                stage=_name(data["stage"]),
+                pipeline=name(data, "pipeline"),
+                execution_id=execution_id(data, "execution_id"),
+                stage=name(data, "stage"),
                 attempt=int(data["attempt"]),
                 classification=str(data.get("classification", "")),
                 requeues=int(data.get("requeues", 0)),
             )
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, OverflowError) as error:
             raise InvalidMessage(f"queued retry is malformed: {error}") from error
-
-
-def _name(value: Any) -> str:
-    if not is_pipeline_name(value):
-        raise InvalidMessage(f"{str(value)[:120]!r} is not a pipeline or stage name")
-    return str(value)
-
-
-def _execution(value: Any) -> str:
-    if not is_execution_id(value):
-        raise InvalidMessage(f"{str(value)[:120]!r} is not an execution id")
-    return str(value)
-
-
-def parse_stage_failure(event: Any) -> StageFailure:
-    """The pipeline, execution and stage of a `CodePipeline Stage Execution State Change` FAILED event."""
-    detail = event.get("detail") if isinstance(event, Mapping) else None
-    if not isinstance(detail, Mapping):
-        raise InvalidMessage("event has no detail object")
-    if detail.get("state") != "FAILED":
-        raise InvalidMessage(f"stage state is {detail.get('state')!r}, not FAILED")
-    return StageFailure(
-        _name(detail.get("pipeline")), _execution(detail.get("execution-id")), _name(detail.get("stage"))
-    )
 
 
 @dataclass

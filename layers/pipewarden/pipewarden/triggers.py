@@ -1,4 +1,10 @@
-"""Events that reach the enroll function -> what to look at (repositories, a stack, or everything)."""
+"""Events that reach the enroll function -> what to look at (repositories, a stack, or everything).
+
+Tag Change on Resource (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-tag.html), CodeCommit
+and Tag Editor calls via CloudTrail, CloudFormation Stack Status Change
+(https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/event-detail-stack-status-change.html),
+the resync schedule, and a manual `{"action": "resync"}`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipewarden.envelope import Envelope, InvalidEvent, required, shown
 from pipewarden.naming import repository_from_arn
 
 _REPOSITORY = re.compile(r"^[\w.-]{1,100}$")
@@ -18,10 +25,6 @@ _STACK_ID = re.compile(
 _TAG_CALLS = {"TagResource", "UntagResource"}
 _NAME_CALLS = {"CreateRepository", "DeleteRepository"}
 _TAGGING_CALLS = {"TagResources", "UntagResources"}
-
-
-class InvalidEvent(ValueError):
-    """The event is not one the enroll function understands; it is reported and dropped."""
 
 
 @dataclass(frozen=True)
@@ -52,16 +55,9 @@ class StackStatus:
 Trigger = Resync | Repositories | StackStatus
 
 
-def _field(mapping: Mapping[str, Any], key: str, kind: type) -> Any:
-    value = mapping.get(key)
-    if not isinstance(value, kind):
-        raise InvalidEvent(f"field {key!r} is missing or not a {kind.__name__}")
-    return value
-
-
 def _repository(name: Any) -> str:
     if not isinstance(name, str) or not _REPOSITORY.match(name):
-        raise InvalidEvent(f"{name!r} is not a CodeCommit repository name")
+        raise InvalidEvent(f"{shown(name)} is not a CodeCommit repository name")
     return name
 
 
@@ -85,35 +81,34 @@ def parse(event: Any) -> Trigger:
 
     Raises `InvalidEvent` with a reason for anything malformed or unexpected.
     """
-    if not isinstance(event, Mapping):
-        raise InvalidEvent(f"event is a {type(event).__name__}, not an object")
-    if event.get("action") == "resync":
+    envelope = Envelope.of(event)
+    if envelope.field("action") == "resync":
         return Resync(cause="manual")
-    detail_type = event.get("detail-type")
-    if detail_type == "Scheduled Event":
+    if envelope.scheduled:
         return Resync()
-    detail = _field(event, "detail", Mapping)
+    detail = envelope.detail()
+    detail_type = envelope.detail_type
     if detail_type == "Tag Change on Resource":
-        return Repositories(_from_arns(event.get("resources")), cause="tag change")
+        return Repositories(_from_arns(envelope.field("resources")), cause="tag change")
     if detail_type == "AWS API Call via CloudTrail":
-        name = _field(detail, "eventName", str)
+        name = required(detail, "eventName", str)
         params = detail.get("requestParameters")
         if not isinstance(params, Mapping):
-            raise InvalidEvent(f"{name} event has no requestParameters")
+            raise InvalidEvent(f"{shown(name)} event has no requestParameters")
         if name in _TAG_CALLS:
             return Repositories(_from_arns([params.get("resourceArn")]), cause=name)
         if name in _NAME_CALLS:
             return Repositories((_repository(params.get("repositoryName")),), cause=name)
         if name in _TAGGING_CALLS:
             return Repositories(_from_arns(params.get("resourceARNList")), cause=name)
-        raise InvalidEvent(f"CloudTrail event {name!r} is not one pipewarden acts on")
+        raise InvalidEvent(f"CloudTrail event {shown(name)} is not one pipewarden acts on")
     if detail_type == "CloudFormation Stack Status Change":
-        stack_id = _field(detail, "stack-id", str)
+        stack_id = required(detail, "stack-id", str)
         if not _STACK_ID.match(stack_id):
-            raise InvalidEvent(f"stack-id {stack_id[:120]!r} is not a CloudFormation stack ARN")
-        status_details = _field(detail, "status-details", Mapping)
-        status = _field(status_details, "status", str)
+            raise InvalidEvent(f"stack-id {shown(stack_id)} is not a CloudFormation stack ARN")
+        status_details = required(detail, "status-details", Mapping)
+        status = required(status_details, "status", str)
         reason = status_details.get("status-reason") or ""
         token = detail.get("client-request-token") or ""
         return StackStatus(stack_id, status, str(reason), token if isinstance(token, str) else "")
-    raise InvalidEvent(f"detail-type {detail_type!r} is not one pipewarden acts on")
+    raise InvalidEvent(f"detail-type {shown(detail_type)} is not one pipewarden acts on")
