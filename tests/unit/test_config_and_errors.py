@@ -193,22 +193,10 @@ def test_an_event_bus_may_be_named_by_its_arn() -> None:
         (PruneConfig, PRUNE_ENV, "PRUNE_GRACE_HOURS", "nan", "not a number of hours"),
         (PruneConfig, PRUNE_ENV, "PRUNE_GRACE_HOURS", "1e300", "not a number of hours"),
         # notify
-        (
-            NotifyConfig,
-            NOTIFY_ENV,
-            "IDEMPOTENCY_TABLE",
-            "",
-            "environment variable IDEMPOTENCY_TABLE is required",
-        ),
+        (NotifyConfig, NOTIFY_ENV, "IDEMPOTENCY_TABLE", "", "variable IDEMPOTENCY_TABLE is required"),
         (NotifyConfig, NOTIFY_ENV, "IDEMPOTENCY_TABLE", "a table", "not a DynamoDB table name"),
         (NotifyConfig, NOTIFY_ENV, "TOPIC_ARN", "alerts", "not an SNS topic ARN"),
-        (
-            NotifyConfig,
-            NOTIFY_ENV,
-            "SLACK_SECRET_NAME",
-            "pipewarden/slack/a b",
-            "not a Secrets Manager secret name",
-        ),
+        (NotifyConfig, NOTIFY_ENV, "SLACK_SECRET_NAME", "pipewarden/slack/a b", "not a Secrets Manager"),
     ],
 )
 def test_each_bad_variable_is_named_with_its_value(

@@ -185,3 +185,43 @@ def test_a_stack_status_event_whose_stack_id_is_no_stack_arn_is_refused(stack_id
     event["detail"]["stack-id"] = stack_id
     with pytest.raises(InvalidEvent):
         triggers.parse(event)
+
+
+@pytest.mark.parametrize(
+    ("event", "says"),
+    [
+        (
+            {"detail-type": "Object Created", "detail": {}},
+            "detail-type 'Object Created' is not one pipewarden",
+        ),
+        ({"detail-type": "Tag Change on Resource", "detail": [], "resources": []}, "no detail object"),
+        (
+            {"detail-type": "Tag Change on Resource", "detail": {}, "resources": ["arn:aws:s3:::bucket"]},
+            "no CodeCommit repository ARN",
+        ),
+        (
+            {"detail-type": "AWS API Call via CloudTrail", "detail": {"eventName": "GetRepository"}},
+            "'GetRepository' event has no requestParameters",
+        ),
+        (
+            {
+                "detail-type": "AWS API Call via CloudTrail",
+                "detail": {"eventName": "GetRepository", "requestParameters": {}},
+            },
+            "CloudTrail event 'GetRepository' is not one pipewarden acts on",
+        ),
+        (
+            {
+                "detail-type": "CloudFormation Stack Status Change",
+                "detail": {
+                    "stack-id": "arn:aws:cloudformation:us-east-1:123456789012:stack/pipewarden-shop/1a2b",
+                    "status-details": {"status": 5},
+                },
+            },
+            "field 'status' is missing or not a str",
+        ),
+    ],
+)
+def test_each_refused_enroll_event_says_why(event: dict[str, Any], says: str) -> None:
+    with pytest.raises(InvalidEvent, match=says):
+        triggers.parse(event)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from pipewarden.retry_policy import Backoff
@@ -136,8 +136,24 @@ class _Environment:
         return self.whole_number(name, default, allowed, what)
 
 
+class _Settings:
+    """What the four functions' settings share: the tag prefix and event bus, read alike by each."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Self:
+        """Read the environment; raise `ConfigError` naming the first missing or bad variable."""
+        read = _Environment(env)
+        build: Callable[..., Self] = cls  # a dataclass: its fields are the keywords
+        return build(tag_prefix=read.tag_prefix(), event_bus=read.event_bus(), **cls._own(read))
+
+    @classmethod
+    def _own(cls, read: _Environment) -> dict[str, Any]:
+        """The function's own variables, by field name."""
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class ControllerConfig:
+class ControllerConfig(_Settings):
     """The enroll function's settings: what every enroll decision needs from the deployment."""
 
     tag_prefix: str
@@ -149,27 +165,25 @@ class ControllerConfig:
     log_retention_days: int = 30
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ControllerConfig:
-        """Read the environment; raise `ConfigError` naming the first missing or bad variable."""
-        read = _Environment(env)
-        return cls(
-            tag_prefix=read.tag_prefix(),
+    def _own(cls, read: _Environment) -> dict[str, Any]:
+        return {
             # Empty (the template's default) is valid: nothing may be deployed until targets are listed.
-            allowed_targets=read.ecs_targets("ALLOWED_ECS_TARGETS"),
-            artifact_bucket=read.required("ARTIFACT_BUCKET", _BUCKET, "an S3 bucket name"),
-            permissions_boundary_arn=read.required(
+            "allowed_targets": read.ecs_targets("ALLOWED_ECS_TARGETS"),
+            "artifact_bucket": read.required("ARTIFACT_BUCKET", _BUCKET, "an S3 bucket name"),
+            "permissions_boundary_arn": read.required(
                 "PERMISSIONS_BOUNDARY_ARN", _arn("iam"), "an IAM managed policy ARN"
             ),
-            cloudformation_role_arn=read.required("CLOUDFORMATION_ROLE_ARN", _arn("iam"), "an IAM role ARN"),
-            event_bus=read.event_bus(),
-            log_retention_days=read.whole_number(
+            "cloudformation_role_arn": read.required(
+                "CLOUDFORMATION_ROLE_ARN", _arn("iam"), "an IAM role ARN"
+            ),
+            "log_retention_days": read.whole_number(
                 "LOG_RETENTION_DAYS", 30, LOG_RETENTION_DAYS, "a retention period of CloudWatch Logs in days"
             ),
-        )
+        }
 
 
 @dataclass(frozen=True)
-class RetryConfig:
+class RetryConfig(_Settings):
     """The retry function's settings: where decisions are queued and recorded, and how long they wait."""
 
     tag_prefix: str
@@ -179,27 +193,24 @@ class RetryConfig:
     event_bus: str = "default"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> RetryConfig:
-        """Read the environment; raise `ConfigError` naming the first missing or bad variable."""
+    def _own(cls, read: _Environment) -> dict[str, Any]:
         # Imported here: the other functions' settings do not need the retry policy at cold start.
         from pipewarden.retry_policy import Backoff
 
-        read = _Environment(env)
-        return cls(
-            tag_prefix=read.tag_prefix(),
-            queue_url=read.required("RETRY_QUEUE_URL", _QUEUE_URL, "an SQS queue URL"),
-            decisions_table=read.optional("DECISIONS_TABLE", "", _TABLE, "a DynamoDB table name"),
-            backoff=Backoff(
-                base=read.delay("RETRY_BASE_SECONDS", 30),
-                cap=read.delay("RETRY_CAP_SECONDS", 600),
-                rate_limit=read.delay("RATE_LIMIT_WAIT_SECONDS", 900),
-            ),
-            event_bus=read.event_bus(),
+        backoff = Backoff(
+            base=read.delay("RETRY_BASE_SECONDS", 30),
+            cap=read.delay("RETRY_CAP_SECONDS", 600),
+            rate_limit=read.delay("RATE_LIMIT_WAIT_SECONDS", 900),
         )
+        return {
+            "queue_url": read.required("RETRY_QUEUE_URL", _QUEUE_URL, "an SQS queue URL"),
+            "decisions_table": read.optional("DECISIONS_TABLE", "", _TABLE, "a DynamoDB table name"),
+            "backoff": backoff,
+        }
 
 
 @dataclass(frozen=True)
-class PruneConfig:
+class PruneConfig(_Settings):
     """The prune function's settings: the artifact bucket, and how young an artifact is always kept."""
 
     bucket: str
@@ -208,19 +219,15 @@ class PruneConfig:
     event_bus: str = "default"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> PruneConfig:
-        """Read the environment; raise `ConfigError` naming the first missing or bad variable."""
-        read = _Environment(env)
-        return cls(
-            bucket=read.required("ARTIFACT_BUCKET", _BUCKET, "an S3 bucket name"),
-            tag_prefix=read.tag_prefix(),
-            grace=read.hours("PRUNE_GRACE_HOURS", 24),
-            event_bus=read.event_bus(),
-        )
+    def _own(cls, read: _Environment) -> dict[str, Any]:
+        return {
+            "bucket": read.required("ARTIFACT_BUCKET", _BUCKET, "an S3 bucket name"),
+            "grace": read.hours("PRUNE_GRACE_HOURS", 24),
+        }
 
 
 @dataclass(frozen=True)
-class NotifyConfig:
+class NotifyConfig(_Settings):
     """The notify function's settings: where messages go, and the table that tells each event once."""
 
     tag_prefix: str
@@ -230,13 +237,9 @@ class NotifyConfig:
     event_bus: str = "default"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> NotifyConfig:
-        """Read the environment; raise `ConfigError` naming the first missing or bad variable."""
-        read = _Environment(env)
-        return cls(
-            tag_prefix=read.tag_prefix(),
-            topic_arn=read.optional("TOPIC_ARN", "", _arn("sns"), "an SNS topic ARN"),
-            idempotency_table=read.required("IDEMPOTENCY_TABLE", _TABLE, "a DynamoDB table name"),
-            slack_secret=read.optional("SLACK_SECRET_NAME", "", _SECRET, "a Secrets Manager secret name"),
-            event_bus=read.event_bus(),
-        )
+    def _own(cls, read: _Environment) -> dict[str, Any]:
+        return {
+            "topic_arn": read.optional("TOPIC_ARN", "", _arn("sns"), "an SNS topic ARN"),
+            "idempotency_table": read.required("IDEMPOTENCY_TABLE", _TABLE, "a DynamoDB table name"),
+            "slack_secret": read.optional("SLACK_SECRET_NAME", "", _SECRET, "a Secrets Manager secret name"),
+        }
