@@ -18,22 +18,22 @@ from typing import TYPE_CHECKING, Any, Self
 if TYPE_CHECKING:
     from pipewarden.retry_policy import Backoff
 
+# Each value's whole text must match its pattern. Patterns are compiled on first use (re caches them):
+# a function compiles only those of its own variables, after its cold start.
 # A tag key is at most 128 characters and AWS reserves keys that begin with `aws:` in any case.
-_TAG_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_TAG_PREFIX = r"[A-Za-z0-9_.-]{1,64}"
 # PutEvents' EventBusName: a bus name, or its ARN.
-_EVENT_BUS = re.compile(
-    r"^(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:\d{12}:event-bus/)?[.\-_A-Za-z0-9]{1,256}$"
-)
+_EVENT_BUS = r"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:\d{12}:event-bus/)?[.\-_A-Za-z0-9]{1,256}"
 # An ECS target of the allow list: a cluster pattern, or cluster/service patterns (wildcards * and ?).
-_ECS_TARGET = re.compile(r"^[A-Za-z0-9_*?-]+(/[A-Za-z0-9_*?-]+)?$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
-_SECRET = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
-_QUEUE_URL = re.compile(r"^https?://[^\s/]+/\S+$")
+_ECS_TARGET = r"[A-Za-z0-9_*?-]+(/[A-Za-z0-9_*?-]+)?"
+_BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+_TABLE = r"[A-Za-z0-9_.-]{3,255}"
+_SECRETSMANAGER_NAME = r"[A-Za-z0-9/_+=.@-]{1,512}"
+_QUEUE_URL = r"https?://[^\s/]+/\S+"
 
 
-def _arn(service: str) -> re.Pattern[str]:
-    return re.compile(rf"^arn:aws[a-z-]*:{service}:[a-z0-9-]*:\d{{12}}:\S+$")
+def _arn(service: str) -> str:
+    return rf"arn:aws[a-z-]*:{service}:[a-z0-9-]*:\d{{12}}:\S+"
 
 
 # CloudWatch Logs' retention periods (PutRetentionPolicy): the blueprint's LogRetentionDays allows these.
@@ -69,19 +69,19 @@ class _Environment:
         shown = value if len(value) <= 120 else value[:119] + "…"
         return ConfigError(name, f"{name}={shown!r} is not {what}")
 
-    def required(self, name: str, pattern: re.Pattern[str], what: str) -> str:
+    def required(self, name: str, pattern: str, what: str) -> str:
         value = self._value(name)
         if not value:
             raise ConfigError(name, f"environment variable {name} is required ({what})")
-        if not pattern.match(value):
+        if not re.fullmatch(pattern, value):
             raise self._bad(name, value, what)
         return value
 
-    def optional(self, name: str, default: str, pattern: re.Pattern[str], what: str) -> str:
+    def optional(self, name: str, default: str, pattern: str, what: str) -> str:
         value = self._value(name)
         if not value:
             return default
-        if not pattern.match(value):
+        if not re.fullmatch(pattern, value):
             raise self._bad(name, value, what)
         return value
 
@@ -124,7 +124,7 @@ class _Environment:
         value = self._value(name)
         targets = tuple(t.strip() for t in value.split(",") if t.strip())
         for target in targets:
-            if not _ECS_TARGET.match(target):
+            if not re.fullmatch(_ECS_TARGET, target):
                 what = f"a list of ECS targets ({target[:60]!r} is no cluster or cluster/service pattern)"
                 raise self._bad(name, value, what)
         return targets
@@ -241,5 +241,7 @@ class NotifyConfig(_Settings):
         return {
             "topic_arn": read.optional("TOPIC_ARN", "", _arn("sns"), "an SNS topic ARN"),
             "idempotency_table": read.required("IDEMPOTENCY_TABLE", _TABLE, "a DynamoDB table name"),
-            "slack_secret": read.optional("SLACK_SECRET_NAME", "", _SECRET, "a Secrets Manager secret name"),
+            "slack_secret": read.optional(
+                "SLACK_SECRET_NAME", "", _SECRETSMANAGER_NAME, "a Secrets Manager secret name"
+            ),
         }
