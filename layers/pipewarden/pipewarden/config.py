@@ -52,7 +52,7 @@ class ConfigError(ValueError):
         self.variable = variable
 
     def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str]]:
-        return ConfigError, (self.variable, str(self))  # pickled whole (the sandbox's workers pickle errors)
+        return ConfigError, (self.variable, str(self))  # whole when handed across a process boundary
 
 
 class _Environment:
