@@ -113,7 +113,7 @@ class Sandbox:
         # earlier sandbox's endpoint survives.
         from pipewarden import aws
 
-        aws.client.cache_clear()
+        aws.forget_clients()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # Powertools warns on every invocation without application metrics; metrics are off here.
         warnings.filterwarnings("ignore", message="No application metrics to publish")

@@ -7,7 +7,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -273,7 +273,7 @@ def test_a_retry_started_whose_report_failed_is_never_told_as_not_started(world:
     world.sandbox.bus.call_soon(lambda: gate.wait(30), "hold")
     try:
         with pytest.raises(Throttled):
-            Retrier(config, clients, Emitter(_BusDown, config.event_bus)).on_due(due)
+            Retrier(config, clients, Emitter(cast(Any, _BusDown), config.event_bus)).on_due(due)
         again = Retrier(config, clients, Emitter(lambda: clients.events, config.event_bus)).on_due(due)
     finally:
         gate.set()

@@ -32,7 +32,7 @@ RECEIVERS = {
     "tagging": "resourcegroupstaggingapi",
     "_client": "events",  # Emitter's client getter
 }
-# Helpers that take (client, "operation_name", ...) and make the call: pipewarden.aws.call and prune's pager.
+# Helpers that take (client, "operation_name", ...) and make the call: pipewarden.aws.call's older form.
 FORWARDERS = {"call", "_pages"}
 
 
@@ -83,11 +83,22 @@ def _calls_in(path: Path) -> set[tuple[str, str]]:
             if operation.value not in _methods(service):
                 raise UnreadableCall(f"{where}: {service} has no operation {operation.value!r}")
             found.add((service, _methods(service)[operation.value]))
-        elif isinstance(node.func, ast.Attribute):
-            # A direct client call (`clients.s3.list_objects(...)`) bypasses `call` but is still a call.
-            direct = RECEIVERS.get(_last_name(node.func.value))
-            if direct and node.func.attr in _methods(direct):
-                found.add((direct, _methods(direct)[node.func.attr]))
+        elif isinstance(node.func, ast.Attribute) and node.func.attr == "get_paginator":
+            # `pages(client.get_paginator("list_pipelines").paginate, ...)`: a paginator calls its operation.
+            paged = RECEIVERS.get(_last_name(node.func.value))
+            named = node.args[0] if node.args else None
+            if not (isinstance(named, ast.Constant) and isinstance(named.value, str)):
+                raise UnreadableCall(f"{where}: paginator operation is not a literal: {ast.unparse(node)}")
+            if paged is None or named.value not in _methods(paged):
+                raise UnreadableCall(f"{where}: no operation known for {ast.unparse(node)}")
+            found.add((paged, _methods(paged)[named.value]))
+    for node in ast.walk(tree):
+        # A client's method, called (`clients.s3.list_objects(...)`) or handed to `call`
+        # (`call(clients.s3.list_objects, ...)`): either way the operation is called.
+        if isinstance(node, ast.Attribute):
+            direct = RECEIVERS.get(_last_name(node.value))
+            if direct and node.attr in _methods(direct):
+                found.add((direct, _methods(direct)[node.attr]))
     return found
 
 

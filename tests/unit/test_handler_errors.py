@@ -6,7 +6,7 @@ import datetime
 import importlib.util
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -143,7 +143,9 @@ def test_a_permanent_error_is_reported_alike_on_the_event_path_and_by_the_resync
     # The event path: reading the repository is refused
     client, stub = stubbed("codecommit")
     stub.add_client_error("get_repository", "AccessDeniedException", "not allowed", 400)
-    on_event = Reconciler(CONFIG, Clients(lambda s: {"codecommit": client}[s]), Emitter(Bus, "default"))
+    on_event = Reconciler(
+        CONFIG, Clients(lambda s: {"codecommit": client}[s]), Emitter(cast(Any, Bus), "default")
+    )
     with stub:
         load_handler()._reconcile_each(on_event, ("shop",))
     # The resync: the stack of a repository that lost its tags cannot be deleted
@@ -163,7 +165,7 @@ def test_a_permanent_error_is_reported_alike_on_the_event_path_and_by_the_resync
     tagging_stub.add_response("get_resources", {"ResourceTagMappingList": []})
     cfn_stub.add_client_error("delete_stack", "AccessDenied", "not allowed to delete", 403)
     clients = {"cloudformation": cfn, "resourcegroupstaggingapi": tagging}
-    by_resync = Reconciler(CONFIG, Clients(lambda s: clients[s]), Emitter(Bus, "default"))
+    by_resync = Reconciler(CONFIG, Clients(lambda s: clients[s]), Emitter(cast(Any, Bus), "default"))
     with cfn_stub, tagging_stub:
         report = resync(by_resync)
     assert report.errors and not report.transient

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, cast, overload
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
+    from botocore.config import _RetryDict
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_codebuild import CodeBuildClient
+    from mypy_boto3_codecommit import CodeCommitClient
+    from mypy_boto3_codepipeline import CodePipelineClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
 
 
 class AwsError(Exception):
@@ -123,10 +139,15 @@ def translate(error: Exception) -> Exception:
     return Invalid(code, message, operation)
 
 
-def call(client: Any, operation: str, **kwargs: Any) -> Any:
-    """Call `client.<operation>(**kwargs)`, raising `AwsError` subclasses instead of botocore errors."""
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_C = TypeVar("_C")
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
     try:
-        return getattr(client, operation)(**kwargs)
+        yield
     except Exception as error:
         translated = translate(error)
         if translated is error:
@@ -134,66 +155,130 @@ def call(client: Any, operation: str, **kwargs: Any) -> Any:
         raise translated from error
 
 
+@overload
+def call(method: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R: ...
+@overload
+def call(method: Any, operation: str, /, **kwargs: Any) -> Any: ...
+def call(method: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """Call a client's method (`call(client.get_pipeline, name=...)`), raising `AwsError` subclasses
+    instead of botocore errors; the operation they name is botocore's (`ClientError.operation_name`)."""
+    if args and isinstance(args[0], str) and not callable(method):
+        method, args = getattr(method, args[0]), args[1:]
+    with _translated():
+        return method(*args, **kwargs)
+
+
+def pages(paginate: Callable[_P, Iterable[_R]], /, *args: _P.args, **kwargs: _P.kwargs) -> Iterator[_R]:
+    """The pages of a boto3 paginator (`pages(client.get_paginator("op").paginate, ...)`), each read
+    when the caller asks for it (stop iterating to stop reading), with botocore errors translated."""
+    with _translated():
+        yield from paginate(*args, **kwargs)
+
+
+class _Client(Generic[_C]):
+    """One service's client on `Clients`: built by the factory on first use, then reused."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def __get__(self, clients: Clients, owner: object = None) -> _C:
+        built = clients.built
+        if self.service not in built:
+            built[self.service] = clients.factory(self.service)
+        return cast(_C, built[self.service])
+
+
 class Clients:
     """The AWS clients a flow uses, each built on first use (from `factory`, `client` by default)."""
 
-    def __init__(self, factory: Callable[[str], Any] | None = None) -> None:
-        self._factory = factory or client
+    codecommit: _Client[CodeCommitClient] = _Client("codecommit")
+    cloudformation: _Client[CloudFormationClient] = _Client("cloudformation")
+    ecs: _Client[ECSClient] = _Client("ecs")
+    ecr: _Client[ECRClient] = _Client("ecr")
+    tagging: _Client[ResourceGroupsTaggingAPIClient] = _Client("resourcegroupstaggingapi")
+    events: _Client[EventBridgeClient] = _Client("events")
+    codepipeline: _Client[CodePipelineClient] = _Client("codepipeline")
+    codebuild: _Client[CodeBuildClient] = _Client("codebuild")
+    logs: _Client[CloudWatchLogsClient] = _Client("logs")
+    sqs: _Client[SQSClient] = _Client("sqs")
+    dynamodb: _Client[DynamoDBClient] = _Client("dynamodb")
+    s3: _Client[S3Client] = _Client("s3")
+    sns: _Client[SNSClient] = _Client("sns")
+    secretsmanager: _Client[SecretsManagerClient] = _Client("secretsmanager")
 
-    codecommit = property(lambda self: self._cached("codecommit"))
-    cloudformation = property(lambda self: self._cached("cloudformation"))
-    ecs = property(lambda self: self._cached("ecs"))
-    ecr = property(lambda self: self._cached("ecr"))
-    tagging = property(lambda self: self._cached("resourcegroupstaggingapi"))
-    events = property(lambda self: self._cached("events"))
-    codepipeline = property(lambda self: self._cached("codepipeline"))
-    codebuild = property(lambda self: self._cached("codebuild"))
-    logs = property(lambda self: self._cached("logs"))
-    sqs = property(lambda self: self._cached("sqs"))
-    dynamodb = property(lambda self: self._cached("dynamodb"))
-    s3 = property(lambda self: self._cached("s3"))
-    sns = property(lambda self: self._cached("sns"))
-    secretsmanager = property(lambda self: self._cached("secretsmanager"))
-
-    def _cached(self, service: str) -> Any:
-        built: dict[str, Any] = self.__dict__.setdefault("_built", {})
-        if service not in built:
-            built[service] = self._factory(service)
-        return built[service]
+    def __init__(self, factory: Callable[[str], object] | None = None) -> None:
+        self.factory: Callable[[str], object] = factory or _build
+        self.built: dict[str, object] = {}
 
 
-def tagged_resources(tagging: Any, resource_type: str, tag_key: str) -> Iterator[tuple[str, dict[str, str]]]:
+def tagged_resources(
+    tagging: ResourceGroupsTaggingAPIClient, resource_type: str, tag_key: str
+) -> Iterator[tuple[str, dict[str, str]]]:
     """(ARN, tags) of every resource of the type carrying the tag key, 100 per GetResources call."""
-    token = ""
-    while True:
-        page = call(
-            tagging,
-            "get_resources",
-            ResourceTypeFilters=[resource_type],
-            TagFilters=[{"Key": tag_key}],
-            ResourcesPerPage=100,
-            PaginationToken=token,
-        )
+    paginator = tagging.get_paginator("get_resources")
+    for page in pages(
+        paginator.paginate,
+        ResourceTypeFilters=[resource_type],
+        TagFilters=[{"Key": tag_key}],
+        PaginationConfig={"PageSize": 100},
+    ):
         for item in page.get("ResourceTagMappingList", []):
             yield item["ResourceARN"], {t["Key"]: t["Value"] for t in item.get("Tags", [])}
-        token = page.get("PaginationToken", "")
-        if not token:
-            return
 
 
-@functools.cache
-def client(service: str, attempts: int | None = None) -> BaseClient:
+@overload
+def client(service: Literal["codecommit"], attempts: int | None = None) -> CodeCommitClient: ...
+@overload
+def client(service: Literal["cloudformation"], attempts: int | None = None) -> CloudFormationClient: ...
+@overload
+def client(service: Literal["ecs"], attempts: int | None = None) -> ECSClient: ...
+@overload
+def client(service: Literal["ecr"], attempts: int | None = None) -> ECRClient: ...
+@overload
+def client(
+    service: Literal["resourcegroupstaggingapi"], attempts: int | None = None
+) -> ResourceGroupsTaggingAPIClient: ...
+@overload
+def client(service: Literal["events"], attempts: int | None = None) -> EventBridgeClient: ...
+@overload
+def client(service: Literal["codepipeline"], attempts: int | None = None) -> CodePipelineClient: ...
+@overload
+def client(service: Literal["codebuild"], attempts: int | None = None) -> CodeBuildClient: ...
+@overload
+def client(service: Literal["logs"], attempts: int | None = None) -> CloudWatchLogsClient: ...
+@overload
+def client(service: Literal["sqs"], attempts: int | None = None) -> SQSClient: ...
+@overload
+def client(service: Literal["dynamodb"], attempts: int | None = None) -> DynamoDBClient: ...
+@overload
+def client(service: Literal["s3"], attempts: int | None = None) -> S3Client: ...
+@overload
+def client(service: Literal["sns"], attempts: int | None = None) -> SNSClient: ...
+@overload
+def client(service: Literal["secretsmanager"], attempts: int | None = None) -> SecretsManagerClient: ...
+def client(service: str, attempts: int | None = None) -> object:
     """A client for `service`, built on first use and reused across warm invocations.
 
     The endpoint, region and credentials come from the environment (AWS_ENDPOINT_URL included),
     so the same code talks to AWS or to any AWS-compatible endpoint without knowing which.
     `attempts` gives a client more tries than the SDK's default (or the environment's) allow.
     """
+    return _build(service, attempts)
+
+
+def forget_clients() -> None:
+    """Drop the clients built so far: the next use builds them again from the environment."""
+    _build.cache_clear()
+
+
+@functools.cache
+def _build(service: str, attempts: int | None = None) -> BaseClient:
     import boto3
     from botocore.config import Config
 
-    retries: dict[str, Any] = {"mode": "standard"}
+    retries: _RetryDict = {"mode": "standard"}
     if attempts is not None:
         retries["total_max_attempts"] = attempts
-    config = Config(retries=retries, connect_timeout=5, read_timeout=30)  # type: ignore[arg-type]
+    config = Config(retries=retries, connect_timeout=5, read_timeout=30)
+    # `service` is any name here: the typed overloads of `client` above say which client it is.
     return boto3.client(service, config=config)  # type: ignore[call-overload,no-any-return]

@@ -96,7 +96,7 @@ class DecisionLog:
             **{name: {"N": value} if name == "attempt" else {"S": value} for name, value in fields.items()},
             "expires": {"N": str(int(expires.timestamp()))},
         }
-        call(self.clients.dynamodb, "put_item", TableName=self.table, Item=item)
+        call(self.clients.dynamodb.put_item, TableName=self.table, Item=item)
 
     def _put(
         self,
@@ -116,4 +116,4 @@ class DecisionLog:
             "at": {"S": moment.isoformat()},
             "expires": {"N": str(int(expires.timestamp()))},
         }
-        call(self.clients.dynamodb, "put_item", TableName=self.table, Item=item, **condition)
+        call(self.clients.dynamodb.put_item, TableName=self.table, Item=item, **condition)

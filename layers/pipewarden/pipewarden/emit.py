@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipewarden.aws import Throttled, call
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 SOURCE = "pipewarden"
 
@@ -35,7 +39,7 @@ def _capped(value: Any) -> Any:
 class Emitter:
     """Puts events on the controller's bus; remembers what it sent for logs and return values."""
 
-    def __init__(self, events_client: Callable[[], Any], bus: str) -> None:
+    def __init__(self, events_client: Callable[[], EventBridgeClient], bus: str) -> None:
         self._client = events_client
         self._bus = bus
         self.sent: list[tuple[str, dict[str, Any]]] = []
@@ -43,14 +47,14 @@ class Emitter:
     def emit(self, detail_type: str, detail: Mapping[str, Any], resources: Sequence[str] = ()) -> None:
         """Send one event. A rejected entry is raised as transient, so the invocation is retried."""
         body = _capped(dict(detail))
-        entry = {
+        entry: PutEventsRequestEntryTypeDef = {
             "Source": SOURCE,
             "DetailType": detail_type,
             "Detail": json.dumps(body, sort_keys=True, default=str),
             "EventBusName": self._bus,
             "Resources": [r for r in resources if r],
         }
-        response = call(self._client(), "put_events", Entries=[entry])
+        response = call(self._client().put_events, Entries=[entry])
         if response.get("FailedEntryCount"):
             failed = response.get("Entries", [{}])[0]
             raise Throttled(

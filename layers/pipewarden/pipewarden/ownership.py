@@ -68,8 +68,7 @@ def _service_roles(
     missing = f"{where} not found: the Deploy stage fails until it exists and names this repository"
     try:
         response = call(
-            clients.ecs,
-            "describe_services",
+            clients.ecs.describe_services,
             cluster=settings.ecs_cluster,
             services=[settings.ecs_service],
             include=["TAGS"],
@@ -85,14 +84,14 @@ def _service_roles(
         raise ContractViolation(
             f"{prefix}:ecs-service", settings.ecs_service, _not_yours(where, named, prefix, settings)
         )
-    task_definition = call(clients.ecs, "describe_task_definition", taskDefinition=service["taskDefinition"])[
+    task_definition = call(clients.ecs.describe_task_definition, taskDefinition=service["taskDefinition"])[
         "taskDefinition"
     ]
-    roles = [
-        (str(task_definition[field]), kind)
-        for field, kind in (("taskRoleArn", "task"), ("executionRoleArn", "task execution"))
-        if task_definition.get(field)
-    ]
+    named_roles = (
+        (task_definition.get("taskRoleArn"), "task"),
+        (task_definition.get("executionRoleArn"), "task execution"),
+    )
+    roles = [(arn, kind) for arn, kind in named_roles if arn]
     return roles, ""
 
 
@@ -122,12 +121,12 @@ def _ecr_repository_is_missing(clients: Clients, settings: RepositorySettings, p
     """True when the stack should create the ECR repository; raise if it exists and is another's."""
     name = settings.ecr_repository
     try:
-        found = call(clients.ecr, "describe_repositories", repositoryNames=[name])["repositories"]
+        found = call(clients.ecr.describe_repositories, repositoryNames=[name])["repositories"]
     except NotFound:
         return True
     if not found:
         return True
-    tags = call(clients.ecr, "list_tags_for_resource", resourceArn=found[0]["repositoryArn"]).get("tags")
+    tags = call(clients.ecr.list_tags_for_resource, resourceArn=found[0]["repositoryArn"]).get("tags")
     named = tag_map(tags).get(owner_key(prefix))
     if named != settings.repository:
         where = f"ECR repository {name}, which exists already,"

@@ -5,9 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
-from pipewarden.aws import Conflict, Invalid, NotFound, call
+from pipewarden.aws import Conflict, Invalid, NotFound, call, pages
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudformation.literals import CapabilityType
+    from mypy_boto3_cloudformation.type_defs import ParameterTypeDef, StackTypeDef, TagTypeDef
 
 IN_PROGRESS_SUFFIX = "_IN_PROGRESS"
 # Every stack operation pipewarden starts carries a ClientRequestToken with this prefix; CloudFormation
@@ -39,7 +44,7 @@ class StackView:
         return self.status.endswith(IN_PROGRESS_SUFFIX)
 
     @classmethod
-    def from_api(cls, stack: Mapping[str, Any]) -> StackView:
+    def from_api(cls, stack: StackTypeDef) -> StackView:
         return cls(
             name=stack["StackName"],
             stack_id=stack["StackId"],
@@ -50,10 +55,10 @@ class StackView:
         )
 
 
-def describe(cfn: Any, name_or_id: str) -> StackView | None:
+def describe(cfn: CloudFormationClient, name_or_id: str) -> StackView | None:
     """The stack by name (live stacks only) or id (deleted ones too); None if there is none."""
     try:
-        response = call(cfn, "describe_stacks", StackName=name_or_id)
+        response = call(cfn.describe_stacks, StackName=name_or_id)
     except (NotFound, Invalid) as error:
         if "does not exist" in error.message:
             return None
@@ -62,19 +67,13 @@ def describe(cfn: Any, name_or_id: str) -> StackView | None:
     return StackView.from_api(stacks[0]) if stacks else None
 
 
-def managed(cfn: Any, prefix: str) -> Iterator[StackView]:
+def managed(cfn: CloudFormationClient, prefix: str) -> Iterator[StackView]:
     """Every live stack tagged as managed by pipewarden, page by page (one call per page)."""
-    token: str | None = None
-    while True:
-        kwargs = {"NextToken": token} if token else {}
-        response = call(cfn, "describe_stacks", **kwargs)
+    for response in pages(cfn.get_paginator("describe_stacks").paginate):
         for stack in response.get("Stacks", []):
             view = StackView.from_api(stack)
             if view.tags.get(f"{prefix}:managed-by") == "pipewarden" and view.status != "DELETE_COMPLETE":
                 yield view
-        token = response.get("NextToken")
-        if not token:
-            return
 
 
 def own_token() -> str:
@@ -86,9 +85,21 @@ def is_own(token: str) -> bool:
     return token.startswith(OWN_TOKEN)
 
 
+class _StackRequest(TypedDict):
+    """What CreateStack and UpdateStack are both given."""
+
+    ClientRequestToken: str
+    StackName: str
+    TemplateBody: str
+    Parameters: list[ParameterTypeDef]
+    Tags: list[TagTypeDef]
+    RoleARN: str
+    Capabilities: list[CapabilityType]
+
+
 def _request(
     name: str, body: str, parameters: Mapping[str, str], tags: Mapping[str, str], role_arn: str
-) -> dict[str, Any]:
+) -> _StackRequest:
     return {
         "ClientRequestToken": own_token(),
         "StackName": name,
@@ -101,19 +112,29 @@ def _request(
 
 
 def create(
-    cfn: Any, name: str, body: str, parameters: Mapping[str, str], tags: Mapping[str, str], role_arn: str
+    cfn: CloudFormationClient,
+    name: str,
+    body: str,
+    parameters: Mapping[str, str],
+    tags: Mapping[str, str],
+    role_arn: str,
 ) -> str:
     """Start creating the stack; returns its id. The outcome arrives later as a status event."""
     request = _request(name, body, parameters, tags, role_arn)
-    return str(call(cfn, "create_stack", OnFailure="ROLLBACK", **request)["StackId"])
+    return call(cfn.create_stack, OnFailure="ROLLBACK", **request)["StackId"]
 
 
 def update(
-    cfn: Any, name: str, body: str, parameters: Mapping[str, str], tags: Mapping[str, str], role_arn: str
+    cfn: CloudFormationClient,
+    name: str,
+    body: str,
+    parameters: Mapping[str, str],
+    tags: Mapping[str, str],
+    role_arn: str,
 ) -> bool:
     """Start updating the stack; False when CloudFormation finds nothing to change."""
     try:
-        call(cfn, "update_stack", **_request(name, body, parameters, tags, role_arn))
+        call(cfn.update_stack, **_request(name, body, parameters, tags, role_arn))
     except Invalid as error:
         if "No updates are to be performed" in error.message:
             return False
@@ -121,15 +142,15 @@ def update(
     return True
 
 
-def delete(cfn: Any, name_or_id: str, role_arn: str) -> None:
+def delete(cfn: CloudFormationClient, name_or_id: str, role_arn: str) -> None:
     """Start deleting the stack (deleting one that is gone already is not an error)."""
-    call(cfn, "delete_stack", StackName=name_or_id, RoleARN=role_arn, ClientRequestToken=own_token())
+    call(cfn.delete_stack, StackName=name_or_id, RoleARN=role_arn, ClientRequestToken=own_token())
 
 
-def first_failure_reason(cfn: Any, stack_id: str, fallback: str) -> str:
+def first_failure_reason(cfn: CloudFormationClient, stack_id: str, fallback: str) -> str:
     """CloudFormation's own words for why the stack failed: the first failed resource's reason."""
     try:
-        response = call(cfn, "describe_stack_events", StackName=stack_id)
+        response = call(cfn.describe_stack_events, StackName=stack_id)
     except (NotFound, Conflict, Invalid):
         return fallback
     failures = [

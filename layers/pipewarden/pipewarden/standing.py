@@ -37,8 +37,7 @@ class StandingProblems:
         now = int(self.clock())
         try:
             call(
-                self.clients.dynamodb,
-                "put_item",
+                self.clients.dynamodb.put_item,
                 TableName=self.table,
                 Item={
                     "id": {"S": _KEY + repository},
@@ -62,14 +61,13 @@ class StandingProblems:
             "fingerprint": {"S": fingerprint},
             "expiration": {"N": str(now + REMIND_AFTER_SECONDS)},
         }
-        call(self.clients.dynamodb, "put_item", TableName=self.table, Item=item)
+        call(self.clients.dynamodb.put_item, TableName=self.table, Item=item)
 
     def release(self, repository: str, fingerprint: str) -> None:
         """Nothing was told after all: the next event that meets the problem may tell it."""
         try:
             call(
-                self.clients.dynamodb,
-                "delete_item",
+                self.clients.dynamodb.delete_item,
                 TableName=self.table,
                 Key={"id": {"S": _KEY + repository}},
                 ConditionExpression="fingerprint = :f",
@@ -80,4 +78,4 @@ class StandingProblems:
                 raise
 
     def forget(self, repository: str) -> None:
-        call(self.clients.dynamodb, "delete_item", TableName=self.table, Key={"id": {"S": _KEY + repository}})
+        call(self.clients.dynamodb.delete_item, TableName=self.table, Key={"id": {"S": _KEY + repository}})
