@@ -33,7 +33,7 @@ RECEIVERS = {
     "_client": "events",  # Emitter's client getter
 }
 # Helpers that take (client, "operation_name", ...) and make the call: pipewarden.aws.call's older form.
-FORWARDERS = {"call", "_pages"}
+FORWARDERS = {"call"}
 
 
 class UnreadableCall(Exception):

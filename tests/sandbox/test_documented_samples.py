@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ParamValidationError
 from botocore.stub import Stubber
 
-from pipewarden import buildlogs, stacks
+from pipewarden import buildlogs, pipelines, stacks
 from pipewarden.aws import tagged_resources
 from pipewarden.classify import UNKNOWN
 from pipewarden.config import PruneConfig, RetryConfig
@@ -48,7 +48,8 @@ def test_every_operation_the_product_calls_has_a_sample_with_its_source() -> Non
 def test_the_scan_sees_calls_made_through_each_helper() -> None:
     found = product_operations()
     assert ("resourcegroupstaggingapi", "GetResources") in found  # aws.tagged_resources
-    assert ("codepipeline", "ListPipelineExecutions") in found  # prune._pages
+    assert ("codepipeline", "ListPipelineExecutions") in found  # pipelines.executions' paginator
+    assert ("codepipeline", "GetPipeline") in found  # call(codepipeline.get_pipeline, ...)
     assert ("events", "PutEvents") in found  # Emitter's client getter
 
 
@@ -66,7 +67,7 @@ def test_sample_is_a_valid_response_in_botocores_model(key: str) -> None:
 def test_codepipeline_tag_list_as_the_cli_documents_it_is_not_what_the_model_says() -> None:
     # The CLI reference shows ListTagsForResource's tags as a map; botocore's model (TagList of
     # {key, value}) and https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ListTagsForResource.html
-    # say a list. The product reads a list (retry.pipeline_settings, enrich.pipeline): the model is right.
+    # say a list. The product reads a list (pipelines.read): the model is right.
     documented = raw("codepipeline", "ListTagsForResource")["tags"]
     assert isinstance(documented, dict)
     with pytest.raises(AttributeError):
@@ -175,15 +176,40 @@ def test_retry_queues_a_decision_and_sqs_documented_answer_is_accepted() -> None
     replay.assert_all_read()
 
 
-@pytest.mark.xfail(
-    strict=True, raises=KeyError, reason="finding: GetPipeline's documented example has no metadata"
-)
-def test_pipeline_tags_are_read_from_the_documented_get_pipeline() -> None:
-    # The model marks GetPipelineOutput.metadata optional and the CLI example omits it; the product
-    # indexes ["metadata"]["pipelineArn"] (retry.pipeline_settings, enrich.pipeline) and raises KeyError.
+def test_pipeline_tags_are_read_from_the_documented_get_pipeline_which_has_no_metadata() -> None:
+    # The model marks GetPipelineOutput.metadata optional and the CLI example omits it: the pipeline's
+    # ARN is made of the client's region and its service role's partition and account.
+    replay = Replay()
+    replay.answer("codepipeline", "GetPipeline", {"name": "MyFirstPipeline"})
+    arn = "arn:aws:codepipeline:us-east-1:111111111111:MyFirstPipeline"
+    tags = {"tags": [{"key": "pipewarden:retry", "value": "transient"}]}
+    replay.answer("codepipeline", "ListTagsForResource", {"resourceArn": arn}, body=tags)
+    assert retrier(replay).pipeline_settings("MyFirstPipeline").retry == "transient"
+    replay.assert_all_read()
+
+
+def test_a_pipeline_read_takes_the_arn_from_metadata_when_get_pipeline_has_it() -> None:
+    replay = Replay()
+    documented = raw("codepipeline", "GetPipeline")
+    arn = "arn:aws-cn:codepipeline:cn-north-1:222222222222:MyFirstPipeline"
+    with_metadata = dict(documented, metadata={"pipelineArn": arn})
+    replay.answer("codepipeline", "GetPipeline", {"name": "MyFirstPipeline"}, body=with_metadata)
+    replay.answer("codepipeline", "ListTagsForResource", {"resourceArn": arn}, body={"tags": []})
+    found = pipelines.read(replay.client("codepipeline"), "MyFirstPipeline")
+    assert (found.arn, dict(found.tags), found.declaration["name"]) == (arn, {}, "MyFirstPipeline")
+    replay.assert_all_read()
+
+
+def test_notify_reads_the_documented_pipeline_source_and_tags() -> None:
     replay = Replay()
     replay.answer("codepipeline", "GetPipeline")
-    assert retrier(replay).pipeline_settings("MyFirstPipeline").retry is None
+    replay.answer("codepipeline", "ListTagsForResource", body={"tags": [{"key": "k", "value": "v"}]})
+    enricher = Enricher(replay.clients())
+    found = enricher.pipeline("MyFirstPipeline")
+    assert found is not None and found[1] == {"k": "v"}
+    assert [stage["name"] for stage in found[0]["stages"]] == ["Source", "Beta"]
+    assert enricher.pipeline("MyFirstPipeline") == found  # remembered for the event: not read again
+    replay.assert_all_read()
 
 
 # -- prune ------------------------------------------------------------------------------------------------
@@ -215,8 +241,8 @@ def test_prune_counts_the_documented_delete_answer_as_all_deleted() -> None:
 
 def test_prune_reads_which_keys_each_documented_execution_used() -> None:
     replay = Replay()
-    replay.answer("codepipeline", "ListPipelineExecutions", {"pipelineName": "myPipeline"})
-    replay.answer("codepipeline", "ListActionExecutions", {"pipelineName": "myPipeline"})
+    replay.answer("codepipeline", "ListPipelineExecutions", {"pipelineName": "myPipeline", "maxResults": 100})
+    replay.answer("codepipeline", "ListActionExecutions", {"pipelineName": "myPipeline", "maxResults": 100})
     replay.answer("codepipeline", "GetPipelineState", {"name": "myPipeline"})
     artifacts = pruner(replay).pipeline_artifacts("myPipeline", 10)
     assert artifacts is not None
@@ -280,11 +306,9 @@ def test_enroll_names_the_first_failed_resource_of_the_stack_events() -> None:
 
 
 def test_enroll_lists_the_documented_pipelines_by_name() -> None:
-    from pipewarden.reconcile import _pipeline_names
-
     replay = Replay()
     replay.answer("codepipeline", "ListPipelines", {})
-    assert list(_pipeline_names(replay.client("codepipeline"))) == ["MyFirstPipeline", "MySecondPipeline"]
+    assert list(pipelines.names(replay.client("codepipeline"))) == ["MyFirstPipeline", "MySecondPipeline"]
 
 
 # -- notify -----------------------------------------------------------------------------------------------

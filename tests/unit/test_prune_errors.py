@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -21,6 +23,13 @@ def error(code: str, status: int = 400) -> ClientError:
     return ClientError(response, "Op")
 
 
+@functools.cache
+def _real(service: str) -> Any:
+    return boto3.client(  # type: ignore[call-overload]
+        service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+
 class FakeAws:
     """Just enough of the tagging API, CodePipeline and S3 for one pipeline and a listing."""
 
@@ -32,6 +41,15 @@ class FakeAws:
         self.list_error: ClientError | None = None
         self.gone_pipelines: set[str] = set()
         self.forbidden_pipelines: set[str] = set()
+        self.delete_error: ClientError | None = None
+        self.delete_calls = 0
+
+    def get_paginator(self, operation: str) -> Any:
+        """botocore's own paginator for the operation, paging through this fake's method."""
+        service = {"list_object_versions": "s3", "get_resources": "resourcegroupstaggingapi"}
+        paginator = _real(service.get(operation, "codepipeline")).get_paginator(operation)
+        paginator._method = getattr(self, operation)
+        return paginator
 
     def get_resources(self, **_: Any) -> dict[str, Any]:
         arn = "arn:aws:codepipeline:us-east-1:1:pipewarden-shop"
@@ -92,6 +110,9 @@ class FakeAws:
         }
 
     def delete_objects(self, Delete: dict[str, Any], **_: Any) -> dict[str, Any]:
+        self.delete_calls += 1
+        if self.delete_error:
+            raise self.delete_error
         errors = []
         for obj in Delete["Objects"]:
             if self.failures.get(obj["Key"], 0) > 0:

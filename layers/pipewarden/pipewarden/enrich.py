@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pipewarden import buildlogs
+from pipewarden import buildlogs, pipelines, repositories
 from pipewarden.aws import AccessDenied, Clients, Invalid, NotFound, call
 from pipewarden.notify_rules import Facts, console_url, telling_lines
 from pipewarden.observability import logger
@@ -42,32 +42,22 @@ class Enricher:
 
     clients: Clients
     region: str = ""
-    _pipelines: dict[str, tuple[dict[str, Any], dict[str, str]] | None] = field(default_factory=dict)
+    _pipelines: dict[str, pipelines.Pipeline | None] = field(default_factory=dict)
 
     # -- whose pipeline -------------------------------------------------------------------------------
-    def pipeline(self, name: str) -> tuple[dict[str, Any], dict[str, str]] | None:
+    def pipeline(self, name: str) -> tuple[Mapping[str, Any], Mapping[str, str]] | None:
         """(declaration, tags) of the pipeline; None when it does not exist (any more)."""
         if name not in self._pipelines:
             try:
-                found = call(self.clients.codepipeline, "get_pipeline", name=name)
-                tags = call(
-                    self.clients.codepipeline,
-                    "list_tags_for_resource",
-                    resourceArn=found["metadata"]["pipelineArn"],
-                ).get("tags", [])
-                self._pipelines[name] = (found.get("pipeline", {}), {t["key"]: t["value"] for t in tags})
+                self._pipelines[name] = pipelines.read(self.clients.codepipeline, name)
             except NotFound:
                 self._pipelines[name] = None
-        return self._pipelines[name]
+        found = self._pipelines[name]
+        return None if found is None else (found.declaration, found.tags)
 
     def repository_tags(self, name: str) -> dict[str, str] | None:
         def read() -> dict[str, str]:
-            arn = call(self.clients.codecommit, "get_repository", repositoryName=name)["repositoryMetadata"][
-                "Arn"
-            ]
-            return dict(
-                call(self.clients.codecommit, "list_tags_for_resource", resourceArn=arn).get("tags", {})
-            )
+            return repositories.read_tags(self.clients.codecommit, name)[1]
 
         return _soft("repository tags", read, None)
 
@@ -126,8 +116,7 @@ class Enricher:
 
     def _revision(self, pipeline: str, execution_id: str) -> tuple[str, str]:
         execution = call(
-            self.clients.codepipeline,
-            "get_pipeline_execution",
+            self.clients.codepipeline.get_pipeline_execution,
             pipelineName=pipeline,
             pipelineExecutionId=execution_id,
         )["pipelineExecution"]
@@ -143,32 +132,19 @@ class Enricher:
 
     def _commit(self, repository: str, commit_id: str) -> dict[str, Any]:
         return dict(
-            call(self.clients.codecommit, "get_commit", repositoryName=repository, commitId=commit_id)[
-                "commit"
-            ]
+            call(self.clients.codecommit.get_commit, repositoryName=repository, commitId=commit_id)["commit"]
         )
 
     def _actions(self, pipeline: str, execution_id: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            page = call(
-                self.clients.codepipeline,
-                "list_action_executions",
-                pipelineName=pipeline,
-                filter={"pipelineExecutionId": execution_id},
-                maxResults=100,
-                **({"nextToken": token} if token else {}),
-            )
-            found.extend(page.get("actionExecutionDetails", []))
-            token = page.get("nextToken")
-            if not token:
-                return found
+        return [
+            dict(a) for a in pipelines.action_executions(self.clients.codepipeline, pipeline, execution_id)
+        ]
 
     def _build_log(self, build_id: str) -> tuple[str, list[str]]:
-        builds = call(self.clients.codebuild, "batch_get_builds", ids=[build_id]).get("builds", [])
-        logs = (builds[0].get("logs") or {}) if builds else {}
-        return str(logs.get("deepLink", "")), buildlogs.tail(self.clients.logs, builds[0] if builds else {})
+        build = pipelines.build(self.clients.codebuild, build_id)
+        if build is None:
+            return "", []
+        return build.get("logs", {}).get("deepLink", ""), buildlogs.tail(self.clients.logs, build)
 
 
 def _source(declaration: Mapping[str, Any]) -> tuple[str, str]:

@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-from pipewarden.aws import AwsError, Clients, NotFound, call, tagged_resources
+from pipewarden import pipelines
+from pipewarden.aws import AwsError, Clients, NotFound, call, pages, tagged_resources
 from pipewarden.config import PruneConfig
 from pipewarden.contract import PipelineSettings
 from pipewarden.emit import Emitter
@@ -21,6 +22,9 @@ from pipewarden.prune_plan import (
     prefix_of,
     should_delete,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 PRUNED = "Artifacts Pruned"
 BATCH = 1000  # DeleteObjects takes at most 1,000 keys a request
@@ -92,15 +96,9 @@ class Pruner:
         """Executions (newest first) with the keys their actions read and wrote; None: pipeline gone."""
         codepipeline = self.clients.codepipeline
         try:
-            summaries = list(
-                _pages(
-                    codepipeline, "list_pipeline_executions", "pipelineExecutionSummaries", pipelineName=name
-                )
-            )
-            actions = list(
-                _pages(codepipeline, "list_action_executions", "actionExecutionDetails", pipelineName=name)
-            )
-            state = call(codepipeline, "get_pipeline_state", name=name)
+            summaries = list(pipelines.executions(codepipeline, name))
+            actions = list(pipelines.action_executions(codepipeline, name))
+            stage_states = pipelines.stage_states(codepipeline, name)
         except NotFound:
             return None
         keys: dict[str, dict[str, set[str]]] = {}
@@ -109,10 +107,11 @@ class Pruner:
             execution = detail["pipelineExecutionId"]
             stage = detail["stageName"]
             found = keys.setdefault(execution, {}).setdefault(stage, set())
-            for artifact in detail.get("input", {}).get("inputArtifacts", []) + detail.get("output", {}).get(
-                "outputArtifacts", []
-            ):
-                location = artifact.get("s3location") or {}
+            for artifact in [
+                *detail.get("input", {}).get("inputArtifacts", []),
+                *detail.get("output", {}).get("outputArtifacts", []),
+            ]:
+                location = artifact.get("s3location", {})
                 if location.get("bucket") == self.config.bucket and location.get("key"):
                     found.add(location["key"])
             moment = str(detail.get("lastUpdateTime", detail.get("startTime", "")))
@@ -136,8 +135,8 @@ class Pruner:
             )
         retryable = frozenset(
             s["latestExecution"]["pipelineExecutionId"]
-            for s in state.get("stageStates", [])
-            if (s.get("latestExecution") or {}).get("status") == "Failed"
+            for s in stage_states
+            if s.get("latestExecution", {}).get("status") == "Failed"
         )
         return PipelineArtifacts(name, keep, tuple(executions), retryable)
 
@@ -194,17 +193,14 @@ class Pruner:
         return report
 
     def _listing(self, prefix: str, report: PruneReport) -> Iterator[StoredObject]:
-        """Every version and delete marker under the prefix, one page (1,000 entries) at a time."""
-        markers: dict[str, str] = {}
-        while True:
-            page = call(
-                self.clients.s3,
-                "list_object_versions",
-                Bucket=self.config.bucket,
-                Prefix=prefix,
-                MaxKeys=self.listed_keys,
-                **markers,
-            )
+        """Every version and delete marker under the prefix, one page (1,000 entries) at a time: a page
+        is read when the one before it is used up, so a sweep that stops early reads no further."""
+        for page in pages(
+            self.clients.s3.get_paginator("list_object_versions").paginate,
+            Bucket=self.config.bucket,
+            Prefix=prefix,
+            PaginationConfig={"PageSize": self.listed_keys},
+        ):
             report.list_calls += 1
             for version in page.get("Versions", []):
                 yield StoredObject(
@@ -223,14 +219,6 @@ class Pruner:
                     bool(marker.get("IsLatest")),
                     True,
                 )
-            if not page.get("IsTruncated"):
-                return
-            markers = {
-                "KeyMarker": page["NextKeyMarker"],
-                "VersionIdMarker": page.get("NextVersionIdMarker", ""),
-            }
-            if not markers["VersionIdMarker"]:
-                del markers["VersionIdMarker"]
 
     def _sweep(self, prefixes: list[str], keep: Mapping[str, str], report: PruneReport) -> None:
         """List page by page; each full batch is deleted on a second thread while the next page is read.
@@ -298,12 +286,13 @@ class Pruner:
         pending = {(s.key, s.version_id): s for s in batch}
         calls = 0
         for attempt in range(DELETE_ATTEMPTS):
-            objects = [{"Key": key, "VersionId": version} for key, version in pending]
+            objects: list[ObjectIdentifierTypeDef] = [
+                {"Key": key, "VersionId": version} for key, version in pending
+            ]
             calls += 1
             try:
                 response = call(
-                    self.clients.s3,
-                    "delete_objects",
+                    self.clients.s3.delete_objects,
                     Bucket=self.config.bucket,
                     Delete={"Objects": objects, "Quiet": True},
                 )
@@ -312,19 +301,9 @@ class Pruner:
                     raise
                 time.sleep(0.2 * 2**attempt)
                 continue
-            failed = {(e["Key"], e.get("VersionId", "null")) for e in response.get("Errors", [])}
+            failed = {(e.get("Key", ""), e.get("VersionId", "null")) for e in response.get("Errors", [])}
             pending = {k: v for k, v in pending.items() if k in failed}
             if not pending:
                 break
             time.sleep(0.2 * 2**attempt)
         return calls, list(pending.values())
-
-
-def _pages(service: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    token: str | None = None
-    while True:
-        page = call(service, operation, **kwargs, **({"nextToken": token} if token else {}))
-        yield from page.get(key, [])
-        token = page.get("nextToken")
-        if not token:
-            return

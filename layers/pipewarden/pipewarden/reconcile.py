@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from pipewarden import blueprint, ownership, stacks
-from pipewarden.aws import AwsError, Clients, Conflict, NotFound, call
+from pipewarden import blueprint, ownership, pipelines, repositories, stacks
+from pipewarden.aws import AwsError, Clients, Conflict, NotFound
 from pipewarden.config import ControllerConfig
 from pipewarden.contract import ContractViolation, RepositorySettings, check_allowed, parse_settings
 from pipewarden.emit import (
@@ -176,12 +176,9 @@ class Reconciler:
     def repository_tags(self, repository: str) -> tuple[str, Mapping[str, str] | None]:
         """The repository's ARN and tags; tags None when the repository does not exist."""
         try:
-            meta = call(self.clients.codecommit, "get_repository", repositoryName=repository)
+            return repositories.read_tags(self.clients.codecommit, repository)
         except NotFound:
             return "", None
-        arn = str(meta["repositoryMetadata"]["Arn"])
-        tags = call(self.clients.codecommit, "list_tags_for_resource", resourceArn=arn).get("tags", {})
-        return arn, tags
 
     def reconcile(self, repository: str) -> Decision:
         """Converge one repository: at most three reads when nothing has to change."""
@@ -280,7 +277,7 @@ class Reconciler:
         pipeline = pipeline_name(settings.repository)
         prefix = artifact_prefix(pipeline)
         if prefix != pipeline:  # a name shorter than the prefix length is its own prefix
-            for other in _pipeline_names(self.clients.codepipeline):
+            for other in pipelines.names(self.clients.codepipeline):
                 if other != pipeline and artifact_prefix(other) == prefix:
                     raise ContractViolation(
                         f"{self.config.tag_prefix}:enabled",
@@ -309,17 +306,6 @@ class Reconciler:
     def _record(self, decision: Decision) -> Decision:
         self.decisions.append(decision)
         return decision
-
-
-def _pipeline_names(codepipeline: Any) -> Iterator[str]:
-    token = ""
-    while True:
-        page = call(codepipeline, "list_pipelines", **({"nextToken": token} if token else {}))
-        for pipeline in page.get("pipelines", []):
-            yield str(pipeline["name"])
-        token = page.get("nextToken", "")
-        if not token:
-            return
 
 
 def _settings_detail(settings: RepositorySettings) -> dict[str, Any]:

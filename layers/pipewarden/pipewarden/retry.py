@@ -6,9 +6,9 @@ import json
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipewarden import buildlogs, classify
+from pipewarden import buildlogs, classify, pipelines
 from pipewarden.aws import AwsError, Clients, NotFound, call
 from pipewarden.classify import Classification
 from pipewarden.config import RetryConfig
@@ -19,6 +19,10 @@ from pipewarden.envelope import InvalidEvent
 from pipewarden.naming import STACK_PREFIX
 from pipewarden.pipeline_events import StageFailure, execution_id, name
 from pipewarden.retry_policy import SCHEDULED, SKIPPED, RetryDecision, decide
+
+if TYPE_CHECKING:
+    from mypy_boto3_codebuild.type_defs import BuildTypeDef
+    from mypy_boto3_codepipeline.type_defs import ActionExecutionDetailTypeDef
 
 STARTED = "Stage Retry Started"
 # Not an event: what a second delivery of a decided failure, or a second copy of a due retry, comes to.
@@ -159,8 +163,7 @@ class Retrier:
         """Call RetryStageExecution: the decision to report, or a requeue when the pipeline is busy."""
         try:
             call(
-                self.clients.codepipeline,
-                "retry_stage_execution",
+                self.clients.codepipeline.retry_stage_execution,
                 pipelineName=due.pipeline,
                 stageName=due.stage,
                 pipelineExecutionId=due.execution_id,
@@ -187,48 +190,32 @@ class Retrier:
     # -- reading AWS's record --------------------------------------------------------------------------
     def pipeline_settings(self, pipeline: str) -> PipelineSettings:
         """The pipeline's settings from its tags. Raises NotFound when it does not exist (any more)."""
-        meta = call(self.clients.codepipeline, "get_pipeline", name=pipeline)["metadata"]
-        tags = call(self.clients.codepipeline, "list_tags_for_resource", resourceArn=meta["pipelineArn"]).get(
-            "tags", []
-        )
-        return PipelineSettings.from_tags({t["key"]: t["value"] for t in tags}, self.config.tag_prefix)
+        tags = pipelines.read(self.clients.codepipeline, pipeline).tags
+        return PipelineSettings.from_tags(tags, self.config.tag_prefix)
 
     def stale_reason(self, failure: StageFailure) -> str:
         """Why this failure is no longer the stage's current one ('' if it still is)."""
         try:
-            state = call(self.clients.codepipeline, "get_pipeline_state", name=failure.pipeline)
+            states = pipelines.stage_states(self.clients.codepipeline, failure.pipeline)
         except NotFound:
             return "the pipeline no longer exists"
-        stage = next((s for s in state.get("stageStates", []) if s.get("stageName") == failure.stage), None)
+        stage = next((s for s in states if s.get("stageName") == failure.stage), None)
         if stage is None:
             return f"the pipeline has no stage {failure.stage} any more"
-        latest = stage.get("latestExecution") or {}
+        latest: Mapping[str, object] = stage.get("latestExecution") or {}
         if latest.get("pipelineExecutionId") != failure.execution_id:
             return f"a newer execution ({latest.get('pipelineExecutionId', 'none')}) ran the stage since"
         if latest.get("status") != "Failed":
             return f"the stage is {latest.get('status', 'unknown')} now"
         return ""
 
-    def stage_runs(self, failure: StageFailure) -> dict[str, list[dict[str, Any]]]:
+    def stage_runs(self, failure: StageFailure) -> dict[str, list[ActionExecutionDetailTypeDef]]:
         """Every attempt of every action of the stage in this execution, oldest first, by action name."""
-        runs: dict[str, list[dict[str, Any]]] = {}
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"nextToken": token} if token else {}
-            page = call(
-                self.clients.codepipeline,
-                "list_action_executions",
-                pipelineName=failure.pipeline,
-                filter={"pipelineExecutionId": failure.execution_id},
-                maxResults=100,
-                **kwargs,
-            )
-            for detail in page.get("actionExecutionDetails", []):
-                if detail.get("stageName") == failure.stage:
-                    runs.setdefault(detail["actionName"], []).append(detail)
-            token = page.get("nextToken")
-            if not token:
-                break
+        runs: dict[str, list[ActionExecutionDetailTypeDef]] = {}
+        codepipeline = self.clients.codepipeline
+        for detail in pipelines.action_executions(codepipeline, failure.pipeline, failure.execution_id):
+            if detail.get("stageName") == failure.stage:
+                runs.setdefault(detail["actionName"], []).append(detail)
         for attempts in runs.values():
             attempts.sort(key=lambda d: str(d.get("startTime", "")))
         return runs
@@ -244,8 +231,7 @@ class Retrier:
         build_id = result.get("externalExecutionId")
         if not build_id:
             return classify.classify_error(provider, result.get("errorDetails"))
-        builds = call(self.clients.codebuild, "batch_get_builds", ids=[build_id]).get("builds", [])
-        build = builds[0] if builds else None
+        build = pipelines.build(self.clients.codebuild, build_id)
         verdict = classify.classify_build(build)
         if build and not (verdict.kind == classify.DETERMINISTIC and verdict.evidence.get("pattern")):
             # Unless the phase's own message shows a deterministic cause, the log's end says more.
@@ -267,15 +253,14 @@ class Retrier:
             return []
         try:
             arns = call(
-                self.clients.ecs,
-                "list_tasks",
+                self.clients.ecs.list_tasks,
                 cluster=cluster,
                 serviceName=service,
                 desiredStatus="STOPPED",
                 maxResults=100,
             ).get("taskArns", [])
             tasks = (
-                call(self.clients.ecs, "describe_tasks", cluster=cluster, tasks=arns)["tasks"] if arns else []
+                call(self.clients.ecs.describe_tasks, cluster=cluster, tasks=arns)["tasks"] if arns else []
             )
         except AwsError as error:
             if error.transient:
@@ -299,14 +284,13 @@ class Retrier:
                     reasons.append(str(reason))
         return reasons[:STOPPED_TASKS]
 
-    def log_tail(self, build: Mapping[str, Any]) -> list[str]:
+    def log_tail(self, build: BuildTypeDef) -> list[str]:
         return buildlogs.tail(self.clients.logs, build)
 
     # -- acting and reporting ----------------------------------------------------------------------------
     def _queue(self, due: DueRetry, delay: int) -> None:
         call(
-            self.clients.sqs,
-            "send_message",
+            self.clients.sqs.send_message,
             QueueUrl=self.config.queue_url,
             MessageBody=json.dumps(asdict(due)),
             DelaySeconds=max(0, min(delay, 900)),
