@@ -151,12 +151,26 @@ def test_deletes_what_no_execution_needs_in_batches_of_the_listing() -> None:
     assert report.total().objects_kept == 1
 
 
-def test_keys_a_response_reports_as_errors_are_retried() -> None:
+def test_keys_a_response_reports_as_errors_are_reported_and_left_for_the_next_run() -> None:
     fake = FakeAws(KEYS)
     fake.failures = {"pipewarden-shop/Source/old1": 1}
     report = pruner(fake).run()
+    assert "pipewarden-shop/Source/old1" not in fake.deleted
+    assert report.errors == [
+        "pipewarden-shop/Source/old1 (v1): not deleted (InternalError); the next run tries again"
+    ]
+    assert pruner(fake).run().errors == []
     assert "pipewarden-shop/Source/old1" in fake.deleted
-    assert report.errors == []
+
+
+def test_a_delete_request_that_fails_as_a_whole_is_raised_once_the_sdk_gave_up() -> None:
+    # The client's retry policy (the SDK's standard mode) has retried the request before this error
+    # reaches prune: prune neither tries again nor waits.
+    fake = FakeAws(KEYS)
+    fake.delete_error = error("SlowDown", 503)
+    with pytest.raises(aws.Throttled):
+        pruner(fake).run()
+    assert fake.delete_calls == 1
 
 
 def test_keys_that_keep_failing_are_reported_not_raised() -> None:

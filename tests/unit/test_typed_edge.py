@@ -11,7 +11,9 @@ TYPE_CHECKED = ("layers/pipewarden/pipewarden", "functions", "sandbox", "cli", "
 
 def _locked_stubs() -> set[str]:
     lock = (ROOT / "requirements" / "dev.lock").read_text().splitlines()
-    return {line.split("==")[0].removeprefix("mypy-boto3-") for line in lock if line.startswith("mypy-boto3-")}
+    return {
+        line.split("==")[0].removeprefix("mypy-boto3-") for line in lock if line.startswith("mypy-boto3-")
+    }
 
 
 def test_the_stub_extras_asked_for_are_the_stubs_locked() -> None:

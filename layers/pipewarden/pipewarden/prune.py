@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 PRUNED = "Artifacts Pruned"
 BATCH = 1000  # DeleteObjects takes at most 1,000 keys a request
 STOP_MARGIN_SECONDS = 60.0
-DELETE_ATTEMPTS = 3
 
 
 @dataclass
@@ -228,21 +227,20 @@ class Pruner:
         now = self.now()
         batch: list[StoredObject] = []
         with ThreadPoolExecutor(max_workers=1) as deleter:
-            pending: Future[tuple[int, list[StoredObject]]] | None = None
+            pending: Future[tuple[int, list[tuple[StoredObject, str]]]] | None = None
 
             def settle() -> None:
                 if pending is not None:
                     calls, failed = pending.result()
                     report.delete_calls += calls
-                    for stored in failed:
+                    for stored, why in failed:
                         tally = report.prefixes[prefix_of(stored.key)]
                         tally.objects_deleted -= 1
                         tally.bytes_deleted -= stored.size
                         tally.objects_kept += 1
                         tally.bytes_kept += stored.size
-                        report.errors.append(
-                            f"{stored.key} ({stored.version_id}): not deleted after {DELETE_ATTEMPTS} tries"
-                        )
+                        where = f"{stored.key} ({stored.version_id})"
+                        report.errors.append(f"{where}: not deleted ({why}); the next run tries again")
 
             for prefix in prefixes:
                 for stored in self._listing(prefix, report):
@@ -278,32 +276,21 @@ class Pruner:
                 pending = deleter.submit(self._delete, batch)
             settle()
 
-    def _delete(self, batch: list[StoredObject]) -> tuple[int, list[StoredObject]]:
-        """DeleteObjects for up to 1,000 versions; versions it reports as errors are retried.
-
-        Returns the calls made and the versions still not deleted.
+    def _delete(self, batch: list[StoredObject]) -> tuple[int, list[tuple[StoredObject, str]]]:
+        """DeleteObjects for up to 1,000 versions: the calls made, and the versions it did not delete
+        with S3's reason for each. A request that fails as a whole is retried by the client's retry
+        policy (the SDK's standard mode) and then raised; a version the answer lists under `Errors` is
+        left where it is for the next run, which finds it again.
         """
-        pending = {(s.key, s.version_id): s for s in batch}
-        calls = 0
-        for attempt in range(DELETE_ATTEMPTS):
-            objects: list[ObjectIdentifierTypeDef] = [
-                {"Key": key, "VersionId": version} for key, version in pending
-            ]
-            calls += 1
-            try:
-                response = call(
-                    self.clients.s3.delete_objects,
-                    Bucket=self.config.bucket,
-                    Delete={"Objects": objects, "Quiet": True},
-                )
-            except AwsError as error:
-                if not error.transient or attempt == DELETE_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.2 * 2**attempt)
-                continue
-            failed = {(e.get("Key", ""), e.get("VersionId", "null")) for e in response.get("Errors", [])}
-            pending = {k: v for k, v in pending.items() if k in failed}
-            if not pending:
-                break
-            time.sleep(0.2 * 2**attempt)
-        return calls, list(pending.values())
+        objects: list[ObjectIdentifierTypeDef] = [{"Key": s.key, "VersionId": s.version_id} for s in batch]
+        response = call(
+            self.clients.s3.delete_objects,
+            Bucket=self.config.bucket,
+            Delete={"Objects": objects, "Quiet": True},
+        )
+        failed = {
+            (e.get("Key", ""), e.get("VersionId", "null")): e.get("Code", "")
+            for e in response.get("Errors", [])
+        }
+        by_version = {(s.key, s.version_id): s for s in batch}
+        return 1, [(by_version[where], why) for where, why in failed.items() if where in by_version]
