@@ -4,8 +4,7 @@ shared by retry, notify, enroll and prune."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pipewarden.aws import call, pages
 
@@ -23,8 +22,7 @@ if TYPE_CHECKING:
 PAGE = 100  # the most ListActionExecutions and ListPipelineExecutions answer at once (their default too)
 
 
-@dataclass(frozen=True)
-class Pipeline:
+class Pipeline(NamedTuple):
     """A pipeline's declaration and its tags."""
 
     name: str

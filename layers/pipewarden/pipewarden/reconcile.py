@@ -248,11 +248,11 @@ class Reconciler:
         if targets.warning:
             tags[f"{prefix}:{AWAITING_SERVICE}"] = "true"
             detail["warnings"] = [targets.warning]
-        body = blueprint.template_body()
+        spec = stacks.StackSpec(decision.stack, blueprint.template_body(), parameters, tags, role)
         try:
             if decision.action is Action.CREATE:
-                stacks.create(cfn, decision.stack, body, parameters, tags, role)
-            elif not stacks.update(cfn, decision.stack, body, parameters, tags, role):
+                stacks.create(cfn, spec)
+            elif not stacks.update(cfn, spec):
                 return self._record(replace(decision, action=Action.NOTHING, reason="no changes to apply"))
         except Conflict:
             # Another run created the stack, or started an operation on it since we read it: its

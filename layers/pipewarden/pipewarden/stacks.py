@@ -97,44 +97,40 @@ class _StackRequest(TypedDict):
     Capabilities: list[CapabilityType]
 
 
-def _request(
-    name: str, body: str, parameters: Mapping[str, str], tags: Mapping[str, str], role_arn: str
-) -> _StackRequest:
-    return {
-        "ClientRequestToken": own_token(),
-        "StackName": name,
-        "TemplateBody": body,
-        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
-        "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
-        "RoleARN": role_arn,
-        "Capabilities": ["CAPABILITY_IAM"],
-    }
+@dataclass(frozen=True)
+class StackSpec:
+    """A blueprint stack as pipewarden writes it, and the role CloudFormation acts as for it."""
+
+    name: str
+    body: str
+    parameters: Mapping[str, str]
+    tags: Mapping[str, str]
+    role_arn: str
+
+    def request(self) -> _StackRequest:
+        """CreateStack's or UpdateStack's arguments, with a token of its own for this operation."""
+        return {
+            "ClientRequestToken": own_token(),
+            "StackName": self.name,
+            "TemplateBody": self.body,
+            "Parameters": [
+                {"ParameterKey": k, "ParameterValue": v} for k, v in sorted(self.parameters.items())
+            ],
+            "Tags": [{"Key": k, "Value": v} for k, v in sorted(self.tags.items())],
+            "RoleARN": self.role_arn,
+            "Capabilities": ["CAPABILITY_IAM"],
+        }
 
 
-def create(
-    cfn: CloudFormationClient,
-    name: str,
-    body: str,
-    parameters: Mapping[str, str],
-    tags: Mapping[str, str],
-    role_arn: str,
-) -> str:
+def create(cfn: CloudFormationClient, spec: StackSpec) -> str:
     """Start creating the stack; returns its id. The outcome arrives later as a status event."""
-    request = _request(name, body, parameters, tags, role_arn)
-    return call(cfn.create_stack, OnFailure="ROLLBACK", **request)["StackId"]
+    return call(cfn.create_stack, OnFailure="ROLLBACK", **spec.request())["StackId"]
 
 
-def update(
-    cfn: CloudFormationClient,
-    name: str,
-    body: str,
-    parameters: Mapping[str, str],
-    tags: Mapping[str, str],
-    role_arn: str,
-) -> bool:
+def update(cfn: CloudFormationClient, spec: StackSpec) -> bool:
     """Start updating the stack; False when CloudFormation finds nothing to change."""
     try:
-        call(cfn.update_stack, **_request(name, body, parameters, tags, role_arn))
+        call(cfn.update_stack, **spec.request())
     except Invalid as error:
         if "No updates are to be performed" in error.message:
             return False
