@@ -10,10 +10,15 @@ has taken it; one that cannot be read is left in the queue and reported.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipewarden.aws import AwsError, call
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_sqs import SQSClient
 
 QUEUES = ("FunctionFailureQueue", "RuleDeadLetterQueue")
 
@@ -27,7 +32,7 @@ class ReplayReport:
     errors: list[str] = field(default_factory=list)
 
 
-def target(message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def target(message: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """(function ARN, event) of a dead-lettered message; ValueError if it is neither shape."""
     body = json.loads(message.get("Body", ""))
     if not isinstance(body, dict):
@@ -44,17 +49,21 @@ def target(message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return arn.removesuffix(":$LATEST"), payload
 
 
-def queue_urls(sqs: Any, stack: str) -> list[str]:
+def queue_urls(sqs: SQSClient, stack: str) -> list[str]:
     """The controller stack's two dead-letter queues (CloudFormation names them <stack>-<logical id>-...)."""
     urls: list[str] = []
     for logical in QUEUES:
-        found = call(sqs, "list_queues", QueueNamePrefix=f"{stack}-{logical}").get("QueueUrls", [])
+        found = call(sqs.list_queues, QueueNamePrefix=f"{stack}-{logical}").get("QueueUrls", [])
         urls.extend(found[:1])
     return urls
 
 
 def replay(
-    sqs: Any, lambda_client: Any, urls: list[str], max_messages: int = 100_000, stack: str = "pipewarden"
+    sqs: SQSClient,
+    lambda_client: LambdaClient,
+    urls: list[str],
+    max_messages: int = 100_000,
+    stack: str = "pipewarden",
 ) -> ReplayReport:
     """Invoke each dead-lettered event again, on the function it was meant for.
 
@@ -66,8 +75,7 @@ def replay(
     for url in urls:
         while report.replayed + report.failed + report.unreadable < max_messages:
             messages = call(
-                sqs,
-                "receive_message",
+                sqs.receive_message,
                 QueueUrl=url,
                 MaxNumberOfMessages=10,
                 VisibilityTimeout=60,
@@ -86,13 +94,12 @@ def replay(
                     continue
                 try:
                     call(
-                        lambda_client,
-                        "invoke",
+                        lambda_client.invoke,
                         FunctionName=arn,
                         InvocationType="Event",
                         Payload=json.dumps(event),
                     )
-                    call(sqs, "delete_message", QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                    call(sqs.delete_message, QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
                     report.replayed += 1
                 except AwsError as error:
                     report.failed += 1  # stays in the queue: visible again after its timeout

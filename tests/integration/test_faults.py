@@ -48,7 +48,7 @@ def test_each_fault_arrives_as_aws_would_send_it_and_reads_as_transient(
 ) -> None:
     faulty.faults.configure([Rule(1.0, (kind,), service=service)], seed=1)
     with pytest.raises(AwsError) as raised:
-        call(controller(faulty, service), operation, **kwargs)
+        call(getattr(controller(faulty, service), operation), **kwargs)
     assert isinstance(raised.value, Throttled) and raised.value.transient
     assert raised.value.code == code
     assert faulty.faults.injected[kind] == 1
@@ -58,12 +58,12 @@ def test_each_fault_arrives_as_aws_would_send_it_and_reads_as_transient(
 def test_rules_pick_an_operation_and_slow_answers_still_answer(faulty: Sandbox) -> None:
     faulty.faults.configure([Rule(1.0, ("throttle",), "codepipeline", "GetPipeline")], seed=1)
     pipelines = controller(faulty, "codepipeline")
-    call(pipelines, "list_pipelines")  # another operation of the service
+    call(pipelines.list_pipelines)  # another operation of the service
     with pytest.raises(Throttled):
-        call(pipelines, "get_pipeline", name="none")
+        call(pipelines.get_pipeline, name="none")
     faulty.faults.configure([Rule(1.0, ("slow",))], seed=1)
     faulty.faults.slow_seconds = 0.05
-    assert "pipelines" in call(pipelines, "list_pipelines")
+    assert "pipelines" in call(pipelines.list_pipelines)
     assert faulty.faults.injected == {"slow": 1}
 
 
@@ -73,7 +73,7 @@ def test_a_seed_repeats_the_same_faults(faulty: Sandbox) -> None:
         client, seen = controller(faulty, "codepipeline"), []
         for _ in range(30):
             try:
-                call(client, "list_pipelines")
+                call(client.list_pipelines)
                 seen.append("ok")
             except AwsError as error:
                 seen.append(error.code)
@@ -97,7 +97,7 @@ def test_the_switch_is_an_http_api_of_the_sandbox(faulty: Sandbox) -> None:
 
     assert post({"seed": 9, "rules": [{"rate": 1, "kinds": ["error500"], "service": "sqs"}]})["rules"] == 1
     with pytest.raises(Throttled):
-        call(controller(faulty, "sqs"), "list_queues")
+        call(controller(faulty, "sqs").list_queues)
     assert post({})["injected"] == {"error500": 1}
     assert post({"rules": []})["rules"] == 0
     with pytest.raises(urllib.error.HTTPError):

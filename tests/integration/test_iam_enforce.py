@@ -157,7 +157,7 @@ def test_a_call_the_policy_allows_passes_and_one_it_does_not_is_denied_with_awss
     )
     # pipewarden reads it as a deployment problem, not something to retry.
     with pytest.raises(AccessDenied):
-        call(codecommit, "get_repository", repositoryName=other)
+        call(codecommit.get_repository, repositoryName=other)
     # GetCallerIdentity needs no permission (botocore's sts model).
     assert role.client("sts").get_caller_identity()["Arn"] == role.session_arn
 

@@ -271,7 +271,7 @@ def test_call_raises_the_domain_error_with_the_cause() -> None:
             raise client_error("RepositoryDoesNotExistException", "gone")
 
     with pytest.raises(aws.NotFound, match="gone") as raised:
-        aws.call(Failing(), "get_repository", repositoryName="x")
+        aws.call(Failing().get_repository, repositoryName="x")
     assert isinstance(raised.value.__cause__, ClientError)
 
 
