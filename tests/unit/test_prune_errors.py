@@ -203,6 +203,7 @@ def test_stops_cleanly_near_the_deadline() -> None:
     report = pruner(fake, time_left=lambda: 5.0).run()
     assert not report.complete
     assert len(fake.deleted) <= 1
+    assert report.list_calls == 1  # the listing's next page is not read
 
 
 def test_pipeline_deleted_mid_run_keeps_nothing_of_it_and_nothing_else_breaks() -> None:
