@@ -32,8 +32,6 @@ RECEIVERS = {
     "tagging": "resourcegroupstaggingapi",
     "_client": "events",  # Emitter's client getter
 }
-# Helpers that take (client, "operation_name", ...) and make the call: pipewarden.aws.call's older form.
-FORWARDERS = {"call"}
 
 
 class UnreadableCall(Exception):
@@ -62,27 +60,20 @@ def _last_name(node: ast.expr) -> str:
 def _calls_in(path: Path) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     tree = ast.parse(path.read_text(), str(path))
-    forwarders = {
-        node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name in FORWARDERS
-    }
-    inside = {id(n) for f in forwarders for n in ast.walk(f)}
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         where = f"{path.relative_to(ROOT)}:{node.lineno}"
-        name = _last_name(node.func)
-        if name in FORWARDERS and len(node.args) >= 2:
-            receiver, operation = _last_name(node.args[0]), node.args[1]
-            if not (isinstance(operation, ast.Constant) and isinstance(operation.value, str)):
-                if id(node) in inside:
-                    continue  # a forwarder passing its own argument on
-                raise UnreadableCall(f"{where}: operation is not a literal: {ast.unparse(node)}")
-            if receiver not in RECEIVERS:
-                raise UnreadableCall(f"{where}: no service known for client {receiver!r}")
-            service = RECEIVERS[receiver]
-            if operation.value not in _methods(service):
-                raise UnreadableCall(f"{where}: {service} has no operation {operation.value!r}")
-            found.add((service, _methods(service)[operation.value]))
+        if _last_name(node.func) == "call" and node.args:
+            # `call(clients.s3.list_objects, ...)`: the method handed over is counted below.
+            method = node.args[0]
+            service = RECEIVERS.get(_last_name(method.value)) if isinstance(method, ast.Attribute) else None
+            if (
+                service is None
+                or not isinstance(method, ast.Attribute)
+                or method.attr not in _methods(service)
+            ):
+                raise UnreadableCall(f"{where}: not a known client's operation: {ast.unparse(node)}")
         elif isinstance(node.func, ast.Attribute) and node.func.attr == "get_paginator":
             # `pages(client.get_paginator("list_pipelines").paginate, ...)`: a paginator calls its operation.
             paged = RECEIVERS.get(_last_name(node.func.value))

@@ -155,15 +155,9 @@ def _translated() -> Iterator[None]:
         raise translated from error
 
 
-@overload
-def call(method: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R: ...
-@overload
-def call(method: Any, operation: str, /, **kwargs: Any) -> Any: ...
-def call(method: Any, /, *args: Any, **kwargs: Any) -> Any:
+def call(method: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
     """Call a client's method (`call(client.get_pipeline, name=...)`), raising `AwsError` subclasses
     instead of botocore errors; the operation they name is botocore's (`ClientError.operation_name`)."""
-    if args and isinstance(args[0], str) and not callable(method):
-        method, args = getattr(method, args[0]), args[1:]
     with _translated():
         return method(*args, **kwargs)
 

@@ -44,7 +44,7 @@ class SecretCache:
             return cached[0]
         self.reads += 1
         try:
-            raw = str(call(secretsmanager, "get_secret_value", SecretId=name).get("SecretString", ""))
+            raw = str(call(secretsmanager.get_secret_value, SecretId=name).get("SecretString", ""))
         except NotFound:
             self._values[name] = (None, self.clock() + self.ttl)
             return None
@@ -87,8 +87,7 @@ class Deliverer:
         if self.topic_arn:
             try:
                 response = call(
-                    self.clients.sns,
-                    "publish",
+                    self.clients.sns.publish,
                     TopicArn=self.topic_arn,
                     Subject=messages.sns_subject(notice),
                     Message=messages.sns_message(notice),

@@ -11,7 +11,10 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
@@ -189,7 +192,7 @@ def sns_message(notice: Notice) -> str:
     return json.dumps(body, indent=2, ensure_ascii=False, default=list)
 
 
-def sns_attributes(notice: Notice) -> dict[str, dict[str, str]]:
+def sns_attributes(notice: Notice) -> dict[str, MessageAttributeValueTypeDef]:
     """Message attributes subscribers can filter on."""
     values = {
         "repository": notice.repository,
