@@ -70,15 +70,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if isinstance(trigger, triggers.Resync):
         report = resync(reconciler)
         _count(reconciler.decisions)
-        logger.info(
-            "resync done",
-            cause=trigger.cause,
-            repositories=report.repositories,
-            stacks=report.stacks,
-            actions=report.actions,
-            errors=report.errors,
-            rejected=report.rejected,
-        )
+        logger.info("resync done", cause=trigger.cause, **report.summary())
         if report.transient:
             raise report.transient[0]
         return {"status": "resynced", "actions": report.actions, "errors": report.errors}

@@ -41,16 +41,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="BytesPruned", unit=MetricUnit.Bytes, value=total.bytes_deleted)
     if report.errors:
         metrics.add_metric(name="PruneErrors", unit=MetricUnit.Count, value=len(report.errors))
-    logger.info(
-        "pruned",
-        scope=report.scope,
-        deleted=total.objects_deleted,
-        kept=total.objects_kept,
-        complete=report.complete,
-        errors=report.errors[:20],
-        list_calls=report.list_calls,
-        delete_calls=report.delete_calls,
-    )
+    logger.info("pruned", **report.summary())
     return {
         "status": "pruned" if report.complete else "partial",
         "deleted": total.objects_deleted,

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipewarden import pipelines
 from pipewarden.aws import AwsError, Clients, NotFound, call, pages, tagged_resources
@@ -55,6 +55,19 @@ class PruneReport:
     list_calls: int = 0
     delete_calls: int = 0
     duration: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """What the prune function logs of the run (its `pruned` line)."""
+        total = self.total()
+        return {
+            "scope": self.scope,
+            "deleted": total.objects_deleted,
+            "kept": total.objects_kept,
+            "complete": self.complete,
+            "errors": self.errors[:20],
+            "list_calls": self.list_calls,
+            "delete_calls": self.delete_calls,
+        }
 
     def total(self) -> Tally:
         out = Tally()

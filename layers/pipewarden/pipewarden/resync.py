@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipewarden import stacks
 from pipewarden.aws import AwsError, tagged_resources
@@ -23,6 +24,16 @@ class ResyncReport:
     errors: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     transient: list[AwsError] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """What the enroll function logs of the pass (its `resync done` line)."""
+        return {
+            "repositories": self.repositories,
+            "stacks": self.stacks,
+            "actions": self.actions,
+            "errors": self.errors,
+            "rejected": self.rejected,
+        }
 
 
 def tagged_repositories(reconciler: Reconciler) -> Iterator[tuple[str, str, dict[str, str]]]:
