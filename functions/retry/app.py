@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,6 +17,9 @@ from pipewarden.observability import logger, metrics, reject
 from pipewarden.pipeline_events import stage_failure
 from pipewarden.retry import STARTED, DueRetry, InvalidMessage, Retrier
 from pipewarden.retry_policy import EXHAUSTED, NOT_RETRIED, SCHEDULED, SKIPPED, RetryDecision
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 _METRIC = {
     SCHEDULED: "RetriesScheduled",
@@ -49,29 +52,51 @@ def _count(decision: RetryDecision | None, **context: Any) -> None:
         metrics.add_metric(name=_METRIC[decision.event], unit=MetricUnit.Count, value=1)
 
 
-def _due(retrier: Retrier, records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each queued decision on its own: a transient error returns that message to the queue only."""
-    failures = []
-    for record in records:
-        try:
-            if not isinstance(record, dict):
-                raise InvalidMessage(f"an SQS record is a {type(record).__name__}, not an object")
-            due = DueRetry.from_body(record.get("body", ""))
-        except InvalidMessage as error:
-            message_id = record.get("messageId") if isinstance(record, dict) else None
-            logger.error("invalid queued retry", reason=str(error), message_id=message_id)
-            retrier.emitter.emit(EVENT_REJECTED, {"function": "retry", "reason": str(error)})
-            continue
-        try:
-            _count(retrier.on_due(due), pipeline=due.pipeline, stage=due.stage, execution_id=due.execution_id)
-        except AwsError as error:
+def _due(retrier: Retrier, event: dict[str, Any]) -> dict[str, Any]:
+    """Each queued decision on its own (Powertools' batch processor): only the messages that failed go
+    back to the queue.
+
+    When every message of a batch fails, Powertools would raise BatchProcessingError by default. A
+    raised batch and a batch reported all failed return the same messages to SQS (each receive counts
+    towards the queue's maxReceiveCount, then its dead-letter queue), as Powertools' maintainers note
+    (https://github.com/aws-powertools/powertools-lambda-python/issues/4691). Batches here mostly hold
+    one decision, so raising would turn each throttled retry into a function error: they are reported.
+    """
+    # Imported on first use: the batch utility costs a cold start more than the handler itself.
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
+    return dict(process_partial_response(event, functools.partial(_due_one, retrier), processor))
+
+
+def _due_one(retrier: Retrier, record: SQSRecord) -> None:
+    """One queued decision; raising returns this message (and only it) to the queue."""
+    raw = record.raw_event
+    try:
+        if not isinstance(raw, dict):
+            raise InvalidMessage(f"an SQS record is a {type(raw).__name__}, not an object")
+        due = DueRetry.from_body(raw.get("body", ""))
+    except InvalidMessage as error:
+        # Rejected once and dropped: it would read no better on its next delivery.
+        message_id = raw.get("messageId") if isinstance(raw, dict) else None
+        logger.error("invalid queued retry", reason=str(error), message_id=message_id)
+        retrier.emitter.emit(EVENT_REJECTED, {"function": "retry", "reason": str(error)})
+        return
+    try:
+        _count(retrier.on_due(due), pipeline=due.pipeline, stage=due.stage, execution_id=due.execution_id)
+    except Exception as error:
+        if isinstance(error, AwsError):
             logger.warning(
                 "retry not started yet", pipeline=due.pipeline, error=str(error), transient=error.transient
             )
-            if not error.transient:
-                raise
-            failures.append({"itemIdentifier": record["messageId"]})
-    return {"batchItemFailures": failures}
+        if not getattr(error, "transient", False):
+            # Not transient (access denied, an invalid request, a bug): back to the queue as well, but
+            # alone; its batch's other decisions are done. People were told this retry is scheduled, so
+            # dropping it would break that silently; redelivered, it heals once its cause is fixed (a
+            # role's permission, usually), and after maxReceiveCount receives the retry dead-letter queue
+            # keeps it for a person. (It used to fail the whole batch, and every decision in it with it.)
+            logger.exception("queued retry failed", pipeline=due.pipeline, execution_id=due.execution_id)
+        raise
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -79,7 +104,7 @@ def _due(retrier: Retrier, records: list[dict[str, Any]]) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     retrier = _retrier()
     if isinstance(event, dict) and isinstance(event.get("Records"), list):
-        return _due(retrier, event["Records"])
+        return _due(retrier, event)
     try:
         failure = stage_failure(event)
     except InvalidEvent as error:

@@ -1,0 +1,120 @@
+"""The retry function's SQS batches (Powertools' batch processor): what goes back to the queue, and what not."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pipewarden.aws import AccessDenied, Throttled
+from pipewarden.emit import EVENT_REJECTED
+from pipewarden.retry import DueRetry
+from pipewarden.retry_policy import RetryDecision
+from tests.conftest import ROOT
+
+EXECUTION = "3137f7cb-7cf7-4a2b-9e3a-0d7e3c4f5a6b"
+
+
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The retry function's handler module, imported as Lambda imports it (`app` on the path)."""
+    monkeypatch.syspath_prepend(str(ROOT / "functions/retry"))
+    monkeypatch.delitem(sys.modules, "app", raising=False)
+    return importlib.import_module("app")
+
+
+@dataclass
+class FakeEmitter:
+    emitted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def emit(self, detail_type: str, detail: dict[str, Any], resources: Any = ()) -> None:
+        self.emitted.append((detail_type, dict(detail)))
+
+
+@dataclass
+class FakeRetrier:
+    """Answers each pipeline's due retry as told: a decision, or an error raised."""
+
+    outcomes: dict[str, Exception | None]
+    emitter: FakeEmitter = field(default_factory=FakeEmitter)
+    started: list[str] = field(default_factory=list)
+
+    def on_due(self, due: DueRetry) -> RetryDecision:
+        self.started.append(due.pipeline)
+        outcome = self.outcomes.get(due.pipeline)
+        if outcome is not None:
+            raise outcome
+        return RetryDecision(False, "Duplicate", "attempt 1 was made already", 1)
+
+
+def record(message_id: str, pipeline: str) -> dict[str, Any]:
+    body = {"pipeline": pipeline, "execution_id": EXECUTION, "stage": "Build", "attempt": 1}
+    return {"messageId": message_id, "receiptHandle": "r", "body": json.dumps(body), "eventSource": "aws:sqs"}
+
+
+def failed(result: dict[str, Any]) -> list[str]:
+    return [f["itemIdentifier"] for f in result["batchItemFailures"]]
+
+
+def test_only_the_messages_that_failed_go_back_to_the_queue(app: Any) -> None:
+    # Given a batch with decisions that start, one throttled, one denied and one unreadable
+    retrier = FakeRetrier(
+        {
+            "throttled": Throttled("ThrottlingException", "Rate exceeded", "RetryStageExecution"),
+            "denied": AccessDenied("AccessDeniedException", "not allowed", "RetryStageExecution"),
+        }
+    )
+    records = [
+        record("m1", "fine"),
+        record("m2", "throttled"),
+        {"messageId": "m3", "body": "{not json"},
+        record("m4", "denied"),
+        record("m5", "also-fine"),
+    ]
+    # When the batch is handled
+    result = app._due(retrier, {"Records": records})
+    # Then the throttled and the denied come back (alone), the unreadable is rejected once, not redelivered
+    assert failed(result) == ["m2", "m4"]
+    assert retrier.started == ["fine", "throttled", "denied", "also-fine"]
+    assert [t for t, _ in retrier.emitter.emitted] == [EVENT_REJECTED]
+    assert retrier.emitter.emitted[0][1]["function"] == "retry"
+
+
+def test_a_batch_whose_every_message_failed_is_reported_not_raised(app: Any) -> None:
+    # Powertools raises BatchProcessingError by default when all fail; SQS would return the same messages
+    retrier = FakeRetrier({"a": Throttled("ThrottlingException", "slow down"), "b": RuntimeError("bug")})
+    result = app._due(retrier, {"Records": [record("m1", "a"), record("m2", "b")]})
+    assert failed(result) == ["m1", "m2"]
+
+
+def test_records_that_are_not_objects_are_rejected_once_and_not_redelivered(app: Any) -> None:
+    retrier = FakeRetrier({})
+    result = app._due(retrier, {"Records": ["?", record("m2", "fine")]})
+    assert failed(result) == []
+    assert retrier.started == ["fine"]
+    assert retrier.emitter.emitted == [
+        (EVENT_REJECTED, {"function": "retry", "reason": "an SQS record is a str, not an object"})
+    ]
+
+
+def test_a_failure_that_cannot_heal_by_itself_is_logged_with_its_cause(
+    app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    retrier = FakeRetrier(
+        {
+            "denied": AccessDenied("AccessDeniedException", "not allowed", "RetryStageExecution"),
+            "throttled": Throttled("ThrottlingException", "Rate exceeded", "RetryStageExecution"),
+        }
+    )
+    app._due(retrier, {"Records": [record("m1", "denied"), record("m2", "throttled")]})
+    said = [(r.levelname, r.getMessage(), getattr(r, "pipeline", None)) for r in caplog.records]
+    assert ("WARNING", "retry not started yet", "denied") in said
+    assert ("ERROR", "queued retry failed", "denied") in said
+    assert ("WARNING", "retry not started yet", "throttled") in said
+    assert ("ERROR", "queued retry failed", "throttled") not in said  # transient: it heals by itself
+    causes = [r.exc_info[1] for r in caplog.records if r.exc_info]
+    assert [type(c).__name__ for c in causes] == ["AccessDenied"]
