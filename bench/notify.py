@@ -74,9 +74,10 @@ def calls_per_message(sandbox: Sandbox) -> None:
     # Imported once the sandbox has set the functions' environment (their log level included).
     from pipewarden.aws import Clients
     from pipewarden.config import NotifyConfig
-    from pipewarden.deliver import Deliverer, SecretCache
+    from pipewarden.deliver import Deliverer
     from pipewarden.notify import Notifier
     from pipewarden.notify_rules import parse
+    from pipewarden.webhooks import WebhookSecrets
 
     print("AWS calls per message (the notifier alone, counted at the client; a cold secret cache reads")
     print("  the webhook secret once, as here; warm invocations skip it; Slack is one HTTPS POST besides)")
@@ -101,7 +102,9 @@ def calls_per_message(sandbox: Sandbox) -> None:
     for name in ("Repository Enrolled", "Stage Retry Scheduled", "Execution SUCCEEDED"):
         clients = Clients(counter)
         notifier = Notifier(
-            config, clients, Deliverer(clients, config.topic_arn, config.slack_secret, SecretCache())
+            config,
+            clients,
+            Deliverer(clients, config.topic_arn, config.slack_secret, WebhookSecrets(clients.secretsmanager)),
         )
         counter.reset()
         outcome = notifier.report(parse(dict(samples[name], id=f"bench-{name}")))

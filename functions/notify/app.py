@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipewarden.aws import Clients, client
 from pipewarden.config import NotifyConfig
-from pipewarden.deliver import Deliverer, SecretCache
+from pipewarden.deliver import Deliverer
 from pipewarden.emit import Emitter
 from pipewarden.envelope import InvalidEvent
 from pipewarden.notify import Notifier
@@ -23,16 +23,25 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
+    from pipewarden.webhooks import WebhookSecrets
+
 # EventBridge retries a delivery for up to 24 hours: a duplicate inside that window posts nothing.
 DEDUPE_SECONDS = 24 * 3600
 IDEMPOTENCY_ATTEMPTS = 8
-# Webhook URLs stay cached across warm invocations (a module global outlives one invocation).
-_SECRETS = SecretCache()
 
 
 @functools.cache
 def _config() -> NotifyConfig:
     return NotifyConfig.from_env(os.environ)
+
+
+@functools.cache
+def _webhooks() -> WebhookSecrets:
+    # One provider per container: Powertools keeps each webhook URL for 5 minutes across warm
+    # invocations. Imported on first use, like boto3 itself (it imports boto3).
+    from pipewarden.webhooks import WebhookSecrets
+
+    return WebhookSecrets(client("secretsmanager"))
 
 
 def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
@@ -45,7 +54,7 @@ def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
 def _notifier() -> Notifier:
     config = _config()
     clients = Clients()
-    return Notifier(config, clients, Deliverer(clients, config.topic_arn, config.slack_secret, _SECRETS))
+    return Notifier(config, clients, Deliverer(clients, config.topic_arn, config.slack_secret, _webhooks()))
 
 
 def _report(happening: dict[str, Any]) -> dict[str, str]:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections import Counter
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.parameters import base as parameters_base
 
 from pipewarden.aws import Clients
-from pipewarden.deliver import Deliverer, SecretCache
+from pipewarden.deliver import Deliverer
 from pipewarden.messages import Notice
 from pipewarden.naming import pipeline_name
 from pipewarden.slack import SlackPoster
+from pipewarden.webhooks import WebhookSecrets
+from sandbox.calls import CallCounter
 from sandbox.executions import Outcome
 from sandbox.slack_sink import SlackSink
 from tests.conftest import World
@@ -287,7 +291,7 @@ def test_a_slack_outage_gives_up_after_its_bound_and_sns_still_gets_the_message(
         Clients(sandbox.client),
         sandbox.outputs["NotificationTopicArn"],
         "pipewarden/slack/default",
-        SecretCache(),
+        WebhookSecrets(sandbox.client("secretsmanager")),
         poster=lambda: SlackPoster(sleep=waited.append),
     )
     sandbox.slack.fail(500, times=4)
@@ -314,22 +318,57 @@ def test_a_slack_channel_tag_posts_to_its_own_webhook(world: World) -> None:
         own.stop()
 
 
-def test_webhook_urls_are_cached_across_invocations(world: World) -> None:
-    now = [0.0]
-    cache = SecretCache(ttl=300, clock=lambda: now[0])
-    secrets = world.sandbox.client("secretsmanager")
-    assert cache.webhook_url(secrets, "pipewarden/slack/default") == world.sandbox.slack.url
-    assert cache.webhook_url(secrets, "pipewarden/slack/default") == world.sandbox.slack.url
-    assert cache.webhook_url(secrets, f"pipewarden/slack/none-{world.suffix}") is None
-    assert cache.webhook_url(secrets, f"pipewarden/slack/none-{world.suffix}") is None
-    assert cache.reads == 2
-    now[0] = 301
-    cache.webhook_url(secrets, "pipewarden/slack/default")
-    assert cache.reads == 3
-    secrets.create_secret(Name=f"pipewarden/slack/bad-{world.suffix}", SecretString='{"url": 1}')
+def test_webhook_urls_are_cached_across_invocations(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given Powertools' clock under the test's control, and a client that counts its calls
+    now = [datetime.datetime(2026, 1, 1, 12, 0, 0)]
+
+    class Clock(datetime.datetime):
+        @classmethod
+        def now(cls, tz: datetime.tzinfo | None = None) -> Clock:
+            return cls.fromtimestamp(now[0].timestamp(), tz)
+
+    monkeypatch.setattr(parameters_base, "datetime", Clock)
+    counter = CallCounter(world.sandbox)
+    secrets = WebhookSecrets(counter("secretsmanager"))
+    none = f"pipewarden/slack/none-{world.suffix}"
+    # When a secret and a missing secret are each asked for twice
+    assert secrets.webhook_url("pipewarden/slack/default") == world.sandbox.slack.url
+    assert secrets.webhook_url("pipewarden/slack/default") == world.sandbox.slack.url
+    assert secrets.webhook_url(none) is None
+    assert secrets.webhook_url(none) is None
+    # Then each was read once; after 5 minutes, read again
+    assert counter.calls == {"secretsmanager:GetSecretValue": 2}
+    now[0] += datetime.timedelta(seconds=299)
+    secrets.webhook_url("pipewarden/slack/default")
+    assert counter.calls == {"secretsmanager:GetSecretValue": 2}
+    now[0] += datetime.timedelta(seconds=2)
+    secrets.webhook_url("pipewarden/slack/default")
+    assert counter.calls == {"secretsmanager:GetSecretValue": 3}
+    world.sandbox.client("secretsmanager").create_secret(
+        Name=f"pipewarden/slack/bad-{world.suffix}", SecretString='{"url": 1}'
+    )
     with pytest.raises(ValueError, match="holds no webhook URL") as refused:
-        cache.webhook_url(secrets, f"pipewarden/slack/bad-{world.suffix}")
+        secrets.webhook_url(f"pipewarden/slack/bad-{world.suffix}")
     assert '{"url": 1}' not in str(refused.value)
+
+
+def test_a_warm_notify_function_reads_its_webhook_secret_once_for_many_messages(world: World) -> None:
+    """N messages within 5 minutes cost one GetSecretValue per warm environment (what the bill counts)."""
+    _, pipeline = enrolled(world, notify="all")
+    notify, sandbox = world.sandbox.functions["NotifyFunction"], world.sandbox
+    enrolled_event = world.pipeline_events(pipeline, "Repository Enrolled")[0]
+    sandbox.wait_idle()
+    notify.stop()  # the next invocation starts a fresh environment, its cache cold
+
+    def reads() -> int:
+        decisions = sandbox._server.iam.recorder.decisions()
+        return sum(1 for d in decisions if d.action == "secretsmanager:GetSecretValue")
+
+    before, cold = reads(), notify.cold_starts
+    results = [notify.invoke(dict(enrolled_event, id=f"warm-{world.suffix}-{n}")) for n in range(10)]
+    assert [r["slack"] for r in results] == ["posted"] * 10
+    assert notify.cold_starts == cold + 1
+    assert reads() - before == 1
 
 
 def test_an_unreadable_event_is_refused_once_and_reported(world: World) -> None:

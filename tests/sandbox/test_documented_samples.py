@@ -14,13 +14,13 @@ from pipewarden import buildlogs, pipelines, stacks
 from pipewarden.aws import tagged_resources
 from pipewarden.classify import UNKNOWN
 from pipewarden.config import PruneConfig, RetryConfig
-from pipewarden.deliver import SecretCache
 from pipewarden.emit import Emitter
 from pipewarden.enrich import Enricher
 from pipewarden.pipeline_events import StageFailure
 from pipewarden.prune import Pruner, PruneReport
 from pipewarden.retry import DueRetry, Retrier
 from pipewarden.retry_policy import Backoff
+from pipewarden.webhooks import WebhookSecrets
 from tests.sandbox.aws_calls import product_operations
 from tests.sandbox.replay import SAMPLES, Replay, model_errors, parsed, raw, sources
 
@@ -329,7 +329,7 @@ def test_notify_refuses_a_secret_that_holds_no_webhook_url() -> None:
     replay = Replay()
     replay.answer("secretsmanager", "GetSecretValue", {"SecretId": "MyTestDatabaseSecret"})
     with pytest.raises(ValueError, match="holds no webhook URL"):
-        SecretCache().webhook_url(replay.client("secretsmanager"), "MyTestDatabaseSecret")
+        WebhookSecrets(replay.client("secretsmanager")).webhook_url("MyTestDatabaseSecret")
 
 
 def test_a_documented_lengths_breach_is_tolerated_as_botocore_tolerates_it() -> None:

@@ -1,4 +1,5 @@
-"""Sending a notice: SNS first, then Slack through a webhook whose URL lives in Secrets Manager.
+"""Sending a notice: SNS first, then Slack through a webhook whose URL lives in Secrets Manager
+(read through `pipewarden.webhooks`, which caches it across warm invocations).
 
 SNS goes first so that Slack, however long it takes or fails, never keeps a message from SNS.
 Slack gets its bounded tries within the invocation; when they run out the notice is given up for
@@ -7,57 +8,19 @@ Slack (a metric counts it) rather than retried as a whole, which would publish t
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pipewarden import messages
-from pipewarden.aws import AwsError, Clients, NotFound, call
+from pipewarden.aws import AwsError, Clients, call
 from pipewarden.messages import Notice
 from pipewarden.slack import SlackError, SlackPoster
 
+if TYPE_CHECKING:
+    from pipewarden.webhooks import WebhookSecrets
+
 SECRET_PREFIX = "pipewarden/slack/"  # noqa: S105 - a name prefix, not a secret
-SECRET_TTL_SECONDS = 300.0
-
-
-class SecretCache:
-    """Webhook URLs by secret name, kept for a few minutes across warm invocations.
-
-    A missing secret is remembered too, so a channel nobody configured costs one read per TTL.
-    """
-
-    def __init__(self, ttl: float = SECRET_TTL_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl
-        self.clock = clock
-        self.reads = 0
-        self._values: dict[str, tuple[str | None, float]] = {}
-
-    def webhook_url(self, secretsmanager: Any, name: str) -> str | None:
-        """The URL the secret holds (plain, or JSON with `webhook_url`); None if there is no such secret.
-
-        Raises ValueError when the secret holds something else; the message never contains its value.
-        """
-        cached = self._values.get(name)
-        if cached is not None and cached[1] > self.clock():
-            return cached[0]
-        self.reads += 1
-        try:
-            raw = str(call(secretsmanager.get_secret_value, SecretId=name).get("SecretString", ""))
-        except NotFound:
-            self._values[name] = (None, self.clock() + self.ttl)
-            return None
-        url = raw.strip()
-        if url.startswith("{"):
-            try:
-                url = str(json.loads(url).get("webhook_url", "")).strip()
-            except (ValueError, AttributeError):
-                url = ""
-        if not url.startswith(("https://", "http://")) or any(c.isspace() for c in url):
-            raise ValueError(f"secret {name} holds no webhook URL (a URL, or JSON with webhook_url)")
-        self._values[name] = (url, self.clock() + self.ttl)
-        return url
 
 
 @dataclass
@@ -74,7 +37,7 @@ class Deliverer:
     clients: Clients
     topic_arn: str
     default_secret: str
-    secrets: SecretCache
+    secrets: WebhookSecrets
     poster: Callable[[], SlackPoster] = SlackPoster
     deliveries: list[Delivery] = field(default_factory=list)
 
@@ -106,7 +69,7 @@ class Deliverer:
 
     def _slack(self, notice: Notice, secret: str) -> tuple[str, int]:
         try:
-            url = self.secrets.webhook_url(self.clients.secretsmanager, secret)
+            url = self.secrets.webhook_url(secret)
         except ValueError as error:
             return f"failed: {error}", 0
         except AwsError as error:
