@@ -34,13 +34,8 @@ def import_seconds(stmt: str, path: list[str]) -> float:
 
 
 # The client each handler builds first on its main path: what its first invocation pays on top of imports.
-FIRST_CLIENT = {
-    "enroll": "codecommit",
-    "notify": "codepipeline",
-    "prune": "resourcegroupstaggingapi",
-    "retry": "codepipeline",
-}
-FIRST_CALL = "import app\nfrom pipewarden.aws import client\nclient({service!r})"
+FIRST_CLIENT = {"enroll": "codecommit", "notify": "codepipeline", "prune": "tagging", "retry": "codepipeline"}
+FIRST_CALL = "import app\nfrom pipewarden.aws import Clients\nClients().{service}"
 # Tracing: Active with Powertools' Tracer patching boto3, as the house style's decorator stack would.
 TRACED = "import app\nfrom aws_lambda_powertools import Tracer\nTracer(service='x', patch_modules=['boto3'])"
 

@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipewarden import triggers
-from pipewarden.aws import Clients, client
+from pipewarden.aws import Clients
 from pipewarden.config import ControllerConfig
 from pipewarden.emit import Emitter
 from pipewarden.envelope import InvalidEvent
@@ -60,7 +60,7 @@ def _reconcile_each(reconciler: Reconciler, names: tuple[str, ...]) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = _config()
-    emitter = Emitter(lambda: client("events"), config.event_bus)
+    emitter = Emitter(lambda: Clients().events, config.event_bus)
     reconciler = Reconciler(config, Clients(), emitter)
     try:
         trigger = triggers.parse(event)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipewarden.aws import Clients, client
+from pipewarden.aws import Clients
 from pipewarden.config import NotifyConfig
 from pipewarden.deliver import Deliverer
 from pipewarden.emit import Emitter
@@ -41,7 +41,7 @@ def _webhooks() -> WebhookSecrets:
     # invocations. Imported on first use, like boto3 itself (it imports boto3).
     from pipewarden.webhooks import WebhookSecrets
 
-    return WebhookSecrets(client("secretsmanager"))
+    return WebhookSecrets(Clients().secretsmanager)
 
 
 def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
@@ -88,7 +88,7 @@ def _idempotency() -> tuple[IdempotencyConfig, Callable[..., dict[str, str]]]:
     )
     # The record is what keeps a redelivered event from being told twice: its writes get more tries.
     store = DynamoDBPersistenceLayer(
-        table_name=config.idempotency_table, boto3_client=client("dynamodb", attempts=IDEMPOTENCY_ATTEMPTS)
+        table_name=config.idempotency_table, boto3_client=Clients(attempts=IDEMPOTENCY_ATTEMPTS).dynamodb
     )
     once = idempotent_function(
         _report,
@@ -107,7 +107,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     try:
         happening = parse(event)
     except InvalidEvent as error:
-        return reject(Emitter(lambda: client("events"), config.event_bus), "notify", event, str(error))
+        return reject(Emitter(lambda: Clients().events, config.event_bus), "notify", event, str(error))
     logger.append_keys(event_key=happening.key, kind=happening.kind, pipeline=happening.pipeline)
     unheard = _notifier().screen(happening)
     if unheard is not None:

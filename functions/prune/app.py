@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipewarden.aws import Clients, client
+from pipewarden.aws import Clients
 from pipewarden.config import PruneConfig
 from pipewarden.emit import Emitter
 from pipewarden.envelope import InvalidEvent
@@ -27,7 +27,7 @@ def _config() -> PruneConfig:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = _config()
-    emitter = Emitter(lambda: client("events"), config.event_bus)
+    emitter = Emitter(lambda: Clients().events, config.event_bus)
     try:
         pipeline = prune_scope(event)
     except InvalidEvent as error:

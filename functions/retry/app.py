@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipewarden.aws import AwsError, Clients, client
+from pipewarden.aws import AwsError, Clients
 from pipewarden.config import RetryConfig
 from pipewarden.emit import EVENT_REJECTED, Emitter
 from pipewarden.envelope import InvalidEvent
@@ -38,7 +38,7 @@ def _config() -> RetryConfig:
 def _retrier() -> Retrier:
     config = _config()
     clients = Clients()
-    return Retrier(config, clients, Emitter(lambda: client("events"), config.event_bus))
+    return Retrier(config, clients, Emitter(lambda: Clients().events, config.event_bus))
 
 
 def _count(decision: RetryDecision | None, **context: Any) -> None:

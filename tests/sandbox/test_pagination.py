@@ -204,14 +204,14 @@ def test_prune_reads_every_page_of_executions_actions_and_versions(
     config = PruneConfig(sandbox.outputs["ArtifactBucketName"], grace=datetime.timedelta(0))
     clients = CountingClients(sandbox)
     pruner = Pruner(config, clients, dry_run=True)
-    whole = pruner.pipeline_artifacts(history.pipeline, 2)
+    whole = pruner.pipeline_artifacts(history.pipeline, 3)  # keeps all three: every one is read
     plan = pruner.run(only=history.pipeline)
     assert whole is not None and len(whole.executions) == 3
     assert plan.list_calls == 1
     calls = Counter(clients.calls)
 
     with page_sizes(ListPipelineExecutions=1, ListActionExecutions=2, ListObjectVersions=2):
-        paged = pruner.pipeline_artifacts(history.pipeline, 2)
+        paged = pruner.pipeline_artifacts(history.pipeline, 3)
         paged_plan = pruner.run(only=history.pipeline)
     assert paged == whole
     assert (paged_plan.total(), paged_plan.prefixes, paged_plan.protected) == (
@@ -222,6 +222,22 @@ def test_prune_reads_every_page_of_executions_actions_and_versions(
     assert paged_plan.list_calls > 1
     assert clients.calls["ListPipelineExecutions"] - calls["ListPipelineExecutions"] >= 2 * 3
     assert clients.calls["ListActionExecutions"] - calls["ListActionExecutions"] >= 2 * 2
+
+
+def test_prune_reads_no_further_back_than_what_it_keeps(sandbox: Sandbox, history: History) -> None:
+    # Given three executions whose stages all succeeded, read one per page
+    config = PruneConfig(sandbox.outputs["ArtifactBucketName"], grace=datetime.timedelta(0))
+    clients = CountingClients(sandbox)
+    pruner = Pruner(config, clients, dry_run=True)
+    # When the pipeline keeps one execution
+    with page_sizes(ListPipelineExecutions=1):
+        kept = pruner.pipeline_artifacts(history.pipeline, 1)
+    # Then only the newest execution is read (it is also each stage's latest success): one page of
+    # executions, its own action executions, nothing of the older history
+    assert kept is not None
+    assert [e.execution_id for e in kept.executions] == [history.executions[0]]
+    assert clients.calls["ListPipelineExecutions"] == 1
+    assert clients.calls["ListActionExecutions"] == 1
 
 
 # -- GetResources --------------------------------------------------------------------------------------

@@ -43,6 +43,10 @@ class FakeAws:
         self.forbidden_pipelines: set[str] = set()
         self.delete_error: ClientError | None = None
         self.delete_calls = 0
+        self.listed = 0
+        self.failure_code = "InternalError"  # what DeleteObjects reports for a key in `failures`
+        self.stage_states: list[dict[str, Any]] = []
+        self.more_actions: list[dict[str, Any]] = []
 
     def get_paginator(self, operation: str) -> Any:
         """botocore's own paginator for the operation, paging through this fake's method."""
@@ -74,7 +78,7 @@ class FakeAws:
             ]
         }
 
-    def list_action_executions(self, pipelineName: str, **_: Any) -> dict[str, Any]:
+    def list_action_executions(self, pipelineName: str, **kwargs: Any) -> dict[str, Any]:
         self._pipeline(pipelineName)
         out = {"name": "SourceOutput", "s3location": {"bucket": "b", "key": "pipewarden-shop/Source/keep"}}
         detail = {
@@ -84,15 +88,18 @@ class FakeAws:
             "status": "Succeeded",
             "output": {"outputArtifacts": [out]},
         }
-        return {"actionExecutionDetails": [detail]}
+        wanted = kwargs.get("filter", {}).get("pipelineExecutionId")
+        details = [detail, *self.more_actions]
+        return {"actionExecutionDetails": [d for d in details if wanted in (None, d["pipelineExecutionId"])]}
 
     def get_pipeline_state(self, name: str) -> dict[str, Any]:
         self._pipeline(name)
-        return {"stageStates": []}
+        return {"stageStates": self.stage_states}
 
     def list_object_versions(
         self, Prefix: str, MaxKeys: int, KeyMarker: str = "", **_: Any
     ) -> dict[str, Any]:
+        self.listed += 1
         if self.list_error:
             raise self.list_error
         remaining = sorted(
@@ -121,7 +128,7 @@ class FakeAws:
                     {
                         "Key": obj["Key"],
                         "VersionId": obj["VersionId"],
-                        "Code": "InternalError",
+                        "Code": self.failure_code,
                         "Message": "try again",
                     }
                 )
@@ -152,15 +159,30 @@ def test_deletes_what_no_execution_needs_in_batches_of_the_listing() -> None:
 
 
 def test_keys_a_response_reports_as_errors_are_reported_and_left_for_the_next_run() -> None:
+    # DeleteObjects answers HTTP 200 and lists the keys it did not delete under Errors, each with a
+    # code (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html): AccessDenied is
+    # not a passing fault, so the key waits for the next run
     fake = FakeAws(KEYS)
     fake.failures = {"pipewarden-shop/Source/old1": 1}
+    fake.failure_code = "AccessDenied"
     report = pruner(fake).run()
     assert "pipewarden-shop/Source/old1" not in fake.deleted
+    assert fake.delete_calls == 1
     assert report.errors == [
-        "pipewarden-shop/Source/old1 (v1): not deleted (InternalError); the next run tries again"
+        "pipewarden-shop/Source/old1 (v1): not deleted (AccessDenied); the next run tries again"
     ]
     assert pruner(fake).run().errors == []
     assert "pipewarden-shop/Source/old1" in fake.deleted
+
+
+def test_a_key_s3_failed_on_its_side_is_sent_once_more_in_the_same_run() -> None:
+    # An InternalError inside a 200 answer is never retried by the SDK (the request succeeded): prune
+    # sends that key once more, in a request of its own, with no wait
+    fake = FakeAws(KEYS)
+    fake.failures = {"pipewarden-shop/Source/old1": 1}
+    report = pruner(fake).run()
+    assert "pipewarden-shop/Source/old1" in fake.deleted
+    assert report.errors == [] and fake.delete_calls == 2
 
 
 def test_a_delete_request_that_fails_as_a_whole_is_raised_once_the_sdk_gave_up() -> None:
@@ -178,6 +200,7 @@ def test_keys_that_keep_failing_are_reported_not_raised() -> None:
     fake.failures = {"pipewarden-shop/Source/old1": 99}
     report = pruner(fake).run()
     assert "pipewarden-shop/Source/old1" not in fake.deleted
+    assert fake.delete_calls == 2  # the batch, then the failed key once more: no third request
     assert len(report.errors) == 1 and "old1" in report.errors[0]
     assert report.total().objects_kept == 2
 
@@ -198,12 +221,22 @@ def test_throttled_listing_is_raised_so_the_invocation_is_retried() -> None:
         pruner(fake).run()
 
 
-def test_stops_cleanly_near_the_deadline() -> None:
+def test_stops_cleanly_near_the_deadline_while_listing() -> None:
     fake = FakeAws(KEYS)
-    report = pruner(fake, time_left=lambda: 5.0).run()
+    report = pruner(fake, time_left=lambda: 5.0 if fake.listed else 900.0).run()
     assert not report.complete
     assert len(fake.deleted) <= 1
     assert report.list_calls == 1  # the listing's next page is not read
+
+
+def test_a_deadline_while_reading_executions_touches_nothing_and_says_why() -> None:
+    # Given a run with too little time left to read what the pipelines need
+    fake = FakeAws(KEYS)
+    report = pruner(fake, time_left=lambda: 5.0).run()
+    # Then nothing is listed or deleted, and the report says which pipelines were not read
+    assert not report.complete and fake.listed == 0 and fake.deleted == []
+    assert "pipewarden-shop" in report.protected
+    assert any("1 pipelines not read" in e for e in report.errors)
 
 
 def test_pipeline_deleted_mid_run_keeps_nothing_of_it_and_nothing_else_breaks() -> None:
@@ -234,3 +267,29 @@ def test_a_pipeline_whose_executions_cannot_be_read_keeps_its_whole_prefix() -> 
     report = pruner(fake).run()
     assert fake.deleted == ["pipewarden-gone/Build/x"]
     assert "left alone" in report.errors[0]
+
+
+def test_a_retryable_execution_beyond_the_kept_ones_is_read_by_id_and_its_artifacts_kept() -> None:
+    # Given a pipeline keeping 1 execution whose Build stage's latest execution (e9) failed long ago:
+    # ListPipelineExecutions no longer reaches it, GetPipelineState still names it (retryable)
+    fake = FakeAws([*KEYS, "pipewarden-shop/Build/retry"])
+    fake.stage_states = [
+        {"stageName": "Source", "latestExecution": {"pipelineExecutionId": "e2", "status": "Succeeded"}},
+        {"stageName": "Build", "latestExecution": {"pipelineExecutionId": "e9", "status": "Failed"}},
+    ]
+    built = {"name": "BuildOutput", "s3location": {"bucket": "b", "key": "pipewarden-shop/Build/retry"}}
+    fake.more_actions = [
+        {
+            "pipelineExecutionId": "e9",
+            "stageName": "Build",
+            "actionName": "Build",
+            "status": "Failed",
+            "input": {"inputArtifacts": [built]},
+        }
+    ]
+    # When the bucket is pruned
+    pruner(fake).run()
+    # Then the retryable execution's artifact is kept with the newest execution's; the rest go
+    assert "pipewarden-shop/Build/retry" not in fake.deleted
+    assert "pipewarden-shop/Source/keep" not in fake.deleted
+    assert {"pipewarden-shop/Source/old1", "pipewarden-shop/Source/old2"} <= set(fake.deleted)

@@ -6,7 +6,7 @@ import contextlib
 import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -200,8 +200,9 @@ class Clients:
     sns: _Client[SNSClient] = _Client("sns")
     secretsmanager: _Client[SecretsManagerClient] = _Client("secretsmanager")
 
-    def __init__(self, factory: Callable[[str], object] | None = None) -> None:
-        self.factory: Callable[[str], object] = factory or _build
+    def __init__(self, factory: Callable[[str], object] | None = None, attempts: int | None = None) -> None:
+        """`attempts` gives the clients more tries than the SDK's default (or the environment's) allow."""
+        self.factory: Callable[[str], object] = factory or functools.partial(_build, attempts=attempts)
         self.built: dict[str, object] = {}
 
 
@@ -220,46 +221,6 @@ def tagged_resources(
             yield item["ResourceARN"], {t["Key"]: t["Value"] for t in item.get("Tags", [])}
 
 
-@overload
-def client(service: Literal["codecommit"], attempts: int | None = None) -> CodeCommitClient: ...
-@overload
-def client(service: Literal["cloudformation"], attempts: int | None = None) -> CloudFormationClient: ...
-@overload
-def client(service: Literal["ecs"], attempts: int | None = None) -> ECSClient: ...
-@overload
-def client(service: Literal["ecr"], attempts: int | None = None) -> ECRClient: ...
-@overload
-def client(
-    service: Literal["resourcegroupstaggingapi"], attempts: int | None = None
-) -> ResourceGroupsTaggingAPIClient: ...
-@overload
-def client(service: Literal["events"], attempts: int | None = None) -> EventBridgeClient: ...
-@overload
-def client(service: Literal["codepipeline"], attempts: int | None = None) -> CodePipelineClient: ...
-@overload
-def client(service: Literal["codebuild"], attempts: int | None = None) -> CodeBuildClient: ...
-@overload
-def client(service: Literal["logs"], attempts: int | None = None) -> CloudWatchLogsClient: ...
-@overload
-def client(service: Literal["sqs"], attempts: int | None = None) -> SQSClient: ...
-@overload
-def client(service: Literal["dynamodb"], attempts: int | None = None) -> DynamoDBClient: ...
-@overload
-def client(service: Literal["s3"], attempts: int | None = None) -> S3Client: ...
-@overload
-def client(service: Literal["sns"], attempts: int | None = None) -> SNSClient: ...
-@overload
-def client(service: Literal["secretsmanager"], attempts: int | None = None) -> SecretsManagerClient: ...
-def client(service: str, attempts: int | None = None) -> object:
-    """A client for `service`, built on first use and reused across warm invocations.
-
-    The endpoint, region and credentials come from the environment (AWS_ENDPOINT_URL included),
-    so the same code talks to AWS or to any AWS-compatible endpoint without knowing which.
-    `attempts` gives a client more tries than the SDK's default (or the environment's) allow.
-    """
-    return _build(service, attempts)
-
-
 def forget_clients() -> None:
     """Drop the clients built so far: the next use builds them again from the environment."""
     _build.cache_clear()
@@ -267,6 +228,11 @@ def forget_clients() -> None:
 
 @functools.cache
 def _build(service: str, attempts: int | None = None) -> BaseClient:
+    """A client for `service`, built on first use and reused across warm invocations.
+
+    The endpoint, region and credentials come from the environment (AWS_ENDPOINT_URL included),
+    so the same code talks to AWS or to any AWS-compatible endpoint without knowing which.
+    """
     import boto3
     from botocore.config import Config
 
@@ -274,5 +240,5 @@ def _build(service: str, attempts: int | None = None) -> BaseClient:
     if attempts is not None:
         retries["total_max_attempts"] = attempts
     config = Config(retries=retries, connect_timeout=5, read_timeout=30)
-    # `service` is any name here: the typed overloads of `client` above say which client it is.
+    # `service` is any name here: the typed attributes of `Clients` say which client it is.
     return boto3.client(service, config=config)  # type: ignore[call-overload,no-any-return]

@@ -15,6 +15,8 @@ from pipewarden.config import PruneConfig
 from pipewarden.contract import PipelineSettings
 from pipewarden.emit import Emitter
 from pipewarden.prune_plan import (
+    ACTIVE,
+    PREFIX_LENGTH,
     ExecutionArtifacts,
     PipelineArtifacts,
     StoredObject,
@@ -27,6 +29,16 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 PRUNED = "Artifacts Pruned"
+# DeleteObjects' per-key error codes for a fault on S3's side, worth one more request in the same run:
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html (Error: Code) and
+# https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList
+PASSING_FAULTS = frozenset({"InternalError", "SlowDown", "ServiceUnavailable"})
+
+
+class OutOfTime(Exception):
+    """The invocation's deadline came before the run could know what every pipeline needs."""
+
+
 BATCH = 1000  # DeleteObjects takes at most 1,000 keys a request
 STOP_MARGIN_SECONDS = 60.0
 
@@ -105,20 +117,52 @@ class Pruner:
         return found
 
     def pipeline_artifacts(self, name: str, keep: int) -> PipelineArtifacts | None:
-        """Executions (newest first) with the keys their actions read and wrote; None: pipeline gone."""
+        """The executions the keep set depends on, newest first, with the keys their actions read and
+        wrote; None: the pipeline is gone.
+
+        Not the whole history (CodePipeline keeps a year of it): the newest `keep` executions, back to
+        each stage's latest success (kept for a rollback), and the executions GetPipelineState shows
+        running or failed (retryable), wherever they are. Older executions are what pruning deletes,
+        so nothing needs to be known of them. Raises `OutOfTime` when the deadline comes first.
+        """
         codepipeline = self.clients.codepipeline
         try:
-            summaries = list(pipelines.executions(codepipeline, name))
-            actions = list(pipelines.action_executions(codepipeline, name))
-            stage_states = pipelines.stage_states(codepipeline, name)
+            states = pipelines.stage_states(codepipeline, name)
+            stages = {s["stageName"] for s in states}
+            latest = {
+                s["latestExecution"]["pipelineExecutionId"]: s["latestExecution"]["status"]
+                for s in states
+                if "latestExecution" in s
+            }
+            retryable = frozenset(e for e, status in latest.items() if status == "Failed")
+            pinned = retryable | {e for e, status in latest.items() if status in ACTIVE}
+            executions: list[ExecutionArtifacts] = []
+            succeeded: set[str] = set()
+            for summary in pipelines.executions(codepipeline, name):
+                record = self._execution(name, summary["pipelineExecutionId"], summary.get("status", ""))
+                executions.append(record)
+                succeeded.update(s for s, status in record.stage_status.items() if status == "Succeeded")
+                if len(executions) >= keep and stages <= succeeded and pinned <= self._ids(executions):
+                    break  # before the next page is asked for
+            for execution_id in sorted(pinned - self._ids(executions)):  # beyond the walk: read by id
+                executions.append(self._execution(name, execution_id, latest[execution_id]))
         except NotFound:
             return None
-        keys: dict[str, dict[str, set[str]]] = {}
-        latest: dict[str, dict[tuple[str, str], tuple[str, str]]] = {}
-        for detail in actions:
-            execution = detail["pipelineExecutionId"]
+        return PipelineArtifacts(name, keep, tuple(executions), retryable)
+
+    @staticmethod
+    def _ids(executions: list[ExecutionArtifacts]) -> set[str]:
+        return {e.execution_id for e in executions}
+
+    def _execution(self, pipeline: str, execution_id: str, status: str) -> ExecutionArtifacts:
+        """One execution's artifact keys and the outcome of each stage (its actions' latest runs)."""
+        if self.time_left() < STOP_MARGIN_SECONDS:
+            raise OutOfTime(f"the deadline came while reading {pipeline}'s executions")
+        keys: dict[str, set[str]] = {}
+        latest: dict[tuple[str, str], tuple[str, str]] = {}
+        for detail in pipelines.action_executions(self.clients.codepipeline, pipeline, execution_id):
             stage = detail["stageName"]
-            found = keys.setdefault(execution, {}).setdefault(stage, set())
+            found = keys.setdefault(stage, set())
             for artifact in [
                 *detail.get("input", {}).get("inputArtifacts", []),
                 *detail.get("output", {}).get("outputArtifacts", []),
@@ -127,30 +171,16 @@ class Pruner:
                 if location.get("bucket") == self.config.bucket and location.get("key"):
                     found.add(location["key"])
             moment = str(detail.get("lastUpdateTime", detail.get("startTime", "")))
-            previous = latest.setdefault(execution, {}).get((stage, detail["actionName"]))
+            previous = latest.get((stage, detail["actionName"]))
             if previous is None or moment >= previous[0]:
-                latest[execution][(stage, detail["actionName"])] = (moment, detail.get("status", ""))
-        executions = []
-        for summary in summaries:
-            execution_id = summary["pipelineExecutionId"]
-            stage_status: dict[str, str] = {}
-            for (stage, _), (_, status) in latest.get(execution_id, {}).items():
-                if stage_status.get(stage) in (None, "Succeeded"):
-                    stage_status[stage] = status
-            executions.append(
-                ExecutionArtifacts(
-                    execution_id,
-                    summary.get("status", ""),
-                    {stage: frozenset(found) for stage, found in keys.get(execution_id, {}).items()},
-                    stage_status,
-                )
-            )
-        retryable = frozenset(
-            s["latestExecution"]["pipelineExecutionId"]
-            for s in stage_states
-            if s.get("latestExecution", {}).get("status") == "Failed"
+                latest[(stage, detail["actionName"])] = (moment, detail.get("status", ""))
+        stage_status: dict[str, str] = {}
+        for (stage, _), (_, action_status) in latest.items():
+            if stage_status.get(stage) in (None, "Succeeded"):
+                stage_status[stage] = action_status
+        return ExecutionArtifacts(
+            execution_id, status, {stage: frozenset(found) for stage, found in keys.items()}, stage_status
         )
-        return PipelineArtifacts(name, keep, tuple(executions), retryable)
 
     # -- the run -------------------------------------------------------------------------------------
     def run(self, only: str | None = None) -> PruneReport:
@@ -163,9 +193,17 @@ class Pruner:
             prefixes = [f"{only[:20]}/"]
             pipelines = {name: keep for name, keep in pipelines.items() if name[:20] == only[:20]}
         records: list[PipelineArtifacts] = []
-        for name, keep_executions in sorted(pipelines.items()):
+        names = sorted(pipelines)
+        for index, name in enumerate(names):
             try:
-                record = self.pipeline_artifacts(name, keep_executions)
+                record = self.pipeline_artifacts(name, pipelines[name])
+            except OutOfTime as stop:
+                # Too little time to know what the rest need: their prefixes are left alone this run.
+                unread = names[index:]
+                report.protected.update(n[:PREFIX_LENGTH] for n in unread)
+                report.errors.append(f"{stop}; {len(unread)} pipelines not read, their prefixes left alone")
+                report.complete = False
+                break
             except AwsError as error:
                 if error.transient:
                     raise
@@ -179,7 +217,8 @@ class Pruner:
         for record in records:
             report.prefixes.setdefault(record.prefix, Tally())
         try:
-            self._sweep(prefixes, keep, report)
+            if report.complete:
+                self._sweep(prefixes, keep, report)
         except NotFound as error:
             report.errors.append(f"bucket {self.config.bucket}: {error.message or error.code}")
             report.complete = False
@@ -291,19 +330,28 @@ class Pruner:
 
     def _delete(self, batch: list[StoredObject]) -> tuple[int, list[tuple[StoredObject, str]]]:
         """DeleteObjects for up to 1,000 versions: the calls made, and the versions it did not delete
-        with S3's reason for each. A request that fails as a whole is retried by the client's retry
-        policy (the SDK's standard mode) and then raised; a version the answer lists under `Errors` is
-        left where it is for the next run, which finds it again.
+        with S3's reason for each.
+
+        A request that fails as a whole is retried by the client's retry policy (the SDK's standard
+        mode) and then raised. A version the answer lists under `Errors` with a code S3 uses for a
+        passing fault (InternalError, SlowDown: an HTTP 200 answer, which the SDK never retries) is
+        sent once more in a request of its own; what still fails is left for the next run.
         """
-        objects: list[ObjectIdentifierTypeDef] = [{"Key": s.key, "VersionId": s.version_id} for s in batch]
-        response = call(
-            self.clients.s3.delete_objects,
-            Bucket=self.config.bucket,
-            Delete={"Objects": objects, "Quiet": True},
-        )
-        failed = {
-            (e.get("Key", ""), e.get("VersionId", "null")): e.get("Code", "")
-            for e in response.get("Errors", [])
-        }
+        calls, failed = 0, {(s.key, s.version_id): "" for s in batch}
+        for _ in range(2):
+            calls += 1
+            objects: list[ObjectIdentifierTypeDef] = [{"Key": k, "VersionId": v} for k, v in failed]
+            response = call(
+                self.clients.s3.delete_objects,
+                Bucket=self.config.bucket,
+                Delete={"Objects": objects, "Quiet": True},
+            )
+            failed = {
+                (e.get("Key", ""), e.get("VersionId", "null")): e.get("Code", "")
+                for e in response.get("Errors", [])
+                if (e.get("Key", ""), e.get("VersionId", "null")) in failed
+            }
+            if not any(code in PASSING_FAULTS for code in failed.values()):
+                break
         by_version = {(s.key, s.version_id): s for s in batch}
-        return 1, [(by_version[where], why) for where, why in failed.items() if where in by_version]
+        return calls, [(by_version[where], why) for where, why in failed.items()]
