@@ -42,6 +42,7 @@ PRICE = {
     "DynamoDB read request unit": 0.125 / 1e6,
     "SNS publish": 0.50 / 1e6,
     "KMS request (SNS encryption)": 0.03 / 1e4,
+    "KMS request (secret decrypt)": 0.03 / 1e4,
     "Secrets Manager secret-month": 0.40,
     "Secrets Manager API call": 0.05 / 1e4,
     "CloudWatch Logs GB ingested": 0.50,
@@ -51,12 +52,13 @@ PRICE = {
 CUSTOM_METRICS = 21  # DetailedMetrics=true: metric names x the `service` dimension the functions publish
 METRIC_MONTH = 0.30
 X_RAY_TRACE = 5.00 / 1e6  # Tracing: Active would record (about) one trace per invocation at this rate
-# Lambda's SQS pollers long-poll (20 s) whatever the load. "When traffic is low, Lambda ... can optimize
-# to as few as 2 concurrent batches to reduce SQS calls and corresponding costs. However, this
-# optimization is not available when you enable the maximum concurrency setting" (which the template
-# leaves unset: tests/unit/test_cost_levers.py):
-# https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html. Five pollers would be 2.5x this.
-SQS_POLLERS = 2
+# Lambda's SQS pollers long-poll whatever the load: "When traffic is low, Lambda scales back the
+# processing to five concurrent batches, and can optimize to as few as 2 concurrent batches to reduce
+# the SQS calls and corresponding costs. However, this optimization is not available when you enable
+# the maximum concurrency setting" (which the template leaves unset: tests/unit/test_cost_levers.py).
+# https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html. The bill counts five (it
+# "can" go to two: the best case is printed beside it); a long poll of 20 s is assumed (not published).
+SQS_POLLERS, SQS_POLLERS_LOW = 5, 2
 SQS_POLLING = SQS_POLLERS * 3 * 60 * 24 * DAYS
 # Lambda's own lines per invocation (START, END, REPORT), which the sandbox does not print in full.
 PLATFORM_LOG_BYTES = 330
@@ -176,6 +178,7 @@ def bill(m: Measured, repos: int) -> list[tuple[str, float]]:
     s3_lists = monthly("GET") + DAYS * math.ceil(stored / 1000)
     publishes = monthly("Publish")
     containers = max(1.0, math.ceil(publishes / (DAYS * 24 * 3600)))  # messages rarely overlap
+    secret_reads = min(publishes, containers * SECRET_READS_PER_CONTAINER)
     return [
         ("lambda request", invocations),
         ("lambda GB-second (arm64)", gb_seconds),
@@ -186,7 +189,9 @@ def bill(m: Measured, repos: int) -> list[tuple[str, float]]:
         ("SNS publish", publishes),
         ("KMS request (SNS encryption)", publishes),  # at most one per publish (SNS may reuse data keys)
         ("Secrets Manager secret-month", 1),
-        ("Secrets Manager API call", min(publishes, containers * SECRET_READS_PER_CONTAINER)),
+        ("Secrets Manager API call", secret_reads),
+        # Secrets Manager decrypts the secret with its KMS key on each read (aws/secretsmanager or yours)
+        ("KMS request (secret decrypt)", secret_reads),
         ("CloudWatch Logs GB ingested", invocations * m.log_bytes / 2**30),
         ("S3 LIST request", s3_lists),
     ]
@@ -217,6 +222,7 @@ def main() -> int:
         print(f"  {name:<32} {quantity:>18,.1f} x {PRICE[name]:>12.8f} = ${cost:>8.2f}")
     print(f"  {'total':<32} {'':>18}   {'':>12}   ${total:>8.2f} a month")
     invocations, gb_seconds = lines[0][1], lines[1][1]
+    publishes_per_month = dict(lines)["SNS publish"]
     print("  Left out by the defaults (what turning them on adds):")
     print(
         f"    DetailedMetrics=true: {CUSTOM_METRICS} custom metrics x ${METRIC_MONTH:.2f} = "
@@ -226,10 +232,20 @@ def main() -> int:
         f"    Tracing: Active: {invocations:,.0f} traces x ${X_RAY_TRACE * 1e6:.2f}/M = "
         f"${invocations * X_RAY_TRACE:.2f} a month (and a Tracer doubles a cold start: bench/enroll.py)"
     )
+    fewer = (SQS_POLLERS - SQS_POLLERS_LOW) * 3 * 60 * 24 * DAYS
+    print(
+        f"    (best case) the idle retry queue polled by {SQS_POLLERS_LOW} pollers, not {SQS_POLLERS}: "
+        f"{fewer:,} fewer SQS requests, ${fewer * PRICE['SQS request']:.2f} less"
+    )
     executions = REPOS * DAILY * DAYS
     print(
         f"    PruneOnExecutionEnd=ENABLED: {executions:,} more S3 LIST requests = "
         f"${executions * PRICE['S3 LIST request']:.2f} a month, plus an invocation and an event each"
+    )
+    print(
+        "  Not in the bill: the topic's deliveries, which depend on its subscribers "
+        f"({publishes_per_month:,.0f} messages: free to SQS and Lambda, $2.00 per 100,000 e-mails,"
+        " $0.60 per million HTTPS posts)"
     )
     print("  How it grows (the same mix; the resync and the daily prune scale with the fleet):")
     print(
