@@ -86,6 +86,7 @@ class Execution(cp_models.PipelineExecution):
         out = super().to_summary_dict()
         out["trigger"] = self.trigger
         out["lastUpdateTime"] = self.last_update_time.isoformat()
+        out["executionMode"] = "SUPERSEDED"
         return out
 
 
@@ -164,6 +165,15 @@ class CodePipelineBackend(ServedLikeMoto, cp_models.CodePipelineBackend, Taggabl
             "stageStates": states,
             "created": pipeline.metadata["created"],
             "updated": pipeline.metadata["updated"],
+        }
+
+    def succeeded_in_stage(self, name: str, stage: str) -> set[str]:
+        """Ids of the executions whose run of `stage` succeeded."""
+        pipeline = self._pipeline(name)
+        return {
+            e.pipeline_execution_id
+            for e in pipeline.executions.values()
+            if getattr(e, "stages", {}).get(stage) is not None and e.stages[stage].status == "Succeeded"
         }
 
     def list_action_executions(self, name: str, execution_id: str | None) -> list[dict[str, Any]]:
@@ -275,8 +285,15 @@ class CodePipelineResponse:
 
     def list_pipeline_executions(self) -> str:
         name = self._get_param("pipelineName")
+        flt = self._get_param("filter") or {}
         summaries = self.codepipeline_backend.list_pipeline_executions(name, None)  # newest first
-        page, token = _page("ListPipelineExecutions", [name], summaries, self._get_param)
+        stage = (flt.get("succeededInStage") or {}).get("stageName")
+        if stage is not None:
+            # "Filter for pipeline executions where the stage was successful in the current pipeline
+            # version." https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_SucceededInStageFilter.html
+            succeeded = self.codepipeline_backend.succeeded_in_stage(name, stage)
+            summaries = [s for s in summaries if s["pipelineExecutionId"] in succeeded]
+        page, token = _page("ListPipelineExecutions", [name, flt], summaries, self._get_param)
         return json.dumps({"pipelineExecutionSummaries": page, **({"nextToken": token} if token else {})})
 
     def retry_stage_execution(self) -> str:

@@ -240,21 +240,31 @@ def test_prune_counts_the_documented_delete_answer_as_all_deleted() -> None:
 
 
 def test_prune_reads_which_keys_each_documented_execution_used() -> None:
-    replay = Replay()
-    replay.answer("codepipeline", "ListPipelineExecutions", {"pipelineName": "myPipeline", "maxResults": 100})
-    replay.answer("codepipeline", "ListActionExecutions", {"pipelineName": "myPipeline", "maxResults": 100})
-    replay.answer("codepipeline", "GetPipelineState", {"name": "myPipeline"})
-    artifacts = pruner(replay).pipeline_artifacts("myPipeline", 10)
-    assert artifacts is not None
-    # The executions listed are not the one whose actions are listed (the examples are unrelated):
-    # none of them has keys, and only the Source output in my-bucket would count for any.
-    assert [e.execution_id for e in artifacts.executions] == [
+    listed = [
         "7cf7f7cb-3137-539g-j458-d7eu3EXAMPLE",
         "3137f7cb-8d494hj4-039j-d84l-d7eu3EXAMPLE",
         "4992f7jf-7cf7-913k-k334-d7eu3EXAMPLE",
     ]
+    replay = Replay()
+    # The documented state: stages Source and Beta, no stage execution running, failed or stopped
+    replay.answer("codepipeline", "GetPipelineState", {"name": "myPipeline"})
+    replay.answer("codepipeline", "ListPipelineExecutions", {"pipelineName": "myPipeline", "maxResults": 100})
+    # Each stage's latest success (succeededInStage): the documented list's first for Source, none for Beta
+    for stage, body in (("Source", None), ("Beta", {"pipelineExecutionSummaries": []})):
+        expected = {"pipelineName": "myPipeline", "filter": {"succeededInStage": {"stageName": stage}}}
+        replay.answer("codepipeline", "ListPipelineExecutions", {**expected, "maxResults": 1}, body)
+    # Each execution's own action records, asked for by id (the documented answer is another one's)
+    for execution_id in listed:
+        expected = {"pipelineName": "myPipeline", "filter": {"pipelineExecutionId": execution_id}}
+        replay.answer("codepipeline", "ListActionExecutions", {**expected, "maxResults": 100})
+    artifacts = pruner(replay).pipeline_artifacts("myPipeline", 10)
+    assert artifacts is not None
+    # The executions listed are not the one whose actions are listed (the examples are unrelated): a
+    # record of another execution is not counted, so none of them has keys
+    assert [e.execution_id for e in artifacts.executions] == listed
     assert all(not e.keys for e in artifacts.executions)
     assert artifacts.retryable == frozenset()
+    assert artifacts.latest_success == {"Source": listed[0]}
     replay.assert_all_read()
 
 

@@ -46,6 +46,12 @@ class FakeAws:
         self.listed = 0
         self.failure_code = "InternalError"  # what DeleteObjects reports for a key in `failures`
         self.stage_states: list[dict[str, Any]] = []
+        self.action_reads = 0
+        self.successes: dict[str, str] = {}  # stage -> its latest successful execution
+        self.summaries = [
+            {"pipelineExecutionId": "e2", "status": "Succeeded"},
+            {"pipelineExecutionId": "e1", "status": "Succeeded"},
+        ]
         self.more_actions: list[dict[str, Any]] = []
 
     def get_paginator(self, operation: str) -> Any:
@@ -69,17 +75,17 @@ class FakeAws:
         if name in self.forbidden_pipelines:
             raise error("AccessDeniedException")
 
-    def list_pipeline_executions(self, pipelineName: str, **_: Any) -> dict[str, Any]:
+    def list_pipeline_executions(self, pipelineName: str, **kwargs: Any) -> dict[str, Any]:
         self._pipeline(pipelineName)
-        return {
-            "pipelineExecutionSummaries": [
-                {"pipelineExecutionId": "e2", "status": "Succeeded"},
-                {"pipelineExecutionId": "e1", "status": "Succeeded"},
-            ]
-        }
+        stage = kwargs.get("filter", {}).get("succeededInStage", {}).get("stageName")
+        if stage is not None:
+            found = [s for s in self.summaries if s["pipelineExecutionId"] == self.successes.get(stage)]
+            return {"pipelineExecutionSummaries": found}
+        return {"pipelineExecutionSummaries": self.summaries}
 
     def list_action_executions(self, pipelineName: str, **kwargs: Any) -> dict[str, Any]:
         self._pipeline(pipelineName)
+        self.action_reads += 1
         out = {"name": "SourceOutput", "s3location": {"bucket": "b", "key": "pipewarden-shop/Source/keep"}}
         detail = {
             "pipelineExecutionId": "e2",
@@ -233,8 +239,9 @@ def test_a_deadline_while_reading_executions_touches_nothing_and_says_why() -> N
     # Given a run with too little time left to read what the pipelines need
     fake = FakeAws(KEYS)
     report = pruner(fake, time_left=lambda: 5.0).run()
-    # Then nothing is listed or deleted, and the report says which pipelines were not read
-    assert not report.complete and fake.listed == 0 and fake.deleted == []
+    # Then nothing under the unread pipeline's prefix is deleted, and the report says why
+    assert not report.complete
+    assert not [k for k in fake.deleted if k.startswith("pipewarden-shop/")]
     assert "pipewarden-shop" in report.protected
     assert any("1 pipelines not read" in e for e in report.errors)
 
@@ -293,3 +300,87 @@ def test_a_retryable_execution_beyond_the_kept_ones_is_read_by_id_and_its_artifa
     assert "pipewarden-shop/Build/retry" not in fake.deleted
     assert "pipewarden-shop/Source/keep" not in fake.deleted
     assert {"pipewarden-shop/Source/old1", "pipewarden-shop/Source/old2"} <= set(fake.deleted)
+
+
+def action(execution_id: str, stage: str, key: str, status: str = "Succeeded") -> dict[str, Any]:
+    """An action record whose output artifact is `key` in bucket b."""
+    out = {"name": "Out", "s3location": {"bucket": "b", "key": key}}
+    return {
+        "pipelineExecutionId": execution_id,
+        "stageName": stage,
+        "actionName": stage,
+        "status": status,
+        "output": {"outputArtifacts": [out]},
+    }
+
+
+def test_an_older_execution_still_running_in_parallel_mode_keeps_its_artifacts() -> None:
+    # Given a PARALLEL pipeline keeping 1 execution: e2 ran through, the older e1 still runs (waiting
+    # on an approval): in PARALLEL mode executions "run simultaneously and independently of one
+    # another" (https://docs.aws.amazon.com/codepipeline/latest/userguide/concepts-how-it-works.html),
+    # so GetPipelineState need not name e1 as any stage's latest execution
+    fake = FakeAws([*KEYS, "pipewarden-shop/Build/e1"])
+    fake.summaries = [
+        {"pipelineExecutionId": "e2", "status": "Succeeded", "executionMode": "PARALLEL"},
+        {"pipelineExecutionId": "e1", "status": "InProgress", "executionMode": "PARALLEL"},
+    ]
+    fake.more_actions = [action("e1", "Build", "pipewarden-shop/Build/e1")]
+    # When the bucket is pruned
+    pruner(fake).run()
+    # Then the running execution's artifact stays
+    assert "pipewarden-shop/Build/e1" not in fake.deleted
+    assert {"pipewarden-shop/Source/old1", "pipewarden-shop/Source/old2"} <= set(fake.deleted)
+
+
+def test_a_stopped_stage_can_be_retried_so_its_execution_keeps_its_artifacts() -> None:
+    # "For a pipeline execution in a Stopped state, the actions in the stage where the execution
+    # stopped can be retried" (https://docs.aws.amazon.com/codepipeline/latest/userguide/pipelines-stop.html)
+    fake = FakeAws([*KEYS, "pipewarden-shop/Build/e0"])
+    fake.stage_states = [
+        {"stageName": "Build", "latestExecution": {"pipelineExecutionId": "e0", "status": "Stopped"}}
+    ]
+    fake.more_actions = [action("e0", "Build", "pipewarden-shop/Build/e0", "Abandoned")]
+    pruner(fake).run()
+    assert "pipewarden-shop/Build/e0" not in fake.deleted
+
+
+def test_a_stage_that_never_succeeded_does_not_make_prune_read_the_whole_history() -> None:
+    # Given 300 executions and a Deploy stage with no success in the history (always failing)
+    fake = FakeAws(KEYS)
+    fake.summaries = [{"pipelineExecutionId": f"e{n}", "status": "Failed"} for n in range(300, 0, -1)]
+    fake.stage_states = [
+        {"stageName": "Deploy", "latestExecution": {"pipelineExecutionId": "e300", "status": "Failed"}}
+    ]
+    fake.more_actions = [action("e300", "Deploy", "pipewarden-shop/Source/keep", "Failed")]
+    # When a pipeline keeping 1 execution is read
+    record = pruner(fake).pipeline_artifacts("pipewarden-shop", 1)
+    # Then one execution's actions are read (the newest, which is also the retryable one)
+    assert record is not None and [e.execution_id for e in record.executions] == ["e300"]
+    assert fake.action_reads == 1
+
+
+def test_a_retryable_execution_past_codepipelines_history_leaves_the_prefix_alone() -> None:
+    # Given GetPipelineState naming a failed execution whose action records are gone (CodePipeline keeps
+    # 12 months: https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ListActionExecutions.html)
+    fake = FakeAws(KEYS)
+    fake.stage_states = [
+        {"stageName": "Build", "latestExecution": {"pipelineExecutionId": "e-old", "status": "Failed"}}
+    ]
+    # When the bucket is pruned
+    report = pruner(fake).run()
+    # Then nothing under the pipeline's prefix is deleted, and the report says why
+    assert not [k for k in fake.deleted if k.startswith("pipewarden-shop/")]
+    assert "pipewarden-shop" in report.protected
+    assert any("no action records of e-old" in e for e in report.errors)
+
+
+def test_a_slow_down_waits_a_moment_and_only_passing_faults_are_sent_again() -> None:
+    # Given one key S3 answers SlowDown for and one it refuses (AccessDenied), once each
+    fake = FakeAws(KEYS)
+    fake.failures = {"pipewarden-shop/Source/old1": 1}
+    fake.failure_code = "SlowDown"
+    waits: list[float] = []
+    report = pruner(fake, pause=waits.append).run()
+    # Then the SlowDown key goes in a second request after a pause (no real sleep here)
+    assert "pipewarden-shop/Source/old1" in fake.deleted
+    assert waits == [1.0] and fake.delete_calls == 2 and report.errors == []

@@ -64,6 +64,18 @@ def executions(codepipeline: CodePipelineClient, pipeline: str) -> Iterator[Pipe
         yield from page.get("pipelineExecutionSummaries", [])
 
 
+def latest_success(codepipeline: CodePipelineClient, pipeline: str, stage: str) -> str:
+    """The newest execution that succeeded in `stage` of the current pipeline version ('' if none):
+    ListPipelineExecutions' `succeededInStage` filter, one summary."""
+    found = call(
+        codepipeline.list_pipeline_executions,
+        pipelineName=pipeline,
+        filter={"succeededInStage": {"stageName": stage}},
+        maxResults=1,
+    ).get("pipelineExecutionSummaries", [])
+    return found[0]["pipelineExecutionId"] if found else ""
+
+
 def action_executions(
     codepipeline: CodePipelineClient, pipeline: str, execution_id: str = ""
 ) -> Iterator[ActionExecutionDetailTypeDef]:

@@ -17,6 +17,7 @@ from pipewarden.emit import Emitter
 from pipewarden.prune_plan import (
     ACTIVE,
     PREFIX_LENGTH,
+    RETRYABLE,
     ExecutionArtifacts,
     PipelineArtifacts,
     StoredObject,
@@ -37,6 +38,19 @@ PASSING_FAULTS = frozenset({"InternalError", "SlowDown", "ServiceUnavailable"})
 
 class OutOfTime(Exception):
     """The invocation's deadline came before the run could know what every pipeline needs."""
+
+
+class Unknowable(Exception):
+    """What a pipeline needs cannot be read any more (an execution it must keep is past CodePipeline's
+    history): its prefix is left alone."""
+
+
+def _inbound(state: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Executions waiting to enter a stage (GetPipelineState's inboundExecution(s))."""
+    return [
+        *([state["inboundExecution"]] if state.get("inboundExecution") else []),
+        *state.get("inboundExecutions", []),
+    ]
 
 
 BATCH = 1000  # DeleteObjects takes at most 1,000 keys a request
@@ -100,6 +114,7 @@ class Pruner:
     dry_run: bool = False
     now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)
     listed_keys: int = 1000
+    pause: Callable[[float], None] = time.sleep
 
     # -- what the executions need ---------------------------------------------------------------
     def managed_pipelines(self) -> dict[str, int]:
@@ -117,42 +132,56 @@ class Pruner:
         return found
 
     def pipeline_artifacts(self, name: str, keep: int) -> PipelineArtifacts | None:
-        """The executions the keep set depends on, newest first, with the keys their actions read and
-        wrote; None: the pipeline is gone.
+        """The executions the keep set depends on, with the keys their actions read and wrote; None:
+        the pipeline is gone. Raises `OutOfTime` when the deadline comes first, `Unknowable` when an
+        execution it must keep can no longer be read.
 
-        Not the whole history (CodePipeline keeps a year of it): the newest `keep` executions, back to
-        each stage's latest success (kept for a rollback), and the executions GetPipelineState shows
-        running or failed (retryable), wherever they are. Older executions are what pruning deletes,
-        so nothing needs to be known of them. Raises `OutOfTime` when the deadline comes first.
+        Not the whole history (CodePipeline keeps a year of it), only: the newest `keep` executions;
+        each stage's latest success (a rollback's source: ListPipelineExecutions' succeededInStage);
+        the executions GetPipelineState shows running, waiting to enter a stage, failed or stopped
+        (retryable); and, in PARALLEL mode, where running executions need not be any stage's latest,
+        every execution the summaries show running. Older executions are what pruning deletes.
         """
         codepipeline = self.clients.codepipeline
         try:
             states = pipelines.stage_states(codepipeline, name)
-            stages = {s["stageName"] for s in states}
-            latest = {
-                s["latestExecution"]["pipelineExecutionId"]: s["latestExecution"]["status"]
-                for s in states
-                if "latestExecution" in s
-            }
-            retryable = frozenset(e for e, status in latest.items() if status == "Failed")
-            pinned = retryable | {e for e, status in latest.items() if status in ACTIVE}
-            executions: list[ExecutionArtifacts] = []
-            succeeded: set[str] = set()
+            status: dict[str, str] = {}
+            for state in states:
+                for execution in [state.get("latestExecution"), *_inbound(state)]:
+                    if execution and execution.get("status") in RETRYABLE | ACTIVE:
+                        status[execution["pipelineExecutionId"]] = execution["status"]
+            retryable = frozenset(e for e, s in status.items() if s in RETRYABLE)
+            pinned = set(status)
+            parallel = False
+            newest: list[str] = []
             for summary in pipelines.executions(codepipeline, name):
-                record = self._execution(name, summary["pipelineExecutionId"], summary.get("status", ""))
-                executions.append(record)
-                succeeded.update(s for s, status in record.stage_status.items() if status == "Succeeded")
-                if len(executions) >= keep and stages <= succeeded and pinned <= self._ids(executions):
+                execution_id, summary_status = summary["pipelineExecutionId"], summary.get("status", "")
+                parallel = parallel or summary.get("executionMode") == "PARALLEL"
+                if len(newest) < keep:
+                    newest.append(execution_id)
+                    status.setdefault(execution_id, summary_status)
+                elif summary_status in ACTIVE:
+                    pinned.add(execution_id)
+                    status.setdefault(execution_id, summary_status)
+                if len(newest) >= keep and not parallel:
                     break  # before the next page is asked for
-            for execution_id in sorted(pinned - self._ids(executions)):  # beyond the walk: read by id
-                executions.append(self._execution(name, execution_id, latest[execution_id]))
-        except NotFound:
+            rollback = {}
+            for state in states:
+                found = pipelines.latest_success(codepipeline, name, state["stageName"])
+                if found:
+                    rollback[state["stageName"]] = found
+            wanted = [*newest, *sorted((pinned | set(rollback.values())) - set(newest))]
+            executions = tuple(self._execution(name, e, status.get(e, "")) for e in wanted)
+        except NotFound as error:
+            if error.code != "PipelineNotFoundException":
+                raise Unknowable(f"{name}: {error}") from error
             return None
-        return PipelineArtifacts(name, keep, tuple(executions), retryable)
-
-    @staticmethod
-    def _ids(executions: list[ExecutionArtifacts]) -> set[str]:
-        return {e.execution_id for e in executions}
+        # A failed or stopped execution has at least its source's output on record; none means it is
+        # older than CodePipeline's history, and what its retry would need cannot be known any more.
+        unread = retryable - {e.execution_id for e in executions if e.stage_keys}
+        if unread:
+            raise Unknowable(f"{name}: no action records of {', '.join(sorted(unread)[:3])}")
+        return PipelineArtifacts(name, keep, executions, retryable, rollback)
 
     def _execution(self, pipeline: str, execution_id: str, status: str) -> ExecutionArtifacts:
         """One execution's artifact keys and the outcome of each stage (its actions' latest runs)."""
@@ -161,6 +190,8 @@ class Pruner:
         keys: dict[str, set[str]] = {}
         latest: dict[tuple[str, str], tuple[str, str]] = {}
         for detail in pipelines.action_executions(self.clients.codepipeline, pipeline, execution_id):
+            if detail.get("pipelineExecutionId") != execution_id:
+                continue  # the filter names one execution; a record of another is not this one's
             stage = detail["stageName"]
             found = keys.setdefault(stage, set())
             for artifact in [
@@ -204,6 +235,10 @@ class Pruner:
                 report.errors.append(f"{stop}; {len(unread)} pipelines not read, their prefixes left alone")
                 report.complete = False
                 break
+            except Unknowable as error:
+                report.errors.append(f"{error}; its prefix {name[:PREFIX_LENGTH]}/ is left alone")
+                report.protected.add(name[:PREFIX_LENGTH])
+                continue
             except AwsError as error:
                 if error.transient:
                     raise
@@ -217,8 +252,8 @@ class Pruner:
         for record in records:
             report.prefixes.setdefault(record.prefix, Tally())
         try:
-            if report.complete:
-                self._sweep(prefixes, keep, report)
+            # Unread pipelines' prefixes are protected; the rest of the bucket is swept as time allows.
+            self._sweep(prefixes, keep, report)
         except NotFound as error:
             report.errors.append(f"bucket {self.config.bucket}: {error.message or error.code}")
             report.complete = False
@@ -337,21 +372,25 @@ class Pruner:
         passing fault (InternalError, SlowDown: an HTTP 200 answer, which the SDK never retries) is
         sent once more in a request of its own; what still fails is left for the next run.
         """
-        calls, failed = 0, {(s.key, s.version_id): "" for s in batch}
-        for _ in range(2):
+        calls, left = 0, {(s.key, s.version_id): "" for s in batch}
+        failed: dict[tuple[str, str], str] = {}
+        while left and calls < 2:
+            if calls and "SlowDown" in left.values():
+                self.pause(1.0)  # S3 asked to slow down: a moment before the one more request
             calls += 1
-            objects: list[ObjectIdentifierTypeDef] = [{"Key": k, "VersionId": v} for k, v in failed]
+            objects: list[ObjectIdentifierTypeDef] = [{"Key": k, "VersionId": v} for k, v in left]
             response = call(
                 self.clients.s3.delete_objects,
                 Bucket=self.config.bucket,
                 Delete={"Objects": objects, "Quiet": True},
             )
-            failed = {
+            errors = {
                 (e.get("Key", ""), e.get("VersionId", "null")): e.get("Code", "")
                 for e in response.get("Errors", [])
-                if (e.get("Key", ""), e.get("VersionId", "null")) in failed
             }
-            if not any(code in PASSING_FAULTS for code in failed.values()):
-                break
+            errors = {where: code for where, code in errors.items() if where in left}
+            failed.update({where: code for where, code in errors.items() if code not in PASSING_FAULTS})
+            left = {where: code for where, code in errors.items() if code in PASSING_FAULTS}
+        failed.update(left)
         by_version = {(s.key, s.version_id): s for s in batch}
         return calls, [(by_version[where], why) for where, why in failed.items()]

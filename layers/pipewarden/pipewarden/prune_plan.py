@@ -7,6 +7,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 ACTIVE = frozenset({"InProgress", "Stopping"})
+# A stage whose latest execution failed or was stopped can be retried (RetryStageExecution):
+# https://docs.aws.amazon.com/codepipeline/latest/userguide/pipelines-stop.html
+RETRYABLE = frozenset({"Failed", "Stopped"})
 PREFIX_LENGTH = 20  # CodePipeline's artifact keys start with the pipeline name's first 20 characters
 
 
@@ -32,6 +35,9 @@ class PipelineArtifacts:
     keep_executions: int
     executions: tuple[ExecutionArtifacts, ...]
     retryable: frozenset[str] = frozenset()
+    # Each stage's latest successful execution as CodePipeline reports it (ListPipelineExecutions'
+    # succeededInStage); None: inferred from the executions' action records, newest first.
+    latest_success: Mapping[str, str] | None = None
 
     @property
     def prefix(self) -> str:
@@ -65,6 +71,15 @@ def kept_keys(pipeline: PipelineArtifacts) -> dict[str, str]:
             add(execution.keys, f"execution {execution.execution_id} of {pipeline.name} is running")
         if execution.execution_id in pipeline.retryable:
             add(execution.keys, f"execution {execution.execution_id} of {pipeline.name} can still be retried")
+    if pipeline.latest_success is not None:
+        by_id = {e.execution_id: e for e in pipeline.executions}
+        for stage, execution_id in pipeline.latest_success.items():
+            if execution_id in by_id:
+                add(
+                    by_id[execution_id].stage_keys.get(stage, frozenset()),
+                    f"latest success of {pipeline.name}/{stage} (rollback)",
+                )
+        return keep
     rollback_done: set[str] = set()
     for execution in pipeline.executions:
         for stage, status in execution.stage_status.items():
