@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import importlib.util
 import pickle
+import re
 from typing import Any
 
 import pytest
@@ -137,7 +138,7 @@ def test_each_function_reads_only_variables_its_template_entry_sets(
 # The shared variables are checked alike for every function.
 SHARED_BAD = [
     ("TAG_PREFIX", "aws", "not a tag key prefix"),
-    ("TAG_PREFIX", "AWS-team", "not a tag key prefix"),
+    ("TAG_PREFIX", "AWS", "not a tag key prefix"),
     ("TAG_PREFIX", "has space", "not a tag key prefix"),
     ("TAG_PREFIX", "p" * 65, "not a tag key prefix"),
     ("EVENT_BUS_NAME", "my bus", "not an EventBridge event bus"),
@@ -154,6 +155,46 @@ def test_shared_variables_are_validated_alike(
         kind.from_env({**env, variable: value})
     assert raised.value.variable == variable
     assert str(raised.value).startswith(f"{variable}={value!r} is not ")
+
+
+# AWS reserves tag keys that begin with `aws:` in any case ("Do not use aws:, AWS:, or any upper or lowercase
+# combination of such as a prefix for either keys or values": ECS's Tag,
+# https://docs.aws.amazon.com/sdkfornet/v3/apidocs/items/ECS/TTag.html; Batch's tag restrictions,
+# https://docs.amazonaws.cn/en_us/batch/latest/userguide/tag-restrictions.md). pipewarden's keys are
+# `<prefix>:<name>`, so only the prefix `aws` itself makes reserved keys: `awsteam:enabled` is an ordinary key.
+@pytest.mark.parametrize(
+    "prefix", ["awsteam", "AWS-platform", "aws_ci", "aws.ci", "Awsome", "aw", "pipewarden"]
+)
+def test_a_tag_prefix_that_only_begins_with_aws_is_accepted(prefix: str) -> None:
+    for kind, _, env in FUNCTIONS:
+        assert kind.from_env({**env, "TAG_PREFIX": prefix}).tag_prefix == prefix
+
+
+@pytest.mark.parametrize("prefix", ["aws", "AWS", "Aws", "aWS"])
+def test_the_tag_prefix_aws_is_refused_in_any_case(prefix: str) -> None:
+    for kind, _, env in FUNCTIONS:
+        with pytest.raises(ConfigError, match=r"^TAG_PREFIX=.* is not a tag key prefix .*reserve") as raised:
+            kind.from_env({**env, "TAG_PREFIX": f" {prefix} "})
+        assert raised.value.variable == "TAG_PREFIX"
+
+
+TAG_PREFIX_SAMPLES = [
+    *("pipewarden", "acme", "a", "A.b-c_9", "p" * 64, "p" * 65, "has space", "team:x", "team/x", "équipe"),
+    *("aws", "AWS", "Aws", "awS", "aws:", "aws.", "aws-", "awsteam", "AWS-platform", "aws_ci", "aw", "xaws"),
+]
+
+
+@pytest.mark.parametrize("prefix", TAG_PREFIX_SAMPLES)
+def test_the_templates_tag_prefix_pattern_agrees_with_the_config_check(prefix: str) -> None:
+    """A stack parameter CloudFormation accepts is one the functions accept, and the other way round."""
+    pattern = cfn_template.load(ROOT / "template.yaml")["Parameters"]["TagPrefix"]["AllowedPattern"]
+    # CloudFormation matches AllowedPattern against the whole value (the pattern anchors it with ^ and $ too).
+    template_accepts = re.fullmatch(pattern, prefix) is not None
+    try:
+        config_accepts = PruneConfig.from_env({**PRUNE_ENV, "TAG_PREFIX": prefix}).tag_prefix == prefix
+    except ConfigError:
+        config_accepts = False
+    assert template_accepts == config_accepts
 
 
 def test_an_event_bus_may_be_named_by_its_arn() -> None:

@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 
 # Each value's whole text must match its pattern. Patterns are compiled on first use (re caches them):
 # a function compiles only those of its own variables, after its cold start.
-# A tag key is at most 128 characters and AWS reserves keys that begin with `aws:` in any case.
-_TAG_PREFIX = r"[A-Za-z0-9_.-]{1,64}"
+# A tag key is at most 128 characters and AWS reserves keys that begin with `aws:` in any case. A key is
+# `<prefix>:<name>`, so only the prefix `aws` itself (any case) makes reserved keys; `awsteam:enabled` is
+# an ordinary key. template.yaml's TagPrefix AllowedPattern says the same.
+_TAG_PREFIX = r"(?![Aa][Ww][Ss]$)[A-Za-z0-9_.-]{1,64}"
 # PutEvents' EventBusName: a bus name, or its ARN.
 _EVENT_BUS = r"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:\d{12}:event-bus/)?[.\-_A-Za-z0-9]{1,256}"
 # An ECS target of the allow list: a cluster pattern, or cluster/service patterns (wildcards * and ?).
@@ -109,11 +111,8 @@ class _Environment:
 
     def tag_prefix(self) -> str:
         """TAG_PREFIX: the prefix of every tag key pipewarden reads (`<prefix>:enabled`, ...)."""
-        what = "a tag key prefix (1 to 64 of A-Z a-z 0-9 _ . -, not beginning with aws)"
-        prefix = self.optional("TAG_PREFIX", "pipewarden", _TAG_PREFIX, what)
-        if prefix.lower().startswith("aws"):
-            raise self._bad("TAG_PREFIX", prefix, what)
-        return prefix
+        what = "a tag key prefix (1 to 64 of A-Z a-z 0-9 _ . -, and not aws, whose keys AWS reserves)"
+        return self.optional("TAG_PREFIX", "pipewarden", _TAG_PREFIX, what)
 
     def event_bus(self) -> str:
         """EVENT_BUS_NAME: where pipewarden's own events go."""
