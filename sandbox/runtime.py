@@ -258,6 +258,14 @@ class Sandbox:
                     "Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:pipewarden-{name}",
                 }
         resolver = cfn_template.Resolver(tpl, self.parameters, resources, ACCOUNT, REGION)
+        # Redrive policies are set once every queue exists (a dead-letter queue may come later in the
+        # template): SQS, and moto, move a message received maxReceiveCount times to the dead-letter queue.
+        for name, spec in tpl["Resources"].items():
+            if spec["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in spec.get("Properties", {}):
+                redrive = resolver.resolve(spec["Properties"]["RedrivePolicy"])
+                self.client("sqs").set_queue_attributes(
+                    QueueUrl=resources[name]["Ref"], Attributes={"RedrivePolicy": json.dumps(redrive)}
+                )
         self._create_bucket(bucket, resolver.resolve(tpl["Resources"]["ArtifactBucket"]["Properties"]))
         self._create_boundary(resolver.resolve(tpl["Resources"]["PermissionsBoundary"]["Properties"]))
         # Every role of the stack as SAM deploys it: the CloudFormation role and each function's

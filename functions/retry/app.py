@@ -52,7 +52,7 @@ def _count(decision: RetryDecision | None, **context: Any) -> None:
         metrics.add_metric(name=_METRIC[decision.event], unit=MetricUnit.Count, value=1)
 
 
-def _due(retrier: Retrier, event: dict[str, Any]) -> dict[str, Any]:
+def _due(retrier: Retrier, event: dict[str, Any], max_receives: int) -> dict[str, Any]:
     """Each queued decision on its own (Powertools' batch processor): only the messages that failed go
     back to the queue.
 
@@ -66,10 +66,19 @@ def _due(retrier: Retrier, event: dict[str, Any]) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
-    return dict(process_partial_response(event, functools.partial(_due_one, retrier), processor))
+    one = functools.partial(_due_one, retrier, max_receives)
+    return dict(process_partial_response(event, one, processor))
 
 
-def _due_one(retrier: Retrier, record: SQSRecord) -> None:
+def _receives(raw: dict[str, Any]) -> int:
+    """How many times SQS has handed this message out, this time included (0: not said).
+    https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html (the record's `attributes`)"""
+    attributes = raw.get("attributes")
+    count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
+    return int(count) if isinstance(count, str) and count.isascii() and count.isdigit() else 0
+
+
+def _due_one(retrier: Retrier, max_receives: int, record: SQSRecord) -> None:
     """One queued decision; raising returns this message (and only it) to the queue."""
     raw = record.raw_event
     try:
@@ -96,7 +105,27 @@ def _due_one(retrier: Retrier, record: SQSRecord) -> None:
             # role's permission, usually), and after maxReceiveCount receives the retry dead-letter queue
             # keeps it for a person. (It used to fail the whole batch, and every decision in it with it.)
             logger.exception("queued retry failed", pipeline=due.pipeline, execution_id=due.execution_id)
-        raise
+        if _receives(raw) >= max_receives:
+            _give_up(retrier, due, error)
+        raise  # still failed: SQS moves it to the retry dead-letter queue, where a person can read it
+
+
+def _give_up(retrier: Retrier, due: DueRetry, error: Exception) -> None:
+    """The queue's last receive of this decision failed: say the retry could not be started.
+
+    Lambda's on-failure destination (EventInvokeConfig) keeps failed asynchronous invocations only;
+    a message an SQS event source fails goes to the queue's own dead-letter queue, silently.
+    https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html
+    """
+    logger.error("queued retry given up", pipeline=due.pipeline, execution_id=due.execution_id)
+    try:
+        decision = retrier.on_given_up(due, error)
+    except Exception:
+        # The message still goes to the dead-letter queue; telling is what failed.
+        logger.exception("could not tell that a queued retry was given up", pipeline=due.pipeline)
+        return
+    if decision is not None:
+        _count(decision, pipeline=due.pipeline, stage=due.stage, execution_id=due.execution_id)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -104,7 +133,7 @@ def _due_one(retrier: Retrier, record: SQSRecord) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     retrier = _retrier()
     if isinstance(event, dict) and isinstance(event.get("Records"), list):
-        return _due(retrier, event)
+        return _due(retrier, event, _config().queue_max_receives)
     try:
         failure = stage_failure(event)
     except InvalidEvent as error:

@@ -17,6 +17,8 @@ from pipewarden.emit import Emitter
 from pipewarden.naming import pipeline_name
 from pipewarden.retry import DueRetry, Retrier
 from sandbox.executions import Outcome
+from sandbox.faults import Rule
+from sandbox.runtime import sqs_record
 from tests.conftest import World, sample_event
 
 pytestmark = pytest.mark.integration
@@ -282,6 +284,71 @@ def test_a_retry_started_whose_report_failed_is_never_told_as_not_started(world:
     world.sandbox.wait_idle()
     assert not world.pipeline_events(pipeline, "Stage Retry Skipped")
     assert len(world.action_runs(pipeline, run["pipelineExecutionId"], "Build")) == 2
+
+
+def test_a_queued_retry_failing_on_its_last_receive_is_told_and_dead_lettered(world: World) -> None:
+    """An SQS event source has no on-failure destination (Lambda's destinations keep asynchronous
+    invocations: https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html):
+    a decision that fails its queue's maxReceiveCount-th receive goes to the dead-letter queue, so
+    the function tells it first. The record is the sandbox's event source record of a real receive
+    (`attributes.ApproximateReceiveCount`, as in https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html),
+    and the queue's redrive policy is the template's."""
+    sandbox = world.sandbox
+    sqs = sandbox.client("sqs")
+    # Given the deployed retry queue hands a message to its dead-letter queue after 5 receives
+    queue = sqs.get_queue_url(QueueName="pipewarden-RetryQueue")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["RedrivePolicy"])["Attributes"]
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert redrive["maxReceiveCount"] == 5
+    assert redrive["deadLetterTargetArn"].endswith(":pipewarden-RetryDeadLetterQueue")
+    # And a failed stage pipewarden did not retry by itself, whose retry is due
+    repo, pipeline = enrolled(world)
+    codepipeline = sandbox.client("codepipeline")
+    world.eventually(lambda: world.pipeline(repo))
+    arn = codepipeline.get_pipeline(name=pipeline)["metadata"]["pipelineArn"]
+    codepipeline.untag_resource(resourceArn=arn, tagKeys=["pipewarden:retry", "pipewarden:managed-by"])
+    world.sandbox.simulator.scripts.add(pipeline, "Build", [RESET])
+    world.push(repo, "fails once")
+    run = world.eventually(lambda: (r := latest(world, pipeline)) and r["status"] == "Failed" and r)
+    sandbox.wait_idle()
+    # A queue of the test's own with the same redrive policy (the deployed one's poller would take it)
+    dead = sqs.create_queue(QueueName=world.name("due-dlq"))["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    source = sqs.create_queue(
+        QueueName=world.name("due"),
+        Attributes={"RedrivePolicy": json.dumps({**redrive, "deadLetterTargetArn": dead_arn})},
+    )["QueueUrl"]
+    source_arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    due = DueRetry(pipeline, run["pipelineExecutionId"], "Build", 1, "transient")
+    sqs.send_message(QueueUrl=source, MessageBody=json.dumps(asdict(due)))
+    retry = sandbox.functions["RetryFunction"]
+    sandbox.faults.configure([Rule(1.0, ("throttle",), "codepipeline", "RetryStageExecution")], seed=1)
+    try:
+        for receive in range(1, 6):
+            # When each receive's RetryStageExecution is throttled (beyond the SDK's own retries)
+            (message,) = sqs.receive_message(QueueUrl=source, VisibilityTimeout=0, AttributeNames=["All"])[
+                "Messages"
+            ]
+            record = sqs_record(message, source_arn)
+            assert record["attributes"]["ApproximateReceiveCount"] == str(receive)
+            result = retry.invoke({"Records": [record]})
+            # Then every receive fails the message; only the last tells the retry was not started
+            assert result == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+            sandbox.wait_idle()
+            skipped = world.pipeline_events(pipeline, "Stage Retry Skipped")
+            assert len(skipped) == (1 if receive == 5 else 0), receive
+    finally:
+        sandbox.faults.configure([], 0)
+    detail = skipped[0]["detail"]
+    assert detail["attempt"] == 1 and "ThrottlingException" in detail["reason"]
+    assert detail["reason"].startswith("the retry could not be started (RetryStageExecution answered")
+    # And the next receive finds it in the dead-letter queue, for a person to read, not retried
+    assert not sqs.receive_message(QueueUrl=source, VisibilityTimeout=0).get("Messages")
+    (kept,) = sqs.receive_message(QueueUrl=dead, VisibilityTimeout=0)["Messages"]
+    assert json.loads(kept["Body"])["execution_id"] == run["pipelineExecutionId"]
+    assert len(world.action_runs(pipeline, run["pipelineExecutionId"], "Build")) == 1
 
 
 def test_a_retry_that_comes_due_after_a_newer_execution_is_skipped(world: World) -> None:

@@ -42,6 +42,7 @@ RETRY_ENV = {
     "RETRY_BASE_SECONDS": "30",
     "RETRY_CAP_SECONDS": "600",
     "RATE_LIMIT_WAIT_SECONDS": "900",
+    "RETRY_QUEUE_MAX_RECEIVES": "5",
 }
 PRUNE_ENV = {**GLOBAL, "ARTIFACT_BUCKET": "pipewarden-artifactbucket-1a2b3c", "PRUNE_GRACE_HOURS": "24"}
 NOTIFY_ENV = {
@@ -77,6 +78,7 @@ def test_each_functions_settings_from_its_template_environment() -> None:
         RETRY_ENV["DECISIONS_TABLE"],
     )
     assert (retry.backoff.base, retry.backoff.cap, retry.backoff.rate_limit) == (30, 600, 900)
+    assert retry.queue_max_receives == 5
     prune = PruneConfig.from_env({**PRUNE_ENV, "PRUNE_GRACE_HOURS": "1.5"})
     assert (prune.bucket, prune.grace) == (PRUNE_ENV["ARTIFACT_BUCKET"], datetime.timedelta(minutes=90))
     notify = NotifyConfig.from_env(NOTIFY_ENV)
@@ -226,6 +228,8 @@ def test_an_event_bus_may_be_named_by_its_arn() -> None:
         (RetryConfig, RETRY_ENV, "RETRY_CAP_SECONDS", "901", "from 1 to 900"),
         (RetryConfig, RETRY_ENV, "RATE_LIMIT_WAIT_SECONDS", "1.5", "from 1 to 900"),
         (RetryConfig, RETRY_ENV, "RATE_LIMIT_WAIT_SECONDS", "-1", "from 1 to 900"),
+        (RetryConfig, RETRY_ENV, "RETRY_QUEUE_MAX_RECEIVES", "0", "receives from 1 to 1000"),
+        (RetryConfig, RETRY_ENV, "RETRY_QUEUE_MAX_RECEIVES", "1001", "receives from 1 to 1000"),
         # prune
         (PruneConfig, PRUNE_ENV, "ARTIFACT_BUCKET", "", "environment variable ARTIFACT_BUCKET is required"),
         (PruneConfig, PRUNE_ENV, "ARTIFACT_BUCKET", "s3://bucket", "not an S3 bucket name"),

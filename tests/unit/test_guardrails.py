@@ -209,6 +209,16 @@ def test_queues_hand_poison_messages_to_a_dead_letter_queue() -> None:
     assert queue["RedrivePolicy"]["maxReceiveCount"] <= 10
 
 
+def test_the_retry_function_knows_its_queues_last_receive_and_the_dead_letters_are_an_output() -> None:
+    """The retry function tells a decision whose last receive failed (SQS then moves it to the dead-letter
+    queue without telling anyone): it must count receives as the queue's redrive policy does."""
+    queue = CONTROLLER["Resources"]["RetryQueue"]["Properties"]
+    variables = CONTROLLER["Resources"]["RetryFunction"]["Properties"]["Environment"]["Variables"]
+    assert int(variables["RETRY_QUEUE_MAX_RECEIVES"]) == queue["RedrivePolicy"]["maxReceiveCount"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["RetryDeadLetterQueue", "Arn"]}
+    assert CONTROLLER["Outputs"]["RetryDeadLetterQueueUrl"]["Value"] == {"Ref": "RetryDeadLetterQueue"}
+
+
 def test_the_runtime_is_python_3_13_on_arm64() -> None:
     function = CONTROLLER["Globals"]["Function"]
     assert function["Runtime"] == "python3.13"

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from pipewarden.aws import AccessDenied, Throttled
+from pipewarden.aws import AccessDenied, Clients, Throttled
+from pipewarden.config import RetryConfig
 from pipewarden.emit import EVENT_REJECTED
-from pipewarden.retry import DueRetry
-from pipewarden.retry_policy import RetryDecision
+from pipewarden.retry import DueRetry, Retrier
+from pipewarden.retry_policy import SKIPPED, Backoff, RetryDecision
 from tests.conftest import ROOT
 
 EXECUTION = "3137f7cb-7cf7-4a2b-9e3a-0d7e3c4f5a6b"
@@ -51,9 +52,17 @@ class FakeRetrier:
         return RetryDecision(False, "Duplicate", "attempt 1 was made already", 1)
 
 
-def record(message_id: str, pipeline: str) -> dict[str, Any]:
+def record(message_id: str, pipeline: str, receives: int = 1) -> dict[str, Any]:
+    """An SQS record as Lambda hands it over: `attributes.ApproximateReceiveCount` counts this receive
+    too (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html, its example event)."""
     body = {"pipeline": pipeline, "execution_id": EXECUTION, "stage": "Build", "attempt": 1}
-    return {"messageId": message_id, "receiptHandle": "r", "body": json.dumps(body), "eventSource": "aws:sqs"}
+    return {
+        "messageId": message_id,
+        "receiptHandle": "r",
+        "body": json.dumps(body),
+        "attributes": {"ApproximateReceiveCount": str(receives), "SentTimestamp": "1795860761000"},
+        "eventSource": "aws:sqs",
+    }
 
 
 def failed(result: dict[str, Any]) -> list[str]:
@@ -76,7 +85,7 @@ def test_only_the_messages_that_failed_go_back_to_the_queue(app: Any) -> None:
         record("m5", "also-fine"),
     ]
     # When the batch is handled
-    result = app._due(retrier, {"Records": records})
+    result = app._due(retrier, {"Records": records}, 5)
     # Then the throttled and the denied come back (alone), the unreadable is rejected once, not redelivered
     assert failed(result) == ["m2", "m4"]
     assert retrier.started == ["fine", "throttled", "denied", "also-fine"]
@@ -87,13 +96,13 @@ def test_only_the_messages_that_failed_go_back_to_the_queue(app: Any) -> None:
 def test_a_batch_whose_every_message_failed_is_reported_not_raised(app: Any) -> None:
     # Powertools raises BatchProcessingError by default when all fail; SQS would return the same messages
     retrier = FakeRetrier({"a": Throttled("ThrottlingException", "slow down"), "b": RuntimeError("bug")})
-    result = app._due(retrier, {"Records": [record("m1", "a"), record("m2", "b")]})
+    result = app._due(retrier, {"Records": [record("m1", "a"), record("m2", "b")]}, 5)
     assert failed(result) == ["m1", "m2"]
 
 
 def test_records_that_are_not_objects_are_rejected_once_and_not_redelivered(app: Any) -> None:
     retrier = FakeRetrier({})
-    result = app._due(retrier, {"Records": ["?", record("m2", "fine")]})
+    result = app._due(retrier, {"Records": ["?", record("m2", "fine")]}, 5)
     assert failed(result) == []
     assert retrier.started == ["fine"]
     assert retrier.emitter.emitted == [
@@ -110,7 +119,7 @@ def test_a_failure_that_cannot_heal_by_itself_is_logged_with_its_cause(
             "throttled": Throttled("ThrottlingException", "Rate exceeded", "RetryStageExecution"),
         }
     )
-    app._due(retrier, {"Records": [record("m1", "denied"), record("m2", "throttled")]})
+    app._due(retrier, {"Records": [record("m1", "denied"), record("m2", "throttled")]}, 5)
     said = [(r.levelname, r.getMessage(), getattr(r, "pipeline", None)) for r in caplog.records]
     assert ("WARNING", "retry not started yet", "denied") in said
     assert ("ERROR", "queued retry failed", "denied") in said
@@ -118,3 +127,79 @@ def test_a_failure_that_cannot_heal_by_itself_is_logged_with_its_cause(
     assert ("ERROR", "queued retry failed", "throttled") not in said  # transient: it heals by itself
     causes = [r.exc_info[1] for r in caplog.records if r.exc_info]
     assert [type(c).__name__ for c in causes] == ["AccessDenied"]
+
+
+class FailingRetrier(Retrier):
+    """The real retrier, whose due decisions fail with `error` and whose stage shows `runs` attempts."""
+
+    def __init__(self, error: Exception, runs: int = 1) -> None:
+        config = RetryConfig(
+            "pipewarden", "https://sqs.us-east-1.amazonaws.com/123456789012/q", "", Backoff()
+        )
+        super().__init__(config, Clients(), FakeEmitter())  # type: ignore[arg-type]
+        self.error, self.runs = error, runs
+
+    def on_due(self, due: DueRetry) -> RetryDecision:
+        raise self.error
+
+    def stage_runs(self, failure: Any) -> dict[str, list[Any]]:
+        return {"Build": [{"status": "Failed"}] * self.runs}
+
+
+# An SQS event source mapping has no on-failure destination: Lambda's destinations keep records of
+# asynchronous invocations (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html;
+# EventInvokeConfig's OnFailure, "To retain records of asynchronous invocations",
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-lambda-eventinvokeconfig-onfailure.html).
+# A message that fails its queue's maxReceiveCount-th receive goes to the queue's dead-letter queue, untold.
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (Throttled("ThrottlingException", "Rate exceeded", "RetryStageExecution"), "ThrottlingException"),
+        (
+            AccessDenied("AccessDeniedException", "not allowed", "RetryStageExecution"),
+            "AccessDeniedException",
+        ),
+        (RuntimeError("a bug"), "RuntimeError"),
+    ],
+)
+def test_a_decision_failing_on_its_last_receive_is_told_as_not_started_and_still_fails(
+    app: Any, error: Exception, cause: str
+) -> None:
+    # Given a queued decision on its fifth receive, the queue's maxReceiveCount, that fails again
+    retrier = FailingRetrier(error)
+    # When the batch is handled
+    result = app._due(retrier, {"Records": [record("m1", "pipewarden-shop", receives=5)]}, 5)
+    # Then the announced retry is told as not started, with the error's code, for the attempt announced
+    assert [t for t, _ in retrier.emitter.emitted] == [SKIPPED]  # type: ignore[attr-defined]
+    detail = retrier.emitter.emitted[0][1]  # type: ignore[attr-defined]
+    assert (detail["pipeline"], detail["stage"], detail["attempt"]) == ("pipewarden-shop", "Build", 1)
+    assert detail["reason"].startswith("the retry could not be started (")
+    assert cause in detail["reason"] and "dead-letter queue" in detail["reason"]
+    # And the message still fails, so SQS moves it to the retry dead-letter queue for a person to read
+    assert failed(result) == ["m1"]
+
+
+@pytest.mark.parametrize("receives", [1, 4])
+def test_a_decision_failing_before_its_last_receive_only_goes_back_to_the_queue(
+    app: Any, receives: int
+) -> None:
+    retrier = FailingRetrier(AccessDenied("AccessDeniedException", "not allowed", "RetryStageExecution"))
+    result = app._due(retrier, {"Records": [record("m1", "pipewarden-shop", receives=receives)]}, 5)
+    assert failed(result) == ["m1"]
+    assert retrier.emitter.emitted == []  # type: ignore[attr-defined]
+
+
+def test_a_last_receive_whose_retry_was_made_after_all_tells_nothing(app: Any) -> None:
+    # The retry started, then its report failed: the stage shows attempt 1 made, nothing is called off
+    retrier = FailingRetrier(Throttled("ThrottlingException", "Rate exceeded", "PutEvents"), runs=2)
+    result = app._due(retrier, {"Records": [record("m1", "pipewarden-shop", receives=5)]}, 5)
+    assert failed(result) == ["m1"]
+    assert retrier.emitter.emitted == []  # type: ignore[attr-defined]
+
+
+def test_a_record_without_its_receive_count_is_never_taken_for_the_last(app: Any) -> None:
+    retrier = FailingRetrier(Throttled("ThrottlingException", "Rate exceeded", "RetryStageExecution"))
+    bare = {**record("m1", "pipewarden-shop"), "attributes": {"ApproximateReceiveCount": "many"}}
+    result = app._due(retrier, {"Records": [bare]}, 1)
+    assert failed(result) == ["m1"]
+    assert retrier.emitter.emitted == []  # type: ignore[attr-defined]

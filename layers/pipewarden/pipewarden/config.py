@@ -44,6 +44,7 @@ LOG_RETENTION_DAYS = (
     *(400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653),
 )
 SQS_MAX_DELAY_SECONDS = 900
+SQS_MAX_RECEIVE_COUNT = 1000  # a redrive policy's maxReceiveCount is 1 to 1,000
 
 
 class ConfigError(ValueError):
@@ -190,6 +191,8 @@ class RetryConfig(_Settings):
     decisions_table: str  # '' keeps no record: every claim is granted
     backoff: Backoff
     event_bus: str = "default"
+    # The retry queue's maxReceiveCount: a decision that fails on this receive goes to its dead-letter queue.
+    queue_max_receives: int = 5
 
     @classmethod
     def _own(cls, read: _Environment) -> dict[str, Any]:
@@ -205,6 +208,12 @@ class RetryConfig(_Settings):
             "queue_url": read.required("RETRY_QUEUE_URL", _QUEUE_URL, "an SQS queue URL"),
             "decisions_table": read.optional("DECISIONS_TABLE", "", _TABLE, "a DynamoDB table name"),
             "backoff": backoff,
+            "queue_max_receives": read.whole_number(
+                "RETRY_QUEUE_MAX_RECEIVES",
+                5,
+                range(1, SQS_MAX_RECEIVE_COUNT + 1),
+                f"a whole number of receives from 1 to {SQS_MAX_RECEIVE_COUNT} (the queue's maxReceiveCount)",
+            ),
         }
 
 

@@ -159,6 +159,29 @@ class Retrier:
         self.log.settle(*where, decided=True)
         return reported
 
+    def on_given_up(self, due: DueRetry, error: Exception) -> RetryDecision | None:
+        """The retry queue's last receive of this decision failed with `error`: SQS moves it to the retry
+        dead-letter queue next, and tells nobody (an SQS event source has no on-failure destination).
+        People were told this retry is scheduled: tell them it could not be started, and why (AWS's
+        error code). None when the attempt was made after all (its report failed): nothing to call off.
+        """
+        failure = StageFailure(due.pipeline, due.execution_id, due.stage)
+        try:
+            made = max((len(a) - 1 for a in self.stage_runs(failure).values()), default=0) >= due.attempt
+        except AwsError:
+            made = False  # the pipeline is gone, or reading fails too: the retry was most likely not made
+        if made:
+            return None
+        if isinstance(error, AwsError):
+            cause = f"{error.operation or 'AWS'} answered {error.code}: {error.message[:200]}"
+        else:
+            cause = f"{type(error).__name__} in pipewarden"  # a bug: its text may be anything, the log has it
+        reason = (
+            f"the retry could not be started ({cause}); "
+            "the queued decision is kept in the retry dead-letter queue"
+        )
+        return self._report(failure, RetryDecision(False, SKIPPED, reason, due.attempt), None)
+
     def _start(self, due: DueRetry) -> RetryDecision:
         """Call RetryStageExecution: the decision to report, or a requeue when the pipeline is busy."""
         try:
