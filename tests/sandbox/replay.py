@@ -116,6 +116,20 @@ class Replay:
             xform_name(operation), parsed(service, operation, body), expected
         )
 
+    def fail(
+        self,
+        service: str,
+        operation: str,
+        code: str,
+        message: str = "",
+        expected: dict[str, Any] | None = None,
+    ) -> None:
+        """Queue AWS's error `code` (HTTP 400) as the answer to the next `operation` call."""
+        self.client(service)
+        self._stubbers[service].add_client_error(
+            xform_name(operation), code, message, 400, expected_params=expected
+        )
+
     def assert_all_read(self) -> None:
         for stubber in self._stubbers.values():
             stubber.assert_no_pending_responses()

@@ -5,13 +5,15 @@ through botocore and the product code that reads it. The sandbox is not involved
 from __future__ import annotations
 
 import datetime
+import re
 
+import botocore.session
 import pytest
 from botocore.exceptions import ParamValidationError
 from botocore.stub import Stubber
 
 from pipewarden import buildlogs, pipelines, stacks
-from pipewarden.aws import tagged_resources
+from pipewarden.aws import Invalid, NotFound, tagged_resources
 from pipewarden.classify import UNKNOWN
 from pipewarden.config import PruneConfig, RetryConfig
 from pipewarden.emit import Emitter
@@ -197,6 +199,72 @@ def test_a_pipeline_read_takes_the_arn_from_metadata_when_get_pipeline_has_it() 
     replay.answer("codepipeline", "ListTagsForResource", {"resourceArn": arn}, body={"tags": []})
     found = pipelines.read(replay.client("codepipeline"), "MyFirstPipeline")
     assert (found.arn, dict(found.tags), found.declaration["name"]) == (arn, {}, "MyFirstPipeline")
+    replay.assert_all_read()
+
+
+def test_a_pipeline_arn_made_without_metadata_has_codepipelines_documented_form() -> None:
+    # AWS's GetPipeline example has no metadata: the ARN is made as arn:<partition>:codepipeline:<region>:
+    # <account>:<name>, the form CodePipeline's API gives pipelineArn ("arn:aws(-[\\w]+)*:codepipeline:.+:
+    # [0-9]{12}:.+", https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PipelineContext.html;
+    # read here from botocore's model) and its GetPipeline metadata carries.
+    replay = Replay()
+    documented = raw("codepipeline", "GetPipeline")
+    assert "metadata" not in documented
+    replay.answer("codepipeline", "GetPipeline", {"name": "MyFirstPipeline"})
+    expected = "arn:aws:codepipeline:us-east-1:111111111111:MyFirstPipeline"
+    replay.answer("codepipeline", "ListTagsForResource", {"resourceArn": expected}, body={"tags": []})
+    found = pipelines.read(replay.client("codepipeline"), "MyFirstPipeline")
+    # The role's account and partition (arn:aws:iam::111111111111:role/...) and the client's region
+    assert documented["pipeline"]["roleArn"].startswith("arn:aws:iam::111111111111:")
+    assert found.arn == expected
+    model = botocore.session.get_session().get_service_model("codepipeline")
+    assert re.fullmatch(model.shape_for("PipelineArn").metadata["pattern"], found.arn)
+    replay.assert_all_read()
+
+
+def _documented_pipeline_whose_made_arn_is_not_found(replay: Replay) -> None:
+    replay.answer("codepipeline", "GetPipeline", {"name": "MyFirstPipeline"})
+    replay.fail(
+        "codepipeline",
+        "ListTagsForResource",
+        "ResourceNotFoundException",  # one of ListTagsForResource's errors in botocore's model
+        "The account with id '111111111111' does not include a pipeline with the name 'MyFirstPipeline'",
+        {"resourceArn": "arn:aws:codepipeline:us-east-1:111111111111:MyFirstPipeline"},
+    )
+
+
+def test_a_not_found_on_a_made_pipeline_arn_is_reported_not_taken_for_a_deleted_pipeline() -> None:
+    # Given GetPipeline found the pipeline (without metadata) and its made ARN names nothing
+    replay = Replay()
+    _documented_pipeline_whose_made_arn_is_not_found(replay)
+    # Then the read fails as an invalid request, naming the ARN, not as NotFound ("the pipeline is gone")
+    with pytest.raises(
+        Invalid, match="arn:aws:codepipeline:us-east-1:111111111111:MyFirstPipeline"
+    ) as raised:
+        pipelines.read(replay.client("codepipeline"), "MyFirstPipeline")
+    assert not isinstance(raised.value, NotFound) and not raised.value.transient
+    assert raised.value.code == "ResourceNotFoundException"
+    replay.assert_all_read()
+    # And neither retry nor notify read it as a pipeline that no longer exists (a skip, or None)
+    replay = Replay()
+    _documented_pipeline_whose_made_arn_is_not_found(replay)
+    with pytest.raises(Invalid):
+        retrier(replay).pipeline_settings("MyFirstPipeline")
+    replay = Replay()
+    _documented_pipeline_whose_made_arn_is_not_found(replay)
+    with pytest.raises(Invalid):
+        Enricher(replay.clients()).pipeline("MyFirstPipeline")
+
+
+def test_a_not_found_on_the_arn_aws_gave_is_a_pipeline_deleted_meanwhile() -> None:
+    replay = Replay()
+    arn = "arn:aws:codepipeline:us-east-1:111111111111:MyFirstPipeline"
+    with_metadata = dict(raw("codepipeline", "GetPipeline"), metadata={"pipelineArn": arn})
+    replay.answer("codepipeline", "GetPipeline", {"name": "MyFirstPipeline"}, body=with_metadata)
+    replay.fail(
+        "codepipeline", "ListTagsForResource", "ResourceNotFoundException", "gone", {"resourceArn": arn}
+    )
+    assert Enricher(replay.clients()).pipeline("MyFirstPipeline") is None
     replay.assert_all_read()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
-from pipewarden.aws import call, pages
+from pipewarden.aws import Invalid, NotFound, call, pages
 
 if TYPE_CHECKING:
     from mypy_boto3_codebuild import CodeBuildClient
@@ -32,11 +32,21 @@ class Pipeline(NamedTuple):
 
 
 def read(codepipeline: CodePipelineClient, name: str) -> Pipeline:
-    """GetPipeline, then the tags of the pipeline's ARN. Raises `NotFound` when it does not exist."""
+    """GetPipeline, then the tags of the pipeline's ARN. Raises `NotFound` when it does not exist, and
+    `Invalid` when the ARN made for a pipeline GetPipeline found (no metadata) names no pipeline."""
     found = call(codepipeline.get_pipeline, name=name)
     declaration = found["pipeline"]
-    arn = found.get("metadata", {}).get("pipelineArn") or _arn(codepipeline, declaration)
-    tags = call(codepipeline.list_tags_for_resource, resourceArn=arn).get("tags", [])
+    given = found.get("metadata", {}).get("pipelineArn")
+    arn = given or _arn(codepipeline, declaration)
+    try:
+        tags = call(codepipeline.list_tags_for_resource, resourceArn=arn).get("tags", [])
+    except NotFound as error:
+        if given:
+            raise  # AWS's own ARN: the pipeline was deleted since GetPipeline answered
+        # GetPipeline has just found the pipeline, so the ARN made for it is wrong: reading this as "the
+        # pipeline is gone" would call off its retries and messages in silence. Reported instead.
+        message = f"{arn}, made from the pipeline's service role, names no pipeline ({error.message})"
+        raise Invalid(error.code, message, error.operation) from error
     return Pipeline(name, arn, declaration, {t["key"]: t["value"] for t in tags})
 
 
