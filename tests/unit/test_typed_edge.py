@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,10 +33,40 @@ def test_the_stub_extras_asked_for_are_the_stubs_locked() -> None:
     assert set(wanted.group(1).split(",")) == _locked_stubs()
 
 
+def _stub_imports(source: str) -> set[str]:
+    """The mypy-boto3 stub packages a module's import statements name (`codepipeline` for
+    `from mypy_boto3_codepipeline.type_defs import ...`): a mention in a comment or a string is no import."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+        else:
+            continue
+        names |= {m.split(".")[0].removeprefix("mypy_boto3_") for m in modules if m.startswith("mypy_boto3_")}
+    return names
+
+
+def test_only_import_statements_count_as_importing_a_stub() -> None:
+    mentioned = (
+        '# from mypy_boto3_s3 import S3Client\nNOTE = \'mypy_boto3_sqs\'\n"""import mypy_boto3_sns"""\n'
+    )
+    assert _stub_imports(mentioned) == set()
+    imported = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from mypy_boto3_s3.type_defs import ObjectTypeDef\n"
+        "    import mypy_boto3_sqs, mypy_boto3_sns.client as sns\n"
+        "from . import mypy_boto3_events\n"  # a relative import is a module of this project, not the stub
+    )
+    assert _stub_imports(imported) == {"s3", "sqs", "sns"}
+
+
 def test_every_locked_stub_package_is_imported_by_type_checked_code() -> None:
     here = Path(__file__).resolve()
     sources = [p for folder in TYPE_CHECKED for p in (ROOT / folder).rglob("*.py") if p != here]
-    imported = {name for p in sources for name in re.findall(r"\bmypy_boto3_(\w+)", p.read_text())}
+    imported = {name for p in sources for name in _stub_imports(p.read_text())}
     assert {stub.replace("-", "_") for stub in _locked_stubs()} - imported == set()
 
 
