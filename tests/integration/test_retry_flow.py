@@ -255,9 +255,9 @@ class _BusDown:
         raise Throttled("ThrottlingException", "Rate exceeded", "PutEvents")
 
 
-def test_a_retry_started_whose_report_failed_is_never_told_as_not_started(world: World) -> None:
-    """RetryStageExecution answered, then reporting it failed: the copy SQS delivers again must not
-    say the retry was not started (the stage it finds InProgress is its own retry running)."""
+def failed_once_without_retries(world: World) -> tuple[str, dict[str, Any]]:
+    """A pipeline whose retry tag is removed (pipewarden leaves its failures alone) and whose Build
+    failed once: the pipeline and the failed execution's summary."""
     repo, pipeline = enrolled(world)
     codepipeline = world.sandbox.client("codepipeline")
     world.eventually(lambda: world.pipeline(repo))
@@ -267,6 +267,13 @@ def test_a_retry_started_whose_report_failed_is_never_told_as_not_started(world:
     world.push(repo, "fails once")
     run = world.eventually(lambda: (r := latest(world, pipeline)) and r["status"] == "Failed" and r)
     world.sandbox.wait_idle()
+    return pipeline, run
+
+
+def test_a_retry_started_whose_report_failed_is_never_told_as_not_started(world: World) -> None:
+    """RetryStageExecution answered, then reporting it failed: the copy SQS delivers again must not
+    say the retry was not started (the stage it finds InProgress is its own retry running)."""
+    pipeline, run = failed_once_without_retries(world)
     config = RetryConfig.from_env(os.environ)
     clients = Clients(world.sandbox.client)
     due = DueRetry(pipeline, run["pipelineExecutionId"], "Build", 1, "transient")
@@ -302,15 +309,7 @@ def test_a_queued_retry_failing_on_its_last_receive_is_told_and_dead_lettered(wo
     assert redrive["maxReceiveCount"] == 5
     assert redrive["deadLetterTargetArn"].endswith(":pipewarden-RetryDeadLetterQueue")
     # And a failed stage pipewarden did not retry by itself, whose retry is due
-    repo, pipeline = enrolled(world)
-    codepipeline = sandbox.client("codepipeline")
-    world.eventually(lambda: world.pipeline(repo))
-    arn = codepipeline.get_pipeline(name=pipeline)["metadata"]["pipelineArn"]
-    codepipeline.untag_resource(resourceArn=arn, tagKeys=["pipewarden:retry", "pipewarden:managed-by"])
-    world.sandbox.simulator.scripts.add(pipeline, "Build", [RESET])
-    world.push(repo, "fails once")
-    run = world.eventually(lambda: (r := latest(world, pipeline)) and r["status"] == "Failed" and r)
-    sandbox.wait_idle()
+    pipeline, run = failed_once_without_retries(world)
     # A queue of the test's own with the same redrive policy (the deployed one's poller would take it)
     dead = sqs.create_queue(QueueName=world.name("due-dlq"))["QueueUrl"]
     dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
