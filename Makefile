@@ -7,7 +7,8 @@ CHECKOV_VENV := .venv-checkov
 BIN := $(VENV)/bin
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 BLUEPRINTS := layers/pipewarden/pipewarden/blueprints/*.yaml
-PIP_FLAGS := -q --disable-pip-version-check
+# --no-compile: a module is compiled when first imported, not every installed file at install time.
+PIP_FLAGS := -q --disable-pip-version-check --no-compile
 # sam build needs the Lambda runtime's Python (3.13) on PATH; pyenv machines keep it aside.
 PY313 := $(shell for c in "$$(command -v python3.13)" "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13; do \
 	[ -x "$$c" ] && "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo "$$c"; break; }; done)

@@ -317,14 +317,15 @@ def test_prune_reads_which_keys_each_documented_execution_used() -> None:
     # The documented state: stages Source and Beta, no stage execution running, failed or stopped
     replay.answer("codepipeline", "GetPipelineState", {"name": "myPipeline"})
     replay.answer("codepipeline", "ListPipelineExecutions", {"pipelineName": "myPipeline", "maxResults": 100})
-    # Each stage's latest success (succeededInStage): the documented list's first for Source, none for Beta
-    for stage, body in (("Source", None), ("Beta", {"pipelineExecutionSummaries": []})):
-        expected = {"pipelineName": "myPipeline", "filter": {"succeededInStage": {"stageName": stage}}}
-        replay.answer("codepipeline", "ListPipelineExecutions", {**expected, "maxResults": 1}, body)
     # Each execution's own action records, asked for by id (the documented answer is another one's)
     for execution_id in listed:
         expected = {"pipelineName": "myPipeline", "filter": {"pipelineExecutionId": execution_id}}
         replay.answer("codepipeline", "ListActionExecutions", {**expected, "maxResults": 100})
+    # No record shows a stage succeeding, so each stage's latest success is asked for (succeededInStage):
+    # the documented list's first for Source, none for Beta
+    for stage, body in (("Source", None), ("Beta", {"pipelineExecutionSummaries": []})):
+        expected = {"pipelineName": "myPipeline", "filter": {"succeededInStage": {"stageName": stage}}}
+        replay.answer("codepipeline", "ListPipelineExecutions", {**expected, "maxResults": 1}, body)
     artifacts = pruner(replay).pipeline_artifacts("myPipeline", 10)
     assert artifacts is not None
     # The executions listed are not the one whose actions are listed (the examples are unrelated): a

@@ -384,3 +384,24 @@ def test_a_slow_down_waits_a_moment_and_only_passing_faults_are_sent_again() -> 
     # Then the SlowDown key goes in a second request after a pause (no real sleep here)
     assert "pipewarden-shop/Source/old1" in fake.deleted
     assert waits == [1.0] and fake.delete_calls == 2 and report.errors == []
+
+
+def test_a_stopped_executions_records_do_not_name_a_stages_latest_success() -> None:
+    # Given the newest execution was stopped in Build (stop and wait: later actions never started, so
+    # its Build records look successful) and CodePipeline says Build last succeeded in e1
+    # (https://docs.aws.amazon.com/codepipeline/latest/userguide/pipelines-stop.html)
+    fake = FakeAws([*KEYS, "pipewarden-shop/Build/e1"])
+    fake.summaries = [
+        {"pipelineExecutionId": "e2", "status": "Stopped"},
+        {"pipelineExecutionId": "e1", "status": "Succeeded"},
+    ]
+    fake.stage_states = [{"stageName": "Build"}]
+    fake.successes = {"Build": "e1"}
+    fake.more_actions = [
+        action("e2", "Build", "pipewarden-shop/Build/e2-partial"),
+        action("e1", "Build", "pipewarden-shop/Build/e1"),
+    ]
+    # When a pipeline keeping 1 execution is pruned
+    pruner(fake).run()
+    # Then e1's Build output stays for a rollback (asked for with succeededInStage, not inferred)
+    assert "pipewarden-shop/Build/e1" not in fake.deleted

@@ -33,6 +33,8 @@ PRUNED = "Artifacts Pruned"
 # DeleteObjects' per-key error codes for a fault on S3's side, worth one more request in the same run:
 # https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html (Error: Code) and
 # https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList
+# Executions whose action records are complete: every stage they entered ran all its actions.
+SETTLED = frozenset({"Succeeded", "Failed", "Superseded"})
 PASSING_FAULTS = frozenset({"InternalError", "SlowDown", "ServiceUnavailable"})
 
 
@@ -165,13 +167,24 @@ class Pruner:
                     status.setdefault(execution_id, summary_status)
                 if len(newest) >= keep and not parallel:
                     break  # before the next page is asked for
-            rollback = {}
+            read = {e: self._execution(name, e, status.get(e, "")) for e in newest}  # newest first
+            rollback: dict[str, str] = {}
+            seen: set[str] = set()
+            for execution_id, record in read.items():
+                for stage, stage_status in record.stage_status.items():
+                    if stage_status == "Succeeded" and stage not in seen:
+                        seen.add(stage)
+                        # An execution still running or stopped may not have started all of a stage's
+                        # actions (stop and wait): only a settled one's records say the stage succeeded.
+                        if record.status in SETTLED:
+                            rollback[stage] = execution_id
             for state in states:
-                found = pipelines.latest_success(codepipeline, name, state["stageName"])
-                if found:
-                    rollback[state["stageName"]] = found
-            wanted = [*newest, *sorted((pinned | set(rollback.values())) - set(newest))]
-            executions = tuple(self._execution(name, e, status.get(e, "")) for e in wanted)
+                stage = state["stageName"]
+                if stage not in rollback and (found := pipelines.latest_success(codepipeline, name, stage)):
+                    rollback[stage] = found
+            for execution_id in sorted((pinned | set(rollback.values())) - set(read)):
+                read[execution_id] = self._execution(name, execution_id, status.get(execution_id, ""))
+            executions = tuple(read.values())
         except NotFound as error:
             if error.code != "PipelineNotFoundException":
                 raise Unknowable(f"{name}: {error}") from error
