@@ -159,7 +159,6 @@ class FailingRetrier(Retrier):
             AccessDenied("AccessDeniedException", "not allowed", "RetryStageExecution"),
             "AccessDeniedException",
         ),
-        (RuntimeError("a bug"), "RuntimeError"),
     ],
 )
 def test_a_decision_failing_on_its_last_receive_is_told_as_not_started_and_still_fails(
@@ -176,6 +175,27 @@ def test_a_decision_failing_on_its_last_receive_is_told_as_not_started_and_still
     assert detail["reason"].startswith("the retry could not be started (")
     assert cause in detail["reason"] and "dead-letter queue" in detail["reason"]
     # And the message still fails, so SQS moves it to the retry dead-letter queue for a person to read
+    assert failed(result) == ["m1"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        # Found by chaos: the retry had run (an earlier receive, or this one before its record failed)
+        Throttled("InternalFailure", "An internal error occurred", "ListActionExecutions"),
+        Throttled("InternalFailure", "An internal error occurred", "PutItem"),
+        RuntimeError("a bug"),
+    ],
+)
+def test_a_last_receive_failing_anywhere_but_the_start_call_tells_nothing_and_still_fails(
+    app: Any, error: Exception
+) -> None:
+    # Given a queued decision on its last receive that fails outside RetryStageExecution: whether the
+    # retry started cannot be known from the error, and "not started" could be false
+    retrier = FailingRetrier(error)
+    result = app._due(retrier, {"Records": [record("m1", "pipewarden-shop", receives=5)]}, 5)
+    # Then nothing is told, and the message still goes to the dead-letter queue
+    assert retrier.emitter.emitted == []  # type: ignore[attr-defined]
     assert failed(result) == ["m1"]
 
 

@@ -165,11 +165,16 @@ class Retrier:
         People were told this retry is scheduled: tell them it could not be started, and why (AWS's
         error code). None when the attempt was made after all (its report failed): nothing to call off.
         """
+        if not isinstance(error, AwsError) or error.operation != "RetryStageExecution":
+            # It failed before or after the start call (a read, the decision's record, its event):
+            # the retry may well have started, in this receive or an earlier one. Only AWS refusing
+            # the start itself says it did not; anything else would risk a false "not started".
+            return None
         failure = StageFailure(due.pipeline, due.execution_id, due.stage)
         try:
             made = max((len(a) - 1 for a in self.stage_runs(failure).values()), default=0) >= due.attempt
         except AwsError:
-            made = False  # the pipeline is gone, or reading fails too: the retry was most likely not made
+            return None  # what happened cannot be read: nothing is told rather than something false
         if made:
             return None
         if isinstance(error, AwsError):
