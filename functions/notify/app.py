@@ -109,7 +109,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     except InvalidEvent as error:
         return reject(Emitter(lambda: Clients().events, config.event_bus), "notify", event, str(error))
     logger.append_keys(event_key=happening.key, kind=happening.kind, pipeline=happening.pipeline)
-    unheard = _notifier().screen(happening)
+    unheard = Notifier(_config(), Clients()).screen(happening)
     if unheard is not None:
         # Nobody hears it whatever happened: no idempotency record is written (most events end here).
         logger.info("notification", extra=unheard.summary())

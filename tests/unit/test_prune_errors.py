@@ -47,6 +47,7 @@ class FakeAws:
         self.failure_code = "InternalError"  # what DeleteObjects reports for a key in `failures`
         self.stage_states: list[dict[str, Any]] = []
         self.action_reads = 0
+        self.tagged = {"pipewarden-shop": "1"}  # pipeline -> its keep-executions tag
         self.successes: dict[str, str] = {}  # stage -> its latest successful execution
         self.summaries = [
             {"pipelineExecutionId": "e2", "status": "Succeeded"},
@@ -62,10 +63,13 @@ class FakeAws:
         return paginator
 
     def get_resources(self, **_: Any) -> dict[str, Any]:
-        arn = "arn:aws:codepipeline:us-east-1:1:pipewarden-shop"
         return {
             "ResourceTagMappingList": [
-                {"ResourceARN": arn, "Tags": [{"Key": "pipewarden:keep-executions", "Value": "1"}]}
+                {
+                    "ResourceARN": f"arn:aws:codepipeline:us-east-1:1:{name}",
+                    "Tags": [{"Key": "pipewarden:keep-executions", "Value": keep}],
+                }
+                for name, keep in self.tagged.items()
             ]
         }
 
@@ -405,3 +409,23 @@ def test_a_stopped_executions_records_do_not_name_a_stages_latest_success() -> N
     pruner(fake).run()
     # Then e1's Build output stays for a rollback (asked for with succeededInStage, not inferred)
     assert "pipewarden-shop/Build/e1" not in fake.deleted
+
+
+def test_a_pipeline_tagged_to_keep_1000_executions_cannot_use_up_every_others_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a tagger's pipeline that sorts first and keeps 1,000 executions (each read takes a second
+    # here), and the shop pipeline after it, with 70 s left: each may use (70 - 60) / 2 = 5 s
+    fake = FakeAws(KEYS)
+    fake.tagged = {"pipewarden-aaa-hostile": "1000", "pipewarden-shop": "1"}
+    fake.summaries = [{"pipelineExecutionId": f"e{n}", "status": "Succeeded"} for n in range(1000, 0, -1)]
+    clock = iter(range(10**6))
+    monkeypatch.setattr("pipewarden.prune.time.monotonic", lambda: float(next(clock)))
+    # When the bucket is pruned
+    report = pruner(fake, time_left=lambda: 70.0).run()
+    # Then the hostile pipeline stops at its share (its prefix left alone) and the shop is still read
+    # and pruned
+    assert "pipewarden-aaa-hosti" in report.protected
+    assert any("more than its share" in e for e in report.errors)
+    assert fake.action_reads < 20
+    assert {"pipewarden-shop/Source/old1", "pipewarden-shop/Source/old2"} <= set(fake.deleted)

@@ -44,9 +44,12 @@ class Outcome:
 
 @dataclass
 class Notifier:
+    """Decides and tells. `deliverer` is needed to tell only: screening an event works without it (so
+    the Slack secret's provider is not built for the events nobody hears, most of them)."""
+
     config: NotifyConfig
     clients: Clients
-    deliverer: Deliverer
+    deliverer: Deliverer | None = None
 
     def report(self, happening: Happening) -> Outcome:
         repository = happening.text("repository")
@@ -122,6 +125,8 @@ class Notifier:
         if not audience.hears(notify_rules.importance(happening, audience, facts.retries)):
             return quiet
         notice = notify_rules.compose(happening, facts)
+        if self.deliverer is None:
+            raise TypeError("a Notifier without a Deliverer can screen events, not tell them")
         delivery = self.deliverer.send(notice, audience.slack_channel)
         return Outcome("sent", f"notify is {audience.level}", notice, delivery)
 

@@ -57,6 +57,7 @@ def _inbound(state: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 BATCH = 1000  # DeleteObjects takes at most 1,000 keys a request
 STOP_MARGIN_SECONDS = 60.0
+SHARE_SECONDS = 5.0  # the least time any one pipeline's executions may take to read
 
 
 @dataclass
@@ -117,6 +118,7 @@ class Pruner:
     now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)
     listed_keys: int = 1000
     pause: Callable[[float], None] = time.sleep
+    _share_ends: float = float("inf")  # when the pipeline being read has used its share of the run
 
     # -- what the executions need ---------------------------------------------------------------
     def managed_pipelines(self) -> dict[str, int]:
@@ -159,6 +161,7 @@ class Pruner:
             for summary in pipelines.executions(codepipeline, name):
                 execution_id, summary_status = summary["pipelineExecutionId"], summary.get("status", "")
                 parallel = parallel or summary.get("executionMode") == "PARALLEL"
+                self._check_time(name)
                 if len(newest) < keep:
                     newest.append(execution_id)
                     status.setdefault(execution_id, summary_status)
@@ -196,10 +199,17 @@ class Pruner:
             raise Unknowable(f"{name}: no action records of {', '.join(sorted(unread)[:3])}")
         return PipelineArtifacts(name, keep, executions, retryable, rollback)
 
-    def _execution(self, pipeline: str, execution_id: str, status: str) -> ExecutionArtifacts:
-        """One execution's artifact keys and the outcome of each stage (its actions' latest runs)."""
+    def _check_time(self, pipeline: str) -> None:
+        """Raise `OutOfTime` near the invocation's deadline, `Unknowable` past the pipeline's share of it
+        (one pipeline's tags, a keep-executions of 1,000 say, must not use up every other's run)."""
         if self.time_left() < STOP_MARGIN_SECONDS:
             raise OutOfTime(f"the deadline came while reading {pipeline}'s executions")
+        if time.monotonic() > self._share_ends:
+            raise Unknowable(f"{pipeline}: reading its executions took more than its share of the run")
+
+    def _execution(self, pipeline: str, execution_id: str, status: str) -> ExecutionArtifacts:
+        """One execution's artifact keys and the outcome of each stage (its actions' latest runs)."""
+        self._check_time(pipeline)
         keys: dict[str, set[str]] = {}
         latest: dict[tuple[str, str], tuple[str, str]] = {}
         for detail in pipelines.action_executions(self.clients.codepipeline, pipeline, execution_id):
@@ -239,6 +249,9 @@ class Pruner:
         records: list[PipelineArtifacts] = []
         names = sorted(pipelines)
         for index, name in enumerate(names):
+            # Each pipeline may use its share of the time left (at least SHARE_SECONDS), no more.
+            share = max(SHARE_SECONDS, (self.time_left() - STOP_MARGIN_SECONDS) / (len(names) - index))
+            self._share_ends = time.monotonic() + share
             try:
                 record = self.pipeline_artifacts(name, pipelines[name])
             except OutOfTime as stop:
