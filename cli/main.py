@@ -13,8 +13,11 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from pipewarden.blueprint import name_of as blueprint_name
 from pipewarden.contract import (
+    BLUEPRINTS,
     COMPUTE_TYPES,
+    DEFAULT_BLUEPRINT,
     NOTIFY_MODES,
     RETRY_MODES,
     ContractViolation,
@@ -96,6 +99,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     prefix = args.tag_prefix
     values = {
         "enabled": "true",
+        "blueprint": args.blueprint,
         "ecs-cluster": args.cluster,
         "ecs-service": args.service,
         "container": args.container,
@@ -150,6 +154,7 @@ def collect_status(args: argparse.Namespace) -> list[dict[str, Any]]:
             rows[name] = {
                 "repository": name,
                 "enabled": tags.get(f"{prefix}:enabled", ""),
+                "blueprint": tags.get(f"{prefix}:blueprint") or DEFAULT_BLUEPRINT,
                 "stack_status": "-",
             }
     cfn = _client(args, "cloudformation")
@@ -160,7 +165,12 @@ def collect_status(args: argparse.Namespace) -> list[dict[str, Any]]:
                 continue
             name = tags.get(f"{prefix}:repository", stack["StackName"])
             row = rows.setdefault(name, {"repository": name, "enabled": ""})
-            row.update(stack_status=stack["StackStatus"], pipeline=stack["StackName"])
+            # What the stack was built from (the tag may ask for another until it converges).
+            row.update(
+                stack_status=stack["StackStatus"],
+                pipeline=stack["StackName"],
+                blueprint=blueprint_name(tags.get(f"{prefix}:blueprint")),
+            )
     settings: dict[str, PipelineSettings] = {}
     for page in tagging.get_paginator("get_resources").paginate(
         ResourceTypeFilters=["codepipeline:pipeline"],
@@ -209,7 +219,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no repository carries {args.tag_prefix}:enabled and no pipewarden stack exists")
         return 0
-    columns = ("repository", "enabled", "stack_status", "pipeline", "last_execution", "retry", "notify")
+    columns = (
+        "repository",
+        "enabled",
+        "blueprint",
+        "stack_status",
+        "pipeline",
+        "last_execution",
+        "retry",
+        "notify",
+    )
     widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
     print("  ".join(c.upper().ljust(widths[c]) for c in columns))
     for row in rows:
@@ -500,8 +519,13 @@ def parser() -> argparse.ArgumentParser:
 
     enroll = sub.add_parser("enroll", parents=[common], help="tag a repository so it gets a pipeline")
     enroll.add_argument("repository")
-    enroll.add_argument("--cluster", required=True, help="ECS cluster to deploy to")
-    enroll.add_argument("--service", required=True, help="ECS service to update")
+    enroll.add_argument(
+        "--blueprint",
+        choices=BLUEPRINTS,
+        help=f'what the pipeline does after its build (default: {DEFAULT_BLUEPRINT}; README "Blueprints")',
+    )
+    enroll.add_argument("--cluster", help="ECS cluster to deploy to (ecs-rolling, ecs-blue-green)")
+    enroll.add_argument("--service", help="ECS service to update (ecs-rolling, ecs-blue-green)")
     enroll.add_argument("--container", help="container name in imagedefinitions.json (default: repository)")
     enroll.add_argument("--ecr-repository", help="ECR repository (default: repository name)")
     enroll.add_argument("--branch", help="branch that triggers the pipeline (default: main)")

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import yaml
 from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -316,6 +317,9 @@ class _Build:
     image: _Image | None
     outcome: Outcome | None
     inputs: list[dict[str, Any]]
+    # The files the buildspec's `artifacts` section names (the managed buildspecs' own; a buildspec
+    # in the repository is not read here, and makes imagedefinitions.json).
+    files: tuple[str, ...] = ("imagedefinitions.json",)
     log: list[str] = field(default_factory=list)
     phase: str = ""  # the phase that failed
     code: str = ""
@@ -668,7 +672,13 @@ class Simulator:
         }
         # CodeBuild assumes the service role once per build, named after the build's id.
         role = self._roles.session(str(project.service_role), f"AWSCodeBuild-{build_id.split(':', 1)[1]}")
-        job = _Build(role, self._image(env, revision, build_id, outcome), outcome, run.input_artifacts)
+        job = _Build(
+            role,
+            self._image(env, revision, build_id, outcome),
+            outcome,
+            run.input_artifacts,
+            _artifact_files(str((metadata.get("source") or {}).get("buildspec") or "")),
+        )
         phases, written = self._run_phases(pipeline, execution, action, job, env)
         group = ((metadata.get("logsConfig") or {}).get("cloudWatchLogs") or {}).get(
             "groupName", f"/aws/codebuild/{project_name}"
@@ -753,9 +763,15 @@ class Simulator:
         return _Image(registry, target, own, tag)
 
     def _build_outputs(self, job: _Build, env: Mapping[str, str]) -> dict[str, str]:
+        """The files the buildspec writes, as the managed buildspecs write them."""
         container = env.get("CONTAINER_NAME", "app")
         uri = f"{job.image.uri}:{job.image.tag}" if job.image else ""
-        return {"imagedefinitions.json": json.dumps([{"name": container, "imageUri": uri}])}
+        known = {
+            "imagedefinitions.json": lambda: json.dumps([{"name": container, "imageUri": uri}]),
+            # The image detail file CodePipeline's ECR source action writes, and CodeDeployToECS reads.
+            "imageDetail.json": lambda: json.dumps({"ImageURI": uri}),
+        }
+        return {name: known[name]() if name in known else f"{name} of the build\n" for name in job.files}
 
     def _build_phase(self, phase: str, job: _Build, scripted: Outcome | None) -> None:
         """Run one phase of the build; `scripted` fails it as the script says, after what ran before."""
@@ -1058,6 +1074,19 @@ class Simulator:
             run.error = {"code": "JobFailed", "message": unreadable}
             return None
         return [{"name": e["name"], "imageUri": e["imageUri"]} for e in entries]
+
+
+def _artifact_files(buildspec: str) -> tuple[str, ...]:
+    """The files an inline buildspec's `artifacts.files` names; imagedefinitions.json for a path."""
+
+    default = ("imagedefinitions.json",)
+    if "\n" not in buildspec:  # a path in the repository, or nothing
+        return default
+    try:
+        files = (yaml.safe_load(buildspec).get("artifacts") or {}).get("files") or []
+    except (yaml.YAMLError, AttributeError):
+        return default
+    return tuple(str(f) for f in files) or default
 
 
 # What DescribeTaskDefinition answers that RegisterTaskDefinition takes again (a new revision of the

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pipewarden.contract import BLUEPRINTS
 from pipewarden.naming import pipeline_name
 from sandbox import fleet
 from sandbox.runtime import ACCOUNT, REGION, Sandbox
@@ -40,6 +41,8 @@ def sandbox() -> Iterator[Sandbox]:
     fast_retries["DetailedMetrics"] = "true"
     # Stack operations take 0.1 s here (0.5 s in the demo and chaos): tests that need a stack to stay
     # busy longer slow it down themselves (tests/sandbox/test_async_stacks.py).
+    # Every blueprint may be chosen here; the template's default leaves lambda to the platform team.
+    fast_retries["AllowedBlueprints"] = ",".join(BLUEPRINTS)
     with Sandbox(parameters={"AllowedEcsTargets": ALLOWED, **fast_retries}, stack_seconds=0.1) as running:
         yield running
         # Every Slack payload any test produced must pass slack_sdk's Block Kit models.

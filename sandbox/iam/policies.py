@@ -472,7 +472,7 @@ def controller(parameters: Mapping[str, str] | None = None, path: Path = CONTROL
 
 
 def blueprint(
-    parameters: Mapping[str, str], stack_name: str, path: Path = BLUEPRINTS / pipewarden_blueprint.BLUEPRINT
+    parameters: Mapping[str, str], stack_name: str, path: Path = BLUEPRINTS / "ecs-rolling.yaml"
 ) -> Stack:
     """One blueprint stack's roles and policies for these stack parameters.
 
@@ -489,8 +489,10 @@ def blueprint(
     return _collect(f"{path.name}[{stack_name}]", path.name, template, dict(parameters), stack_name)
 
 
-def blueprint_parameters(case: BlueprintCase, controller_stack: Stack) -> tuple[str, dict[str, str]]:
-    """The stack name and parameters the enroll function would deploy a blueprint with for this case."""
+def blueprint_parameters(
+    case: BlueprintCase, controller_stack: Stack, name: str = "ecs-rolling"
+) -> tuple[str, dict[str, str]]:
+    """The stack name and parameters the enroll function would deploy blueprint `name` with for this case."""
     outputs = controller_stack.outputs
     parameters = controller_stack.parameters
     config = ControllerConfig(
@@ -501,9 +503,10 @@ def blueprint_parameters(case: BlueprintCase, controller_stack: Stack) -> tuple[
         cloudformation_role_arn=outputs["CloudFormationExecutionRoleArn"],
         log_retention_days=int(parameters["LogRetentionDays"]),
     )
-    values = pipewarden_blueprint.parameters(case.settings, config)
-    values["PassRoleArns"] = ",".join(case.pass_role_arns)
-    values.update(case.write_time_parameters)
+    chosen = pipewarden_blueprint.get(name)
+    values = chosen.parameters(dataclasses.replace(case.settings, blueprint=name), config)
+    looked_up = {"PassRoleArns": ",".join(case.pass_role_arns), **case.write_time_parameters}
+    values.update({key: value for key, value in looked_up.items() if key in chosen.looked_up})
     return blueprint_stack_name(case.settings.repository), values
 
 
@@ -529,7 +532,7 @@ def every_stack(
             controllers[key] = controller(case.controller_parameters, controller_path)
             stacks.append(_relabel(controllers[key], f"{controller_path.name}[{case.name}]"))
         for path in blueprints if blueprints is not None else blueprint_paths():
-            name, values = blueprint_parameters(case, controllers[key])
+            name, values = blueprint_parameters(case, controllers[key], path.stem)
             stacks.append(_relabel(blueprint(values, name, path), f"{path.name}[{case.name}]"))
     return tuple(stacks)
 

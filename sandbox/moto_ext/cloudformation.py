@@ -568,6 +568,11 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
             role = role_arn or getattr(stack, "role_arn", None)
             with _as(role, tags if tags is not None else stack.tags):
                 stack.update(template, role, parameters=resolved, tags=tags)
+            # A stack has the parameters its template declares: moto keeps those the old one declared.
+            declared = stack.resource_map._template.get("Parameters", {})
+            kept = stack.resource_map.resolved_parameters
+            for name in [n for n in kept if n not in declared]:
+                del kept[name]
         except Exception as error:
             logical_id = _failed_resource(stack)
             self._resource_failed(stack, logical_id, "UPDATE_FAILED", error)

@@ -234,7 +234,7 @@ def update_with(world: World, stack: str, extra: dict[str, Any]) -> dict[str, An
 
     No RoleARN is given: CloudFormation uses the stack's own, the controller's execution role.
     """
-    template = cfn_template.loads(blueprint.template_body())
+    template = cfn_template.loads(blueprint.get("ecs-rolling").template_body())
     template["Resources"].update(extra)
     cfn = world.sandbox.client("cloudformation")
     described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
@@ -392,7 +392,7 @@ def test_a_build_role_given_everything_by_a_stack_update_is_still_held_by_the_bo
     # carries the boundary), and another team's service and artifacts
     repo, stack = enrolled_stack(world)
     world.service(service="victim", owner="victim-repository")
-    template = cfn_template.loads(blueprint.template_body())
+    template = cfn_template.loads(blueprint.get("ecs-rolling").template_body())
     template["Resources"]["BuildRole"]["Properties"]["Policies"] = [
         {
             "PolicyName": "everything",

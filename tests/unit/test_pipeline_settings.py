@@ -50,7 +50,7 @@ def test_the_blueprint_writes_tags_that_read_back_as_the_repositorys_settings() 
         "shop", "apps", "web", "shop", "shop", retry="all", max_retries=4, notify="all",
         keep_executions=3, slack_channel="team-a",
     )  # fmt: skip
-    body = template.loads(blueprint.template_body())
+    body = template.loads(blueprint.get("ecs-rolling").template_body())
     resolver = template.Resolver(body, blueprint.parameters(chosen, CONFIG), {}, "111111111111", "eu-west-1")
     pipeline = next(r for r in body["Resources"].values() if r["Type"] == "AWS::CodePipeline::Pipeline")
     tags = {resolver.resolve(t["Key"]): resolver.resolve(t["Value"]) for t in pipeline["Properties"]["Tags"]}

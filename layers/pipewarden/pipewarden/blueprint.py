@@ -1,28 +1,29 @@
-"""The ecs-rolling blueprint: its template body, and the stack parameters and tags for one repository."""
+"""The blueprints: what each kind of repository gets, its template body, and its stack parameters and tags.
+
+A repository chooses one with `<prefix>:blueprint` (contract.BLUEPRINTS). Each blueprint is one plain
+CloudFormation template under blueprints/, deployed as one stack per repository; every one of them
+makes its roles under /pipewarden/ with the controller's permissions boundary, tags them with the
+repository and artifact prefix the boundary scopes them to, and writes the pipeline's retry, notify
+and prune settings onto the pipeline's tags.
+"""
 
 from __future__ import annotations
 
 import functools
 import hashlib
+from dataclasses import dataclass
 from importlib import resources
 
 from pipewarden.config import ControllerConfig
-from pipewarden.contract import COMPUTE_TYPES, RepositorySettings
+from pipewarden.contract import COMPUTE_TYPES, DEFAULT_BLUEPRINT, RepositorySettings
 from pipewarden.naming import artifact_prefix, pipeline_name
 
-BLUEPRINT = "ecs-rolling.yaml"
-
-# Parameters that follow from tags and the controller's settings: a difference in any of them
-# is a reason to update the stack. PassRoleArns (from ECS) and CreateEcrRepository (from ECR) are
-# looked up only when we write.
-TAG_DERIVED = (
+# Parameters that follow from tags and the controller's settings: a difference in any of them is a
+# reason to update the stack. Every blueprint takes these.
+_COMMON = (
     "RepositoryName",
     "PipelineName",
     "BranchName",
-    "EcsCluster",
-    "EcsService",
-    "ContainerName",
-    "EcrRepositoryName",
     "Buildspec",
     "ComputeType",
     "ArtifactBucket",
@@ -36,22 +37,81 @@ TAG_DERIVED = (
     "SlackChannel",
     "LogRetentionDays",
 )
+_IMAGE = ("ContainerName", "EcrRepositoryName")
+_ECS = ("EcsCluster", "EcsService")
+
+
+@dataclass(frozen=True)
+class Blueprint:
+    """One blueprint: its template (blueprints/<name>.yaml) and the parameters it takes.
+
+    `tag_derived`: parameters the tags and the controller's settings determine (compared on every
+    reconcile). `looked_up`: parameters the enroll function finds out only when it writes the stack
+    (PassRoleArns from ECS, CreateEcrRepository from ECR).
+    """
+
+    name: str
+    deploys: str
+    tag_derived: tuple[str, ...]
+    looked_up: tuple[str, ...] = ()
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.yaml"
+
+    def template_body(self) -> str:
+        """The blueprint's CloudFormation template, as shipped inside the library."""
+        return _template_body(self.file)
+
+    def version(self) -> str:
+        """A short content hash of the template: a stack built from another version gets updated."""
+        return hashlib.sha256(self.template_body().encode()).hexdigest()[:12]
+
+    @property
+    def label(self) -> str:
+        """The stack's `<prefix>:blueprint` tag: `<name>@<version>`."""
+        return f"{self.name}@{self.version()}"
+
+    def parameters(self, settings: RepositorySettings, config: ControllerConfig) -> dict[str, str]:
+        """The stack parameters that the repository's tags and the controller's settings determine."""
+        every = _every_parameter(settings, config)
+        return {name: every[name] for name in self.tag_derived}
+
+
+BLUEPRINTS: dict[str, Blueprint] = {
+    blueprint.name: blueprint
+    for blueprint in (
+        Blueprint(
+            "ecs-rolling",
+            "a container image, rolled out to an ECS service by CodePipeline's ECS action",
+            _COMMON + _ECS + _IMAGE,
+            ("PassRoleArns", "CreateEcrRepository"),
+        ),
+        Blueprint(
+            "build-only",
+            "nothing: builds and tests, pushes the image to ECR and keeps the build's output artifact",
+            (*_COMMON, "EcrRepositoryName"),
+            ("CreateEcrRepository",),
+        ),
+    )
+}
+
+
+def get(name: str) -> Blueprint:
+    """The blueprint of that name (KeyError for one the controller does not ship)."""
+    return BLUEPRINTS[name]
+
+
+def of(settings: RepositorySettings) -> Blueprint:
+    return get(settings.blueprint)
 
 
 @functools.cache
-def template_body() -> str:
-    """The blueprint's CloudFormation template, as shipped inside the library."""
-    return resources.files("pipewarden").joinpath("blueprints", BLUEPRINT).read_text(encoding="utf-8")
+def _template_body(file: str) -> str:
+    return resources.files("pipewarden").joinpath("blueprints", file).read_text(encoding="utf-8")
 
 
-@functools.cache
-def version() -> str:
-    """A short content hash of the blueprint: a stack built from another version gets updated."""
-    return hashlib.sha256(template_body().encode()).hexdigest()[:12]
-
-
-def parameters(settings: RepositorySettings, config: ControllerConfig) -> dict[str, str]:
-    """The stack parameters that the repository's tags and the controller's settings determine."""
+def _every_parameter(settings: RepositorySettings, config: ControllerConfig) -> dict[str, str]:
     pipeline = pipeline_name(settings.repository)
     return {
         "RepositoryName": settings.repository,
@@ -77,10 +137,23 @@ def parameters(settings: RepositorySettings, config: ControllerConfig) -> dict[s
     }
 
 
-def stack_tags(repository: str, prefix: str) -> dict[str, str]:
+def parameters(settings: RepositorySettings, config: ControllerConfig) -> dict[str, str]:
+    """The stack parameters of the repository's own blueprint."""
+    return of(settings).parameters(settings, config)
+
+
+def name_of(label: str | None) -> str:
+    """The blueprint's name in a stack's `<prefix>:blueprint` tag (`ecs-rolling@<version>`).
+
+    A stack without the tag was made before there was more than one blueprint: ecs-rolling.
+    """
+    return (label or DEFAULT_BLUEPRINT).split("@", 1)[0]
+
+
+def stack_tags(repository: str, prefix: str, blueprint: str = DEFAULT_BLUEPRINT) -> dict[str, str]:
     """Tags that mark a stack as pipewarden's and say which repository and blueprint it is for."""
     return {
         f"{prefix}:managed-by": "pipewarden",
         f"{prefix}:repository": repository,
-        f"{prefix}:blueprint": f"ecs-rolling@{version()}",
+        f"{prefix}:blueprint": get(blueprint).label,
     }

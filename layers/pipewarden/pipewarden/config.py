@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
+from pipewarden.contract import BLUEPRINTS, DEFAULT_ALLOWED_BLUEPRINTS
+
 if TYPE_CHECKING:
     from pipewarden.retry_policy import Backoff
 
@@ -129,6 +131,20 @@ class _Environment:
                 raise self._bad(name, value, what)
         return targets
 
+    def blueprints(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list of blueprint names; unset is the default list, empty allows none."""
+        if name not in self._env:
+            return DEFAULT_ALLOWED_BLUEPRINTS
+        value = self._value(name)
+        names = tuple(b.strip() for b in value.split(",") if b.strip())
+        for blueprint in names:
+            if blueprint not in BLUEPRINTS:
+                what = (
+                    f"a list of blueprints, each one of {', '.join(BLUEPRINTS)} ({blueprint[:60]!r} is none)"
+                )
+                raise self._bad(name, value, what)
+        return names
+
     def delay(self, name: str, default: int) -> int:
         """A number of seconds an SQS message may be delayed."""
         allowed = range(1, SQS_MAX_DELAY_SECONDS + 1)
@@ -163,6 +179,7 @@ class ControllerConfig(_Settings):
     cloudformation_role_arn: str
     event_bus: str = "default"
     log_retention_days: int = 30
+    allowed_blueprints: tuple[str, ...] = DEFAULT_ALLOWED_BLUEPRINTS
 
     @classmethod
     def _own(cls, read: _Environment) -> dict[str, Any]:
@@ -179,6 +196,7 @@ class ControllerConfig(_Settings):
             "log_retention_days": read.whole_number(
                 "LOG_RETENTION_DAYS", 30, LOG_RETENTION_DAYS, "a retention period of CloudWatch Logs in days"
             ),
+            "allowed_blueprints": read.blueprints("ALLOWED_BLUEPRINTS"),
         }
 
 

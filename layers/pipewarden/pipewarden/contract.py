@@ -19,6 +19,15 @@ COMPUTE_TYPES = {
 RETRY_MODES = ("transient", "all", "off")
 NOTIFY_MODES = ("all", "failures", "off")
 MAX_RETRIES_RANGE = range(6)
+# What a repository's pipeline does after its build (`<prefix>:blueprint`); README "Blueprints".
+BLUEPRINTS = ("ecs-rolling", "build-only")
+DEFAULT_BLUEPRINT = "ecs-rolling"
+# The blueprints that deploy to an ECS service: they read ecs-cluster/ecs-service and the allow-list.
+ECS_BLUEPRINTS = ("ecs-rolling",)
+# The blueprints whose build pushes a container image: they read container and ecr-repository.
+IMAGE_BLUEPRINTS = (*ECS_BLUEPRINTS, "build-only")
+# A controller allows these unless its AllowedBlueprints parameter says otherwise.
+DEFAULT_ALLOWED_BLUEPRINTS = ("ecs-rolling", "build-only")
 # Names the secret pipewarden/slack/<channel>, so it may not leave that prefix.
 SLACK_CHANNEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 KEEP_EXECUTIONS_RANGE = range(1, 1001)
@@ -26,6 +35,7 @@ KEEP_EXECUTIONS_RANGE = range(1, 1001)
 # Keys that change the pipeline; every other key of the prefix is reported as unknown.
 KNOWN_KEYS = (
     "enabled",
+    "blueprint",
     "ecs-cluster",
     "ecs-service",
     "container",
@@ -54,7 +64,10 @@ class ContractViolation(ValueError):
 
 @dataclass(frozen=True)
 class RepositorySettings:
-    """Everything the blueprint needs to know about one enrolled repository."""
+    """Everything the blueprint needs to know about one enrolled repository.
+
+    `ecs_cluster` and `ecs_service` are empty for a blueprint that deploys nowhere on ECS.
+    """
 
     repository: str
     ecs_cluster: str
@@ -69,6 +82,15 @@ class RepositorySettings:
     notify: str = "failures"
     keep_executions: int = 10
     slack_channel: str = ""
+    blueprint: str = DEFAULT_BLUEPRINT
+
+    @property
+    def deploys_to_ecs(self) -> bool:
+        return self.blueprint in ECS_BLUEPRINTS
+
+    @property
+    def pushes_image(self) -> bool:
+        return self.blueprint in IMAGE_BLUEPRINTS
 
     @property
     def pipeline(self) -> PipelineSettings:
@@ -223,22 +245,27 @@ def parse_settings(repository: str, tags: Mapping[str, str], prefix: str) -> Rep
             raise bad(key, f"must be a whole number from {allowed.start} to {allowed.stop - 1}")
         return int(value)
 
-    cluster = required_name("ecs-cluster")
-    service = required_name("ecs-service")
+    blueprint = choice("blueprint", BLUEPRINTS, DEFAULT_BLUEPRINT)
+    # Only a blueprint that deploys to ECS reads the service's tags; the others leave them unread.
+    cluster = required_name("ecs-cluster") if blueprint in ECS_BLUEPRINTS else ""
+    service = required_name("ecs-service") if blueprint in ECS_BLUEPRINTS else ""
 
-    # Defaults come from the repository name, which may hold characters these names do not.
-    container = tag("container") or re.sub(r"[^A-Za-z0-9_-]", "-", repository)[:255]
-    if not _NAME.match(container):
-        raise bad("container", "must be 1-255 letters, digits, '-' or '_'")
+    container, ecr = "", ""
+    if blueprint in IMAGE_BLUEPRINTS:
+        # Defaults come from the repository name, which may hold characters these names do not.
+        container = tag("container") or re.sub(r"[^A-Za-z0-9_-]", "-", repository)[:255]
+        if not _NAME.match(container):
+            raise bad("container", "must be 1-255 letters, digits, '-' or '_'")
 
-    ecr = tag("ecr-repository") or repository.lower()
-    if not _ECR.match(ecr):
-        hint = (
-            ""
-            if tag("ecr-repository")
-            else f" (the default {ecr!r} comes from the repository name; set the tag)"
-        )
-        raise bad("ecr-repository", f"is not a valid ECR repository name (lower case, digits, . _ - /){hint}")
+        ecr = tag("ecr-repository") or repository.lower()
+        if not _ECR.match(ecr):
+            hint = (
+                ""
+                if tag("ecr-repository")
+                else f" (the default {ecr!r} comes from the repository name; set the tag)"
+            )
+            reason = f"is not a valid ECR repository name (lower case, digits, . _ - /){hint}"
+            raise bad("ecr-repository", reason)
 
     branch = tag("branch") or "main"
     if (
@@ -271,16 +298,35 @@ def parse_settings(repository: str, tags: Mapping[str, str], prefix: str) -> Rep
         notify=choice("notify", NOTIFY_MODES, "failures"),
         keep_executions=number("keep-executions", KEEP_EXECUTIONS_RANGE, 10),
         slack_channel=slack_channel,
+        blueprint=blueprint,
     )
 
 
-def check_allowed(settings: RepositorySettings, allowed_targets: Sequence[str], prefix: str) -> None:
-    """Raise `ContractViolation` unless the cluster/service is on the controller's allow-list.
+def check_allowed(
+    settings: RepositorySettings,
+    allowed_targets: Sequence[str],
+    prefix: str,
+    allowed_blueprints: Sequence[str] = DEFAULT_ALLOWED_BLUEPRINTS,
+) -> None:
+    """Raise `ContractViolation` unless the controller allows the blueprint and its ECS target.
+
+    A blueprint is allowed when the controller's AllowedBlueprints lists it. For one that deploys to
+    ECS, the cluster/service must be on the controller's allow-list.
 
     An entry is a cluster pattern (`apps-*`) or a cluster/service pattern (`apps-*/web-*`), matched
     case-sensitively with the wildcards `*` and `?` (as the permissions boundary matches them); `*`
     allows every cluster of the account, and no entry allows nothing.
     """
+    if settings.blueprint not in allowed_blueprints:
+        raise ContractViolation(
+            f"{prefix}:blueprint",
+            settings.blueprint,
+            f"the blueprint {settings.blueprint} is not allowed in this account (allowed: "
+            f"{', '.join(allowed_blueprints) or 'none'}; the platform team lists them in the controller's "
+            "AllowedBlueprints parameter)",
+        )
+    if not settings.deploys_to_ecs:
+        return
     target = f"{settings.ecs_cluster}/{settings.ecs_service}"
     if not allowed_targets:
         raise ContractViolation(

@@ -54,10 +54,12 @@ def check(clients: Clients, settings: RepositorySettings, prefix: str, ecr_creat
     Raises `ContractViolation` naming the repository's tag that led there and, in its reason, the
     resource and the tag it lacks. `ecr_created_by_stack`: the stack already owns the ECR repository.
     """
-    roles, warning = _service_roles(clients, settings, prefix)
+    roles, warning = _service_roles(clients, settings, prefix) if settings.deploys_to_ecs else ([], "")
     for role_arn, kind in roles:
         _check_role(settings, prefix, role_arn, kind)
-    create = ecr_created_by_stack or _ecr_repository_is_missing(clients, settings, prefix)
+    create = settings.pushes_image and (
+        ecr_created_by_stack or _ecr_repository_is_missing(clients, settings, prefix)
+    )
     return Targets(tuple(sorted({arn for arn, _ in roles})), create, warning)
 
 

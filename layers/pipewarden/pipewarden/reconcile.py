@@ -76,7 +76,7 @@ def desired_state(repository: str, tags: Mapping[str, str] | None, config: Contr
     try:
         settings = parse_settings(repository, tags, config.tag_prefix)
         if settings is not None:
-            check_allowed(settings, config.allowed_targets, config.tag_prefix)
+            check_allowed(settings, config.allowed_targets, config.tag_prefix, config.allowed_blueprints)
     except ContractViolation as violation:
         return Desired(repository, violation=violation)
     return Desired(repository, settings=settings)
@@ -118,9 +118,15 @@ def decide(desired: Desired, stack: StackView | None, config: ControllerConfig) 
         return decision(action=Action.DELETE, reason="repository is not enrolled (or no longer exists)")
     if stack.status in stacks.BROKEN:
         return decision(action=Action.REPAIR, reason=f"stack is {stack.status}: delete, then create again")
-    wanted = blueprint.parameters(desired.settings, config)
-    changed = [k for k in blueprint.TAG_DERIVED if stack.parameters.get(k) != wanted[k]]
-    if stack.tags.get(f"{prefix}:blueprint") != blueprint.stack_tags(repo, prefix)[f"{prefix}:blueprint"]:
+    chosen = blueprint.of(desired.settings)
+    wanted = chosen.parameters(desired.settings, config)
+    changed = [k for k in chosen.tag_derived if stack.parameters.get(k) != wanted[k]]
+    label = stack.tags.get(f"{prefix}:blueprint")
+    if blueprint.name_of(label) != chosen.name:
+        # The same stack, updated to the other template: CloudFormation removes what the old one made
+        # and the new one lacks (an ECR repository is retained), and the pipeline keeps its history.
+        changed.append(f"blueprint {blueprint.name_of(label)} -> {chosen.name}")
+    elif label != chosen.label:
         changed.append("blueprint")
     if stack.tags.get(f"{prefix}:{AWAITING_SERVICE}") == "true":
         changed.append(AWAITING_SERVICE)
@@ -239,16 +245,19 @@ class Reconciler:
             return self._record(
                 replace(decision, action=Action.NOTHING, reason=f"still waiting: {targets.warning}")
             )
-        parameters = dict(
-            blueprint.parameters(settings, self.config),
-            PassRoleArns=",".join(targets.pass_roles),
-            CreateEcrRepository=str(targets.create_ecr_repository).lower(),
-        )
-        tags = blueprint.stack_tags(decision.repository, prefix)
+        chosen = blueprint.of(settings)
+        looked_up = {
+            "PassRoleArns": ",".join(targets.pass_roles),
+            "CreateEcrRepository": str(targets.create_ecr_repository).lower(),
+        }
+        parameters = chosen.parameters(settings, self.config) | {
+            name: looked_up[name] for name in chosen.looked_up
+        }
+        tags = blueprint.stack_tags(decision.repository, prefix, chosen.name)
         if targets.warning:
             tags[f"{prefix}:{AWAITING_SERVICE}"] = "true"
             detail["warnings"] = [targets.warning]
-        spec = stacks.StackSpec(decision.stack, blueprint.template_body(), parameters, tags, role)
+        spec = stacks.StackSpec(decision.stack, chosen.template_body(), parameters, tags, role)
         try:
             if decision.action is Action.CREATE:
                 stacks.create(cfn, spec)
@@ -310,6 +319,7 @@ class Reconciler:
 
 def _settings_detail(settings: RepositorySettings) -> dict[str, Any]:
     return {
+        "blueprint": settings.blueprint,
         "branch": settings.branch,
         "ecs-cluster": settings.ecs_cluster,
         "ecs-service": settings.ecs_service,
