@@ -166,9 +166,12 @@ def collect_status(args: argparse.Namespace) -> list[dict[str, Any]]:
             name = tags.get(f"{prefix}:repository", stack["StackName"])
             row = rows.setdefault(name, {"repository": name, "enabled": ""})
             # What the stack was built from (the tag may ask for another until it converges).
+            # The pipeline's own name (PipelineName): it differs from the stack's once that has 20
+            # characters or more (naming.pipeline_name); a stack of an early blueprint has none.
+            parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
             row.update(
                 stack_status=stack["StackStatus"],
-                pipeline=stack["StackName"],
+                pipeline=parameters.get("PipelineName") or stack["StackName"],
                 blueprint=blueprint_name(tags.get(f"{prefix}:blueprint")),
             )
     settings: dict[str, PipelineSettings] = {}

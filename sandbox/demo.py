@@ -4,7 +4,8 @@ Creates an ECS service and a CodeCommit repository, tags the repository and show
 pipewarden builds for it, pushes commits whose build fails transiently (retried after its backoff,
 then green) and with a failing test (not retried, with the reason), changes a tag and shows the
 update, tries a cluster outside the
-allow-list and an invalid value and shows the rejections, then removes the tag and shows the
+allow-list and an invalid value and shows the rejections, tours one repository per blueprint
+(sandbox/demo_blueprints.py), then removes the tag and shows the
 teardown. Every step is checked; the demo exits non-zero if any did not check out.
 """
 
@@ -18,8 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 from cli.main import main as cli_main
+from pipewarden.contract import BLUEPRINTS
 from pipewarden.naming import pipeline_name, stack_name
 from sandbox import fleet
+from sandbox.demo_blueprints import tour
 from sandbox.executions import Outcome
 from sandbox.runtime import ACCOUNT, REGION, Sandbox
 
@@ -408,7 +411,9 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     demo.new_events()
     demo.new_messages()
 
-    demo.step(f"Remove {PREFIX}:enabled")
+    tour(demo)
+
+    demo.step(f"Remove {PREFIX}:enabled from {REPO}")
     cc.untag_resource(resourceArn=arn, tagKeys=[f"{PREFIX}:enabled"])
     demo.settle()
     demo.new_events()
@@ -445,6 +450,8 @@ def main() -> int:
     # Retries wait 1-3 s here instead of the deployed defaults (30 s to 15 min).
     fast_retries = {"RetryBaseSeconds": "1", "RetryCapSeconds": "3", "RateLimitWaitSeconds": "3"}
     fast_retries["PruneOnExecutionEnd"] = "ENABLED"  # as `pipewarden local` runs it
+    # One repository per blueprint; the template's default leaves some to the platform team.
+    fast_retries["AllowedBlueprints"] = ",".join(BLUEPRINTS)
     with Sandbox(parameters={"AllowedEcsTargets": ALLOWED, **fast_retries}) as sandbox:
         print(f"sandbox at {sandbox.url}")
         demo = Demo(sandbox)

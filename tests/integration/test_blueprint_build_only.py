@@ -149,3 +149,38 @@ def test_a_build_only_build_that_fails_its_tests_is_told_and_not_retried(world: 
     assert world.pipeline_events(name, "Stage Retry Scheduled") == []
     told = world.eventually(lambda: [m for m in world.sandbox.slack_messages() if repo in json.dumps(m)])
     assert "Tests: 1 failed, 12 passed, 13 total" in json.dumps(told)
+
+
+def test_enroll_with_a_blueprint_and_status_show_it(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    endpoint = ["--endpoint-url", world.sandbox.url, "--region", "us-east-1"]
+    # A long name: its pipeline's name differs from its stack's (naming.pipeline_name)
+    repo, _ = world.repository("library-with-a-long-name")
+    assert main(["enroll", repo, "--blueprint", "build-only", *endpoint]) == 0
+    world.sandbox.wait_idle(30)
+    world.push(repo)
+    name = pipeline_name(repo)
+    world.eventually(lambda: [e for e in world.executions(name) if e["status"] == "Succeeded"])
+    capsys.readouterr()
+    assert main(["status", "--json", *endpoint]) == 0
+    rows = {row["repository"]: row for row in json.loads(capsys.readouterr().out)}
+    row = rows[repo]
+    assert row["blueprint"] == "build-only"
+    assert row["pipeline"] == name != f"pipewarden-{repo}"
+    assert row["last_execution"].startswith("Succeeded ")
+    assert (row["retry"], row["notify"], row["keep_executions"]) == ("transient x2", "failures", 10)
+    assert main(["status", *endpoint]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["REPOSITORY", "ENABLED", "BLUEPRINT"]
+    assert next(line for line in table if line.startswith(repo + " ")).split()[1:3] == ["true", "build-only"]
+    # An ECS blueprint still needs its service: refused before any tag is written
+    other, _ = world.repository("app")
+    assert main(["enroll", other, "--blueprint", "ecs-rolling", *endpoint]) == 2
+    assert "ecs-cluster=(missing): is required" in capsys.readouterr().err
+    assert (
+        world.sandbox.client("codecommit").list_tags_for_resource(
+            resourceArn=f"arn:aws:codecommit:us-east-1:123456789012:{other}"
+        )["tags"]
+        == {}
+    )
