@@ -17,6 +17,7 @@ from pipewarden.blueprint import name_of as blueprint_name
 from pipewarden.contract import (
     BLUEPRINTS,
     COMPUTE_TYPES,
+    DEFAULT_ALLOWED_BLUEPRINTS,
     DEFAULT_BLUEPRINT,
     NOTIFY_MODES,
     RETRY_MODES,
@@ -49,6 +50,7 @@ def cmd_local(args: argparse.Namespace) -> int:
 
     parameters = {"AllowedEcsTargets": args.allowed_targets} if args.allowed_targets else {}
     parameters["PruneOnExecutionEnd"] = args.prune_on_execution_end
+    parameters["AllowedBlueprints"] = args.allowed_blueprints
     if args.backoff_seconds:
         # Retries wait seconds here, not the minutes the deployed defaults wait.
         wait = str(args.backoff_seconds)
@@ -79,6 +81,7 @@ def cmd_local(args: argparse.Namespace) -> int:
             "  platform team lists ECS targets. Start with --allowed-targets 'apps*' (or '*') to try it.",
             flush=True,
         )
+    print(f"AllowedBlueprints: {args.allowed_blueprints or '(none)'}", flush=True)
     print(
         f"pipewarden sandbox ready (account 123456789012, us-east-1). Use any AWS client with\n"
         f"  --endpoint-url {sandbox.url}  and dummy credentials, e.g.\n"
@@ -510,6 +513,12 @@ def parser() -> argparse.ArgumentParser:
     )
     local.add_argument(
         "--backoff-seconds", type=int, default=5, help="longest retry wait in the sandbox (0: the template's)"
+    )
+    local.add_argument(
+        "--allowed-blueprints",
+        default=",".join(BLUEPRINTS),
+        help=f"AllowedBlueprints parameter (default here: every blueprint, {','.join(BLUEPRINTS)}; the "
+        f"template's default is {','.join(DEFAULT_ALLOWED_BLUEPRINTS)})",
     )
     local.add_argument(
         "--prune-on-execution-end",
