@@ -184,3 +184,42 @@ def test_enroll_with_a_blueprint_and_status_show_it(world: World, capsys: pytest
         )["tags"]
         == {}
     )
+
+
+def test_a_build_only_buildspec_cannot_deploy_even_to_a_service_that_names_its_repository(
+    world: World,
+) -> None:
+    # Given a service on the allow-list that takes this repository's images (an ECS blueprint could
+    # deploy to it), and the repository enrolled build-only
+    _, service = world.service()
+    repo, arn = world.repository()
+    world.tag(arn, {"pipewarden:enabled": "true", "pipewarden:blueprint": "build-only"})
+    name = pipeline_name(repo)
+    ecs = world.sandbox.client("ecs")
+    # When its buildspec calls ecs:UpdateService with the build role's credentials
+    call = {
+        "service": "ecs",
+        "operation": "UpdateService",
+        "params": {"cluster": "apps-prod", "service": service, "desiredCount": 0},
+    }
+    world.sandbox.simulator.scripts.add(name, "Build", [Outcome(fail=False, aws=[call])])
+    world.push(repo)
+    runs = world.eventually(lambda: [e for e in world.executions(name) if e["status"] == "Failed"])
+    # Then IAM denies it (the build-only roles hold no ECS permission; the boundary alone grants
+    # nothing) and the service is untouched
+    build = world.action_runs(name, runs[0]["pipelineExecutionId"], "Build")[0]
+    assert (
+        "exit status 254" in build["output"]["executionResult"]["externalExecutionSummary"]
+        or build["status"] == "Failed"
+    )
+    recorder = world.sandbox._server.iam.recorder
+    denied = [
+        r
+        for role in recorder.roles()
+        if f"pipewarden-{repo}-BuildRole" in role
+        for r in recorder.decisions(role)
+        if r.action == "ecs:UpdateService"
+    ]
+    assert denied and not any(r.allowed for r in denied)
+    found = ecs.describe_services(cluster="apps-prod", services=[service])["services"][0]
+    assert found["desiredCount"] == 1

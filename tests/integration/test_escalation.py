@@ -100,14 +100,16 @@ def test_a_shared_task_role_may_be_passed_by_any_pipeline(world: World) -> None:
     assert ":role/pipewarden-tasks/@shared/" in passed
 
 
-def test_another_teams_ecr_repository_cannot_be_named(world: World) -> None:
+@pytest.mark.parametrize("blueprint", ["ecs-rolling", "build-only"])
+def test_another_teams_ecr_repository_cannot_be_named(world: World, blueprint: str) -> None:
     world.service()
     world.sandbox.client("ecr").create_repository(
         repositoryName=world.name("payments-images"),
         tags=[{"Key": "pipewarden:repository", "Value": "payments"}],
     )
     repo, arn = world.repository()
-    world.tag(arn, world.enroll_tags(ecr_repository=world.name("payments-images")))
+    # Whatever the blueprint: one that pushes an image pushes only to a repository that names it
+    world.tag(arn, world.enroll_tags(ecr_repository=world.name("payments-images"), blueprint=blueprint))
     assert world.stack(repo) is None
     detail = rejection(world, repo)
     assert detail["key"] == "pipewarden:ecr-repository"
