@@ -33,10 +33,11 @@ BLUE_GREEN_BLUEPRINTS = ("ecs-blue-green",)
 # An Elastic Load Balancing target group's name: 1-32 letters, digits and '-', not starting or ending
 # with '-' (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html).
 _TARGET_GROUP = re.compile(r"^(?!-)[A-Za-z0-9-]{1,32}(?<!-)$")
-# A CloudWatch alarm's name as a tag can carry it: no comma (the list separator); a deployment group
-# takes at most 10 alarms (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_AlarmConfiguration.html).
+# A CloudWatch alarm's name as a tag can carry it: no comma (the list separator). A deployment group
+# takes up to 10 (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_AlarmConfiguration.html);
+# the blueprint writes each as its own entry, which CloudFormation cannot repeat for a list: three.
 _ALARM = re.compile(r"^[A-Za-z0-9 _./#:@+=-]{1,255}$")
-MAX_ROLLBACK_ALARMS = 10
+MAX_ROLLBACK_ALARMS = 3
 # Names the secret pipewarden/slack/<channel>, so it may not leave that prefix.
 SLACK_CHANNEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 KEEP_EXECUTIONS_RANGE = range(1, 1001)
