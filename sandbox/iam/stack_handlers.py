@@ -76,6 +76,15 @@ ONLY_WHEN: dict[tuple[str, str], Callable[[Properties], bool]] = {
     ("AWS::CodeBuild::Project", "codebuild:UpdateWebhook"): _has("Triggers"),
     ("AWS::CodeBuild::Project", "codebuild:DeleteWebhook"): _has("Triggers"),
     ("AWS::CodeBuild::Project", "codebuild:UpdateProjectVisibility"): _has("Visibility"),
+    # A deployment group's handlers deploy, register a revision and stop a deployment only for its
+    # Deployment property, and register instances only for on-premises tag filters (the property
+    # docs of AWS::CodeDeploy::DeploymentGroup).
+    ("AWS::CodeDeploy::DeploymentGroup", "codedeploy:CreateDeployment"): _has("Deployment"),
+    ("AWS::CodeDeploy::DeploymentGroup", "codedeploy:RegisterApplicationRevision"): _has("Deployment"),
+    ("AWS::CodeDeploy::DeploymentGroup", "codedeploy:StopDeployment"): _has("Deployment"),
+    ("AWS::CodeDeploy::DeploymentGroup", "codedeploy:RegisterOnPremisesInstance"): lambda p: bool(
+        p.get("OnPremisesInstanceTagFilters") or p.get("OnPremisesTagSet")
+    ),
     ("AWS::CodePipeline::Pipeline", "codestar-connections:PassConnection"): _connection_source,
     ("AWS::CodePipeline::Pipeline", "codepipeline:DisableStageTransition"): _has(
         "DisableInboundStageTransitions"
@@ -86,6 +95,7 @@ ONLY_WHEN: dict[tuple[str, str], Callable[[Properties], bool]] = {
 PASSED_TO = {
     "AWS::CodeBuild::Project": "codebuild.amazonaws.com",
     "AWS::CodePipeline::Pipeline": "codepipeline.amazonaws.com",
+    "AWS::CodeDeploy::DeploymentGroup": "codedeploy.amazonaws.com",
     "AWS::Events::Rule": "events.amazonaws.com",
     "AWS::Lambda::Function": "lambda.amazonaws.com",
     "AWS::ECS::TaskDefinition": "ecs-tasks.amazonaws.com",
@@ -110,6 +120,10 @@ def resource_arn(resource_type: str, name: str, properties: Properties, account:
         "AWS::IAM::ManagedPolicy": f"arn:aws:iam::{account}:policy{properties.get('Path') or '/'}{name}",
         "AWS::CodePipeline::Pipeline": f"arn:aws:codepipeline:{region}:{account}:{name}",
         "AWS::CodeBuild::Project": f"arn:aws:codebuild:{region}:{account}:project/{name}",
+        "AWS::CodeDeploy::Application": f"arn:aws:codedeploy:{region}:{account}:application:{name}",
+        "AWS::CodeDeploy::DeploymentGroup": (
+            f"arn:aws:codedeploy:{region}:{account}:deploymentgroup:{properties.get('ApplicationName')}/{name}"
+        ),
         "AWS::Events::Rule": f"arn:aws:events:{region}:{account}:rule/{name}",
         "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{account}:log-group:{name}",
         "AWS::ECR::Repository": f"arn:aws:ecr:{region}:{account}:repository/{name}",
