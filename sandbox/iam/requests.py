@@ -1280,7 +1280,7 @@ class MotoState:
                         return dict(resource.tags)
                 # Some backends list only part of what they tag (EventBridge: its buses, not its rules)
                 # and keep the rest in their TaggingService, by ARN.
-                tagger = getattr(backend, "tagger", None)
+                tagger = getattr(backend, "tagger", None) or getattr(backend, "tagging_service", None)
                 if tagger is not None and hasattr(tagger, "get_tag_dict_for_resource"):
                     return dict(tagger.get_tag_dict_for_resource(arn))
         return {}
