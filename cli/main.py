@@ -535,7 +535,8 @@ def parser() -> argparse.ArgumentParser:
     )
     enroll.add_argument(
         "--test-target-group",
-        help="ecs-blue-green: the second target group of the service's load balancer (the service names the first)",
+        help="ecs-blue-green: the second target group of the service's load balancer "
+        "(the service names the first)",
     )
     enroll.add_argument(
         "--rollback-alarms",

@@ -167,7 +167,12 @@ BLUEPRINT_CASES = (
     BlueprintCase(
         "rollback-alarms",
         RepositorySettings(
-            "storefront", "apps-prod", "web", "storefront", "storefront", rollback_alarms=("web-5xx", "web-p99")
+            "storefront",
+            "apps-prod",
+            "web",
+            "storefront",
+            "storefront",
+            rollback_alarms=("web-5xx", "web-p99"),
         ),
         _service_roles("web"),
         _ALLOW_LIST,

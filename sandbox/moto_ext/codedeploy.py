@@ -1,4 +1,4 @@
-"""CodeDeploy: CloudFormation's AWS::CodeDeploy::Application and ::DeploymentGroup, and a deployment's outcome.
+"""CodeDeploy: CloudFormation's AWS::CodeDeploy::Application and ::DeploymentGroup, a deployment's outcome.
 
 moto 5.2.5 has a CodeDeploy backend (applications, deployment groups, deployments) but no
 CloudFormation model for either type, no DeleteApplication or DeleteDeploymentGroup, and answers
@@ -67,9 +67,13 @@ class DeploymentApplication(CloudFormationModel):
         properties = cloudformation_json["Properties"]
         backend = codedeploy_backends[account_id][region_name]
         if resource_name in backend.applications:
-            message = f"Resource of type 'AWS::CodeDeploy::Application' with identifier '{resource_name}' exists."
+            message = (
+                f"Resource of type 'AWS::CodeDeploy::Application' with identifier '{resource_name}' exists."
+            )
             raise ValidationError(resource_name, message)
-        backend.create_application(resource_name, properties.get("ComputePlatform", "Server"), _tags(properties))
+        backend.create_application(
+            resource_name, properties.get("ComputePlatform", "Server"), _tags(properties)
+        )
         return cls(resource_name)
 
     @classmethod
@@ -149,7 +153,9 @@ class DeploymentGroupResource(CloudFormationModel):
             else None,
             "auto_rollback_configuration": api_shape(properties.get("AutoRollbackConfiguration")),
             "deployment_style": api_shape(properties.get("DeploymentStyle")),
-            "blue_green_deployment_configuration": api_shape(properties.get("BlueGreenDeploymentConfiguration")),
+            "blue_green_deployment_configuration": api_shape(
+                properties.get("BlueGreenDeploymentConfiguration")
+            ),
             "load_balancer_info": api_shape(properties.get("LoadBalancerInfo")),
             "ecs_services": [
                 {"serviceName": s["ServiceName"], "clusterName": s["ClusterName"]}
@@ -201,10 +207,14 @@ class DeploymentGroupResource(CloudFormationModel):
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
     ) -> None:
         application = str(cloudformation_json.get("Properties", {}).get("ApplicationName", ""))
-        codedeploy_backends[account_id][region_name].deployment_groups.get(application, {}).pop(resource_name, None)
+        codedeploy_backends[account_id][region_name].deployment_groups.get(application, {}).pop(
+            resource_name, None
+        )
 
     def delete(self, account_id: str, region_name: str) -> None:
-        codedeploy_backends[account_id][region_name].deployment_groups.get(self.application, {}).pop(self.name, None)
+        codedeploy_backends[account_id][region_name].deployment_groups.get(self.application, {}).pop(
+            self.name, None
+        )
 
 
 def _deployment_info_with_outcome(deployment: Any) -> dict[str, Any]:

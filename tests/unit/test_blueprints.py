@@ -83,7 +83,9 @@ def test_an_ecs_blueprint_still_needs_its_cluster_and_an_allowed_target(name: st
     with pytest.raises(ContractViolation, match="ecs-cluster=\\(missing\\): is required"):
         parse_settings("shop", tags(blueprint=name), "pipewarden")
     settings = parse_settings(
-        "shop", tags(blueprint=name, ecs_cluster="db", ecs_service="web", test_target_group="tg"), "pipewarden"
+        "shop",
+        tags(blueprint=name, ecs_cluster="db", ecs_service="web", test_target_group="tg"),
+        "pipewarden",
     )
     assert settings is not None
     with pytest.raises(ContractViolation, match="not allowed"):

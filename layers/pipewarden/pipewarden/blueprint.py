@@ -92,7 +92,13 @@ BLUEPRINTS: dict[str, Blueprint] = {
             "a container image, deployed blue/green to an ECS service behind a load balancer by CodeDeploy "
             "(CodeDeployToECS action), rolled back on failure or alarm",
             (*_COMMON, *_ECS, *_IMAGE, "RollbackAlarms"),
-            ("PassRoleArns", "CreateEcrRepository", "TargetGroupNames", "ProductionListenerArn", "ContainerPort"),
+            (
+                "PassRoleArns",
+                "CreateEcrRepository",
+                "TargetGroupNames",
+                "ProductionListenerArn",
+                "ContainerPort",
+            ),
         ),
         Blueprint(
             "build-only",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
@@ -287,23 +287,10 @@ def parse_settings(repository: str, tags: Mapping[str, str], prefix: str) -> Rep
             reason = f"is not a valid ECR repository name (lower case, digits, . _ - /){hint}"
             raise bad("ecr-repository", reason)
 
-    test_target_group, rollback_alarms = "", ()
+    test_target_group: str = ""
+    rollback_alarms: tuple[str, ...] = ()
     if blueprint in BLUE_GREEN_BLUEPRINTS:
-        test_target_group = tag("test-target-group") or ""
-        if not test_target_group:
-            raise bad(
-                "test-target-group",
-                "is required: the second target group of the service's load balancer, which CodeDeploy "
-                "starts the new tasks behind before it shifts the production listener to it",
-            )
-        if not _TARGET_GROUP.match(test_target_group):
-            raise bad("test-target-group", "must be a target group name (1-32 letters, digits or '-')")
-        rollback_alarms = tuple(a.strip() for a in (tag("rollback-alarms") or "").split(",") if a.strip())
-        if len(rollback_alarms) > MAX_ROLLBACK_ALARMS or not all(_ALARM.match(a) for a in rollback_alarms):
-            raise bad(
-                "rollback-alarms",
-                f"must be up to {MAX_ROLLBACK_ALARMS} CloudWatch alarm names separated by commas",
-            )
+        test_target_group, rollback_alarms = _blue_green(tag, bad)
 
     branch = tag("branch") or "main"
     if (
@@ -340,6 +327,28 @@ def parse_settings(repository: str, tags: Mapping[str, str], prefix: str) -> Rep
         test_target_group=test_target_group,
         rollback_alarms=rollback_alarms,
     )
+
+
+def _blue_green(
+    tag: Callable[[str], str | None], bad: Callable[[str, str], ContractViolation]
+) -> tuple[str, tuple[str, ...]]:
+    """ecs-blue-green's own tags: the test target group (required) and the rollback alarms."""
+    test_target_group = tag("test-target-group") or ""
+    if not test_target_group:
+        raise bad(
+            "test-target-group",
+            "is required: the second target group of the service's load balancer, which CodeDeploy "
+            "starts the new tasks behind before it shifts the production listener to it",
+        )
+    if not _TARGET_GROUP.match(test_target_group):
+        raise bad("test-target-group", "must be a target group name (1-32 letters, digits or '-')")
+    alarms = tuple(a.strip() for a in (tag("rollback-alarms") or "").split(",") if a.strip())
+    if len(alarms) > MAX_ROLLBACK_ALARMS or not all(_ALARM.match(a) for a in alarms):
+        raise bad(
+            "rollback-alarms",
+            f"must be up to {MAX_ROLLBACK_ALARMS} CloudWatch alarm names separated by commas",
+        )
+    return test_target_group, alarms
 
 
 def check_allowed(

@@ -134,7 +134,9 @@ def _service_roles(
     return service, roles, ""
 
 
-def _check_controller(settings: RepositorySettings, prefix: str, where: str, service: Mapping[str, Any]) -> None:
+def _check_controller(
+    settings: RepositorySettings, prefix: str, where: str, service: Mapping[str, Any]
+) -> None:
     """The service's deployment controller must be the one the blueprint deploys with."""
     controller = str((service.get("deploymentController") or {}).get("type") or "ECS")
     wanted = "CODE_DEPLOY" if settings.deploys_with_codedeploy else "ECS"
@@ -205,7 +207,8 @@ def _load_balancing(
         forwarding = [
             listener
             for listener in listeners
-            if {production_arn, test_arn} & set(_forwarded_target_groups(listener.get("DefaultActions") or []))
+            if {production_arn, test_arn}
+            & set(_forwarded_target_groups(listener.get("DefaultActions") or []))
         ]
         if len(forwarding) == 1:
             listener_arn = str(forwarding[0]["ListenerArn"])
@@ -221,8 +224,18 @@ def _load_balancing(
     described = call(clients.elbv2.describe_tags, ResourceArns=arns).get("TagDescriptions", [])
     tags = {str(d["ResourceArn"]): tag_map(d.get("Tags")) for d in described}
     for arn, key, value, what in (
-        (production_arn, "ecs-service", settings.ecs_service, f"target group {production['TargetGroupName']} of {where}"),
-        (test_arn, "test-target-group", settings.test_target_group, f"target group {settings.test_target_group}"),
+        (
+            production_arn,
+            "ecs-service",
+            settings.ecs_service,
+            f"target group {production['TargetGroupName']} of {where}",
+        ),
+        (
+            test_arn,
+            "test-target-group",
+            settings.test_target_group,
+            f"target group {settings.test_target_group}",
+        ),
         (listener_arn, "ecs-service", settings.ecs_service, f"the production listener {listener_arn}"),
     ):
         named = tags.get(arn, {}).get(owner_key(prefix))
