@@ -307,7 +307,10 @@ class Deployer:
         alarms = getattr(group, "alarm_configuration", None)
         alarms = alarms if alarms is not None and alarms.enabled else None
         for permission, resource in self._steps(cluster, name, listener_arn, registered, alarms):
-            denial = self._roles.denial(session, permission, resource)
+            passed = (
+                {"iam:PassedToService": "ecs-tasks.amazonaws.com"} if permission == "iam:PassRole" else {}
+            )
+            denial = self._roles.denial(session, permission, resource, passed)
             if denial:
                 return "IAM_ROLE_PERMISSIONS", (
                     f"CodeDeploy does not have the permissions required to perform this operation: {denial}"

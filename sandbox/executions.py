@@ -158,7 +158,9 @@ class Roles(Protocol):
         """A client of the sandbox that signs with the session's credentials."""
         ...
 
-    def denial(self, session: RoleSession, action: str, resource: str = "*") -> str:
+    def denial(
+        self, session: RoleSession, action: str, resource: str = "*", extra: Mapping[str, str] | None = None
+    ) -> str:
         """AWS's AccessDenied message if the session may not do `action` on `resource`, else ""."""
         ...
 

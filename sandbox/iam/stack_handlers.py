@@ -228,6 +228,17 @@ def _targets(
     if known is not None and own != "*" and any(r.matches(own) for r in known.resource_types()):
         yield own, {}
         return
+    if resource_type == "AWS::CodeDeploy::DeploymentGroup" and own != "*":
+        # A deployment group's handler reads its application's revisions and its deployment
+        # configuration: each on its own ARN (codedeploy's resource types).
+        base = own.split(":deploymentgroup:", 1)[0]
+        if action == "codedeploy:GetDeploymentConfig":
+            config = properties.get("DeploymentConfigName") or "CodeDeployDefault.OneAtATime"
+            yield f"{base}:deploymentconfig:{config}", {}
+            return
+        if action in ("codedeploy:GetApplicationRevision", "codedeploy:RegisterApplicationRevision"):
+            yield f"{base}:application:{properties.get('ApplicationName')}", {}
+            return
     if known is not None and own != "*" and resource_type == "AWS::CodePipeline::Pipeline":
         # Stage transitions act on the pipeline's stages (`<pipeline ARN>/<stage>`).
         stages = [f"{own}/{s['Name']}" for s in properties.get("Stages") or [] if s.get("Name")]

@@ -30,6 +30,7 @@ INTERNALS = (
     "moto.cloudformation.models.cloudformation_backends",
     "moto.cloudformation.parsing.ResourceMap._delete_resource",
     "moto.cloudformation.parsing.UnformattedGetAttTemplateException",
+    "moto.cloudformation.parsing.clean_json",
     "moto.cloudformation.parsing.get_model_list",
     "moto.cloudformation.parsing.get_model_map",
     "moto.cloudformation.parsing.get_name_type_map",
