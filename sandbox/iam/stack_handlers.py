@@ -122,7 +122,8 @@ def resource_arn(resource_type: str, name: str, properties: Properties, account:
         "AWS::CodeBuild::Project": f"arn:aws:codebuild:{region}:{account}:project/{name}",
         "AWS::CodeDeploy::Application": f"arn:aws:codedeploy:{region}:{account}:application:{name}",
         "AWS::CodeDeploy::DeploymentGroup": (
-            f"arn:aws:codedeploy:{region}:{account}:deploymentgroup:{properties.get('ApplicationName')}/{name}"
+            f"arn:aws:codedeploy:{region}:{account}:deploymentgroup:"
+            f"{_application_of(properties, name, account, region)}/{name}"
         ),
         "AWS::Events::Rule": f"arn:aws:events:{region}:{account}:rule/{name}",
         "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{account}:log-group:{name}",
@@ -134,6 +135,18 @@ def resource_arn(resource_type: str, name: str, properties: Properties, account:
         "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{region}:{account}:table/{name}",
     }.get(resource_type)
     return arn or "*"
+
+
+def _application_of(properties: Properties, group: str, account: str, region: str) -> str:
+    """A deployment group's application: its property, or (a delete sees the template's unresolved
+    `!Ref`) the application that has a group of that name."""
+    named = properties.get("ApplicationName")
+    if isinstance(named, str):
+        return named
+    from moto.codedeploy.models import codedeploy_backends
+
+    groups = codedeploy_backends[account][region].deployment_groups
+    return next((app for app, found in list(groups.items()) if group in found), "*")
 
 
 def required_permissions(resource_type: str, operation: str, properties: Properties) -> list[str]:
