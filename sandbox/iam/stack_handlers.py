@@ -139,14 +139,13 @@ def resource_arn(resource_type: str, name: str, properties: Properties, account:
 
 def _application_of(properties: Properties, group: str, account: str, region: str) -> str:
     """A deployment group's application: its property, or (a delete sees the template's unresolved
-    `!Ref`) the application that has a group of that name."""
+    `!Ref`, and moto may have deleted the application first) the one the group was created in."""
     named = properties.get("ApplicationName")
     if isinstance(named, str):
         return named
-    from moto.codedeploy.models import codedeploy_backends
+    from sandbox.moto_ext.codedeploy import APPLICATION_OF_GROUP
 
-    groups = codedeploy_backends[account][region].deployment_groups
-    return next((app for app, found in list(groups.items()) if group in found), "*")
+    return APPLICATION_OF_GROUP.get((account, region, group), "*")
 
 
 def required_permissions(resource_type: str, operation: str, properties: Properties) -> list[str]:

@@ -24,6 +24,9 @@ from moto.core.common_models import CloudFormationModel
 from sandbox.moto_ext.cloudformation import api_shape
 
 _deployment_info = cd_responses._deployment_info
+# (account, region, deployment group) -> its application, as the stacks made them: a group's delete
+# is authorized on its ARN, which names the application, when moto may have removed that already.
+APPLICATION_OF_GROUP: dict[tuple[str, str, str], str] = {}
 
 
 def _tags(properties: dict[str, Any]) -> list[dict[str, str]]:
@@ -183,6 +186,7 @@ class DeploymentGroupResource(CloudFormationModel):
             tags=_tags(properties),
             **cls.settings(properties),
         )
+        APPLICATION_OF_GROUP[(account_id, region_name, resource_name)] = application
         return cls(application, resource_name)
 
     @classmethod
@@ -236,4 +240,10 @@ def install() -> None:
     cd_responses._deployment_info = _deployment_info_with_outcome
 
 
-__all__ = ["DeploymentApplication", "DeploymentGroupResource", "install", "remove_application"]
+__all__ = [
+    "APPLICATION_OF_GROUP",
+    "DeploymentApplication",
+    "DeploymentGroupResource",
+    "install",
+    "remove_application",
+]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from cli.main import main as cli_main
 from pipewarden.naming import pipeline_name
 from sandbox import fleet
 from sandbox.executions import Outcome
@@ -47,6 +48,21 @@ def _finished(world: World, name: str) -> list[dict[str, Any]]:
     return world.eventually(  # type: ignore[no-any-return]
         lambda: [e for e in world.executions(name) if e["status"] in ("Succeeded", "Failed")]
     )
+
+
+def _build_files(world: World, name: str, execution_id: str) -> tuple[dict[str, Any], str, str]:
+    """taskdef.json, appspec.yaml and imageDetail.json's image of the build's output artifact."""
+    build = world.action_runs(name, execution_id, "Build")[0]
+    location = build["output"]["outputArtifacts"][0]["s3location"]
+    body = (
+        world.sandbox.client("s3").get_object(Bucket=location["bucket"], Key=location["key"])["Body"].read()
+    )
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        return (
+            json.loads(archive.read("taskdef.json")),
+            archive.read("appspec.yaml").decode(),
+            json.loads(archive.read("imageDetail.json"))["ImageURI"],
+        )
 
 
 def test_a_blue_green_repository_is_enrolled_and_a_push_shifts_the_service_to_the_new_image(
@@ -109,15 +125,7 @@ def test_a_blue_green_repository_is_enrolled_and_a_push_shifts_the_service_to_th
 
     # Then the build wrote the three files CodeDeployToECS reads, and CodeDeploy shifted the
     # production listener to the other target group and the service to a new task definition
-    build = world.action_runs(name, runs[0]["pipelineExecutionId"], "Build")[0]
-    location = build["output"]["outputArtifacts"][0]["s3location"]
-    body = (
-        world.sandbox.client("s3").get_object(Bucket=location["bucket"], Key=location["key"])["Body"].read()
-    )
-    with zipfile.ZipFile(io.BytesIO(body)) as archive:
-        taskdef = json.loads(archive.read("taskdef.json"))
-        appspec = archive.read("appspec.yaml").decode()
-        image = json.loads(archive.read("imageDetail.json"))["ImageURI"]
+    taskdef, appspec, image = _build_files(world, name, runs[0]["pipelineExecutionId"])
     assert taskdef["containerDefinitions"][0]["image"] == "<IMAGE1_NAME>"
     assert 'TaskDefinition: "<TASK_DEFINITION>"' in appspec and f'ContainerName: "{repo}"' in appspec
     assert "ContainerPort: 8080" in appspec
@@ -136,9 +144,14 @@ def test_a_blue_green_repository_is_enrolled_and_a_push_shifts_the_service_to_th
 def test_changing_a_blue_green_pipelines_tags_updates_it_and_removing_them_tears_it_down(
     world: World,
 ) -> None:
+    # Given a repository enrolled with the command line's flags for the blueprint
     repo, arn = world.repository()
     target = _target(world, repo)
-    world.tag(arn, _tags(world, target))
+    command = ["enroll", repo, "--blueprint", "ecs-blue-green", "--cluster", "apps-prod"]
+    command += ["--service", target["service"], "--test-target-group", target["green"]]
+    assert cli_main([*command, "--endpoint-url", world.sandbox.url]) == 0
+    assert world.sandbox.wait_idle(30)
+    assert world.pipeline(repo) is not None
     # When the team names a rollback alarm
     world.tag(arn, {"pipewarden:rollback-alarms": "web-5xx"})
     started = world.events_for(repo, "Repository Enrollment Started")
@@ -150,7 +163,8 @@ def test_changing_a_blue_green_pipelines_tags_updates_it_and_removing_them_tears
     assert parameters["RollbackAlarms"] == "web-5xx"
     # When it unenrolls, the pipeline, its deployment group and application go; the service stays
     world.untag(arn, ["pipewarden:enabled"])
-    assert world.pipeline(repo) is None and world.stack(repo) is None
+    left = world.stack(repo)
+    assert world.pipeline(repo) is None and left is None, (left or {}).get("StackStatusReason")
     codedeploy = world.sandbox.client("codedeploy")
     with pytest.raises(codedeploy.exceptions.ClientError):
         codedeploy.get_application(applicationName=f"pipewarden-{repo}")
