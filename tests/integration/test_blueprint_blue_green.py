@@ -261,3 +261,38 @@ def test_a_service_ecs_deploys_itself_is_rejected_for_blue_green_and_a_codedeplo
     assert world.stack(other) is None
     rejected = json.dumps(world.events_for(other, "Repository Enrollment Rejected")[-1]["detail"])
     assert "CODE_DEPLOY" in rejected and "ecs-blue-green" in rejected
+
+
+def test_pruning_keeps_the_build_output_a_failed_blue_green_deploy_needs_to_be_retried(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given two executions, keep-executions=1, and the newest failed its deployment (retries off)
+    repo, arn = world.repository()
+    target = _target(world, repo)
+    world.tag(arn, _tags(world, target, keep_executions="1", retry="off"))
+    name = pipeline_name(repo)
+    world.push(repo, "first")
+    world.sandbox.wait_for_execution(name)
+    world.sandbox.simulator.scripts.add(name, "Deploy", [Outcome(code="HEALTH_CONSTRAINTS")])
+    world.push(repo, "second")
+    world.sandbox.wait_for_execution(name)
+    newest, oldest = (r["pipelineExecutionId"] for r in world.executions(name)[:2])
+    needed = world.sandbox.execution_keys(name, newest)
+    # When pruning runs
+    assert (
+        cli_main(["prune", "--endpoint-url", world.sandbox.url, "--grace-hours", "0", "--pipeline", name])
+        == 0
+    )
+    capsys.readouterr()
+    # Then the oldest execution's artifacts are gone and the newest's (its build output with
+    # taskdef.json, appspec.yaml and imageDetail.json) remain, so retrying its deploy deploys
+    s3 = world.sandbox.client("s3")
+    bucket = world.sandbox.outputs["ArtifactBucketName"]
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=name[:20]).get("Contents", [])}
+    assert needed <= left and not world.sandbox.execution_keys(name, oldest) <= left
+    world.sandbox.client("codepipeline").retry_stage_execution(
+        pipelineName=name, stageName="Deploy", pipelineExecutionId=newest, retryMode="FAILED_ACTIONS"
+    )
+    assert world.sandbox.wait_for_execution(name, newest)["status"] == "Succeeded"
+    # (the first deployment shifted production to green; this one shifts it back to blue)
+    assert _forwarded_to(world, target) == target["blue_arn"]
