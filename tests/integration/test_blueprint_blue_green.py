@@ -173,15 +173,24 @@ def test_changing_a_blue_green_pipelines_tags_updates_it_and_removing_them_tears
     assert kinds[-2:] == ["Repository Unenrollment Started", "Repository Unenrolled"]
 
 
-def test_a_failed_blue_green_deployment_is_rolled_back_not_retried_and_told_why(world: World) -> None:
+@pytest.mark.parametrize(
+    ("code", "extra", "said"),
+    [
+        ("HEALTH_CONSTRAINTS", {}, "too few healthy instances"),
+        ("ALARM_ACTIVE", {"rollback_alarms": "web-5xx"}, "Activated alarms: web-5xx"),
+    ],
+)
+def test_a_failed_blue_green_deployment_is_rolled_back_not_retried_and_told_why(
+    world: World, code: str, extra: dict[str, str], said: str
+) -> None:
     # Given an enrolled blue/green pipeline that tells every outcome
     repo, arn = world.repository()
     target = _target(world, repo)
     before = _service(world, target)["taskDefinition"]
-    world.tag(arn, _tags(world, target, notify="all"))
+    world.tag(arn, _tags(world, target, notify="all", **extra))
     name = pipeline_name(repo)
-    # When the new tasks fail their health checks in the deployment
-    world.sandbox.simulator.scripts.add(name, "Deploy", [Outcome(code="HEALTH_CONSTRAINTS")])
+    # When the new tasks fail their health checks, or a rollback alarm goes off, in the deployment
+    world.sandbox.simulator.scripts.add(name, "Deploy", [Outcome(code=code)])
     world.push(repo)
     runs = _finished(world, name)
     assert runs[0]["status"] == "Failed"
@@ -192,24 +201,20 @@ def test_a_failed_blue_green_deployment_is_rolled_back_not_retried_and_told_why(
     deployment_id = deployed["output"]["executionResult"]["externalExecutionId"]
     info = world.sandbox.client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]
     assert info["status"] == "Failed"
-    assert info["errorInformation"]["code"] == "HEALTH_CONSTRAINTS"
+    assert info["errorInformation"]["code"] == code
     assert info["rollbackInfo"]["rollbackDeploymentId"]
     # And it is not retried (the same tasks would fail again), with the evidence, and told in Slack
     event = world.eventually(lambda: world.pipeline_events(name, "Failure Not Retried"))[0]
     assert event["detail"]["classification"] == "deterministic"
-    assert event["detail"]["evidence"]["code"] == "HEALTH_CONSTRAINTS"
+    assert event["detail"]["evidence"]["code"] == code
     assert (
         event["detail"]["evidence"]["rollback-deployment-id"] == info["rollbackInfo"]["rollbackDeploymentId"]
     )
     assert world.pipeline_events(name, "Stage Retry Scheduled") == []
     told = world.eventually(
-        lambda: [
-            m
-            for m in world.sandbox.slack_messages()
-            if repo in json.dumps(m) and "HEALTH_CONSTRAINTS" in json.dumps(m)
-        ]
+        lambda: [m for m in world.sandbox.slack_messages() if repo in json.dumps(m) and code in json.dumps(m)]
     )
-    assert "too few healthy instances" in json.dumps(told)
+    assert said in json.dumps(told)
 
 
 def test_a_throttled_blue_green_deployment_is_retried_and_then_deploys(world: World) -> None:
