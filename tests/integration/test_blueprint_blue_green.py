@@ -44,6 +44,12 @@ def _forwarded_to(world: World, target: dict[str, str]) -> str:
     return str(listener["DefaultActions"][0]["TargetGroupArn"])
 
 
+def _forget(world: World, repo: str) -> None:
+    """Delete a rejected repository: the shared sandbox's later resyncs would reject it again."""
+    world.sandbox.client("codecommit").delete_repository(repositoryName=repo)
+    assert world.sandbox.wait_idle(30)
+
+
 def _finished(world: World, name: str) -> list[dict[str, Any]]:
     return world.eventually(  # type: ignore[no-any-return]
         lambda: [e for e in world.executions(name) if e["status"] in ("Succeeded", "Failed")]
@@ -248,6 +254,7 @@ def test_a_load_balancer_the_repository_does_not_own_is_rejected(
     rejected = world.events_for(repo, "Repository Enrollment Rejected")[-1]["detail"]
     assert rejected["key"] == key
     assert said in json.dumps(rejected) and f"pipewarden:repository={repo}" in json.dumps(rejected)
+    _forget(world, repo)
 
 
 def test_a_service_ecs_deploys_itself_is_rejected_for_blue_green_and_a_codedeploy_one_for_rolling(
@@ -266,6 +273,8 @@ def test_a_service_ecs_deploys_itself_is_rejected_for_blue_green_and_a_codedeplo
     assert world.stack(other) is None
     rejected = json.dumps(world.events_for(other, "Repository Enrollment Rejected")[-1]["detail"])
     assert "CODE_DEPLOY" in rejected and "ecs-blue-green" in rejected
+    _forget(world, repo)
+    _forget(world, other)
 
 
 def test_pruning_keeps_the_build_output_a_failed_blue_green_deploy_needs_to_be_retried(
