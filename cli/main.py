@@ -114,6 +114,8 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         "max-retries": None if args.max_retries is None else str(args.max_retries),
         "notify": args.notify,
         "keep-executions": None if args.keep_executions is None else str(args.keep_executions),
+        "test-target-group": args.test_target_group,
+        "rollback-alarms": args.rollback_alarms,
     }
     tags = {f"{prefix}:{k}": v for k, v in values.items() if v is not None}
     try:
@@ -538,7 +540,20 @@ def parser() -> argparse.ArgumentParser:
     )
     enroll.add_argument("--cluster", help="ECS cluster to deploy to (ecs-rolling, ecs-blue-green)")
     enroll.add_argument("--service", help="ECS service to update (ecs-rolling, ecs-blue-green)")
-    enroll.add_argument("--container", help="container name in imagedefinitions.json (default: repository)")
+    enroll.add_argument(
+        "--container",
+        help="container that takes the image (default: repository; ecs-blue-green: the one the service's "
+        "load balancer sends traffic to)",
+    )
+    enroll.add_argument(
+        "--test-target-group",
+        help="ecs-blue-green: the second target group of the service's load balancer "
+        "(the service names the first)",
+    )
+    enroll.add_argument(
+        "--rollback-alarms",
+        help="ecs-blue-green: comma-separated CloudWatch alarms that roll a deployment back (up to 10)",
+    )
     enroll.add_argument("--ecr-repository", help="ECR repository (default: repository name)")
     enroll.add_argument("--branch", help="branch that triggers the pipeline (default: main)")
     enroll.add_argument("--buildspec", help="buildspec path in the repository (default: managed buildspec)")

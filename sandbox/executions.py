@@ -32,6 +32,7 @@ import yaml
 from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
+from sandbox import codedeploy_ecs
 from sandbox.moto_ext import codepipeline as cp_ext
 from sandbox.moto_ext import ecs as ecs_ext
 from sandbox.moto_ext import publish
@@ -157,7 +158,9 @@ class Roles(Protocol):
         """A client of the sandbox that signs with the session's credentials."""
         ...
 
-    def denial(self, session: RoleSession, action: str, resource: str = "*") -> str:
+    def denial(
+        self, session: RoleSession, action: str, resource: str = "*", extra: Mapping[str, str] | None = None
+    ) -> str:
         """AWS's AccessDenied message if the session may not do `action` on `resource`, else ""."""
         ...
 
@@ -320,6 +323,9 @@ class _Build:
     # The files the buildspec's `artifacts` section names (the managed buildspecs' own; a buildspec
     # in the repository is not read here, and makes imagedefinitions.json).
     files: tuple[str, ...] = ("imagedefinitions.json",)
+    env: Mapping[str, str] = field(default_factory=dict)
+    # ecs-blue-green's taskdef.json: the service's task definition, its image left to CodeDeployToECS
+    task_definition: dict[str, Any] | None = None
     log: list[str] = field(default_factory=list)
     phase: str = ""  # the phase that failed
     code: str = ""
@@ -471,6 +477,10 @@ class Simulator:
             run.error = {"code": "JobFailed", "message": "The pipeline has no service role to act with"}
         elif provider == "CodeBuild":
             self._build(backend, pipeline, execution, run, action, outcome, session)
+        elif provider == "CodeDeployToECS" and not missing:
+            codedeploy_ecs.Deployer(self._roles, self._client, backend.account_id, backend.region_name).run(
+                run, action, outcome, session
+            )
         elif outcome is not None and outcome.fail:
             if provider == "ECS" and outcome.stopped_reasons:
                 config = action.get("configuration", {})
@@ -678,6 +688,7 @@ class Simulator:
             outcome,
             run.input_artifacts,
             _artifact_files(str((metadata.get("source") or {}).get("buildspec") or "")),
+            env,
         )
         phases, written = self._run_phases(pipeline, execution, action, job, env)
         group = ((metadata.get("logsConfig") or {}).get("cloudWatchLogs") or {}).get(
@@ -770,6 +781,10 @@ class Simulator:
             "imagedefinitions.json": lambda: json.dumps([{"name": container, "imageUri": uri}]),
             # The image detail file CodePipeline's ECR source action writes, and CodeDeployToECS reads.
             "imageDetail.json": lambda: json.dumps({"ImageURI": uri}),
+            # ecs-blue-green's: the service's task definition with the image placeholder, and the AppSpec
+            # with the task definition's (https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECSbluegreen.html).
+            "taskdef.json": lambda: json.dumps(job.task_definition or {}),
+            "appspec.yaml": lambda: codedeploy_ecs.appspec(container, env.get("CONTAINER_PORT", "80")),
         }
         return {name: known[name]() if name in known else f"{name} of the build\n" for name in job.files}
 
@@ -784,6 +799,8 @@ class Simulator:
             return
         elif phase == "POST_BUILD" and job.image is not None:
             self._push(job)
+            if "taskdef.json" in job.files and not job.phase:
+                self._task_definition_template(job)
         if scripted is not None and not job.phase:
             job.log += scripted.log
             job.fail(
@@ -792,6 +809,33 @@ class Simulator:
                 scripted.message
                 or "Error while executing command: docker buildx build. Reason: exit status 1",
             )
+
+    def _task_definition_template(self, job: _Build) -> None:
+        """The managed buildspec's two ECS reads (as the build role): the service's task definition,
+        kept as taskdef.json with `<IMAGE1_NAME>` where the container's image goes."""
+        cluster, service = job.env.get("ECS_CLUSTER", ""), job.env.get("ECS_SERVICE", "")
+        ecs = self._roles.client("ecs", job.session)
+        command = cli_command("ecs", "DescribeServices", {"cluster": cluster, "services": [service]})
+        try:
+            job.command(command)
+            found = ecs.describe_services(cluster=cluster, services=[service]).get("services", [])
+            arn = str(found[0]["taskDefinition"]) if found else "None"
+            command = cli_command("ecs", "DescribeTaskDefinition", {"taskDefinition": arn})
+            job.command(command)
+            current = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        except ClientError as error:
+            job.log.append(cli_error(error))
+            job.command_failed("POST_BUILD", command, CLI_SERVICE_ERROR)
+            return
+        template = {
+            k: v for k, v in current.items() if k in _TASK_DEFINITION_INPUTS and v not in (None, "", [], {})
+        }
+        container = job.env.get("CONTAINER_NAME", "")
+        template["containerDefinitions"] = [
+            {**c, "image": codedeploy_ecs.IMAGE_PLACEHOLDER} if c.get("name") == container else dict(c)
+            for c in current.get("containerDefinitions", [])
+        ]
+        job.task_definition = template
 
     def _download_source(self, job: _Build) -> None:
         s3 = self._roles.client("s3", job.session)

@@ -83,6 +83,89 @@ def deploy_target(
     return cluster, service
 
 
+def blue_green_target(
+    sandbox: Any,
+    repository: str,
+    cluster: str = "apps",
+    service: str = "web",
+    owner: str | None = "",
+    prefix: str = PREFIX,
+    controller: str = "CODE_DEPLOY",
+    owned: tuple[str, ...] = ("blue", "green", "listener"),
+    port: int = 8080,
+) -> dict[str, str]:
+    """An ECS service behind an Application Load Balancer, as its owner sets it up for ecs-blue-green.
+
+    Two target groups `<service>-blue` (the service's) and `<service>-green`, a listener forwarding to
+    blue, and the service (deployment controller `controller`) sending traffic to its container on
+    `port`. `owned` names which of blue, green and listener carry `<prefix>:repository=<owner>`.
+    Returns the names and ARNs (cluster, service, blue, green, blue_arn, green_arn, listener_arn).
+    """
+    owner = repository if owner == "" else owner
+    ec2 = sandbox.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, z in ((1, "a"), (2, "b"))
+    ]
+    elbv2 = sandbox.client("elbv2")
+    tag = [{"Key": k, "Value": v} for k, v in owner_tag(owner, prefix).items()] if owner else []
+    balancer = elbv2.create_load_balancer(Name=f"{service}-alb"[:32], Subnets=subnets)["LoadBalancers"][0]
+    groups = {}
+    for color in ("blue", "green"):
+        created = elbv2.create_target_group(
+            Name=f"{service}-{color}"[:32], Protocol="HTTP", Port=port, VpcId=vpc, TargetType="ip"
+        )["TargetGroups"][0]
+        groups[color] = created["TargetGroupArn"]
+        if color in owned and tag:
+            elbv2.add_tags(ResourceArns=[created["TargetGroupArn"]], Tags=tag)
+    listener = elbv2.create_listener(
+        LoadBalancerArn=balancer["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": groups["blue"]}],
+    )["Listeners"][0]
+    if "listener" in owned and tag:
+        elbv2.add_tags(ResourceArns=[listener["ListenerArn"]], Tags=tag)
+    ecs = sandbox.client("ecs")
+    ecs.create_cluster(clusterName=cluster)
+    ecs.register_task_definition(
+        family=service,
+        containerDefinitions=[
+            {
+                "name": owner or service,
+                "image": "nginx",
+                "memory": 128,
+                "portMappings": [{"containerPort": port}],
+            }
+        ],
+        taskRoleArn=ensure_role(sandbox, f"{service}-task", owner),
+        executionRoleArn=ensure_role(sandbox, f"{service}-execution", owner),
+    )
+    ecs.create_service(
+        cluster=cluster,
+        serviceName=service,
+        taskDefinition=service,
+        desiredCount=1,
+        deploymentController={"type": controller},
+        loadBalancers=[
+            {"targetGroupArn": groups["blue"], "containerName": owner or service, "containerPort": port}
+        ],
+        tags=[{"key": k, "value": v} for k, v in owner_tag(owner, prefix).items()] if owner else [],
+    )
+    return {
+        "cluster": cluster,
+        "service": service,
+        "blue": f"{service}-blue"[:32],
+        "green": f"{service}-green"[:32],
+        "blue_arn": groups["blue"],
+        "green_arn": groups["green"],
+        "listener_arn": listener["ListenerArn"],
+    }
+
+
 def enroll(sandbox: Any, repo: str, **extra: str) -> str:
     """Create the repository and its service `apps/<repo>`, tag it for that service (plus `extra`
     tags, `_` for `-`); the name of its pipeline."""

@@ -787,8 +787,11 @@ class ServiceRoles:
         """A sandbox client that signs with the session's credentials."""
         return self._sandbox.client_with(service, session.credentials)
 
-    def denial(self, session: RoleSession, action: str, resource: str = "*") -> str:
-        """AWS's AccessDenied message if the session may not do `action` on `resource`, else ""."""
+    def denial(
+        self, session: RoleSession, action: str, resource: str = "*", extra: Mapping[str, str] | None = None
+    ) -> str:
+        """AWS's AccessDenied message if the session may not do `action` on `resource` (with the request's
+        `extra` context keys, e.g. iam:PassedToService), else ""."""
         enforcer = self._sandbox._server.iam
         if not enforcer.enabled:
             return ""
@@ -797,6 +800,7 @@ class ServiceRoles:
         if kind is not None:
             tags = MotoState(ACCOUNT, REGION).tags(resource)
             context = {f"{prefix}{k}": v for k, v in tags.items() for prefix in kind.resource_tag_keys()}
+        context.update(extra or {})
         decision = enforcer.authorize(session.credentials.access_key, action, resource, context, REGION)
         if decision is None or decision.allowed:
             return ""

@@ -139,6 +139,14 @@ def _service_roles(service: str, repository: str = "storefront") -> tuple[str, .
 
 
 _STOREFRONT = RepositorySettings("storefront", "apps-prod", "web", "storefront", "storefront")
+# What the enroll function reads from an ecs-blue-green service's load balancer (ownership.check).
+_LOAD_BALANCING = {
+    "TargetGroupNames": "web-blue,web-green",
+    "ProductionListenerArn": (
+        f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener/app/web/0123456789abcdef/fedcba9876543210"
+    ),
+    "ContainerPort": "8080",
+}
 _ALLOW_LIST = {"AllowedEcsTargets": "apps-*,shared/web-*"}
 
 # The controller's parameter sets and the blueprint's: a representative deployment and the edge
@@ -154,6 +162,20 @@ BLUEPRINT_CASES = (
         (f"arn:aws:iam::{ACCOUNT}:role/pipewarden-tasks/@shared/ecsTaskExecutionRole",),
         _ALLOW_LIST,
         {"CreateEcrRepository": "false"},
+    ),
+    # ecs-blue-green with rollback alarms (CodeDeploy's role may read them).
+    BlueprintCase(
+        "rollback-alarms",
+        RepositorySettings(
+            "storefront",
+            "apps-prod",
+            "web",
+            "storefront",
+            "storefront",
+            rollback_alarms=("web-5xx", "web-p99"),
+        ),
+        _service_roles("web"),
+        _ALLOW_LIST,
     ),
     BlueprintCase("every-target-allowed", _STOREFRONT, _service_roles("web"), {"AllowedEcsTargets": "*"}),
     # The template's defaults: the allow-list may be empty, when no pipeline may deploy anywhere.
@@ -505,7 +527,11 @@ def blueprint_parameters(
     )
     chosen = pipewarden_blueprint.get(name)
     values = chosen.parameters(dataclasses.replace(case.settings, blueprint=name), config)
-    looked_up = {"PassRoleArns": ",".join(case.pass_role_arns), **case.write_time_parameters}
+    looked_up = {
+        "PassRoleArns": ",".join(case.pass_role_arns),
+        **_LOAD_BALANCING,
+        **case.write_time_parameters,
+    }
     values.update({key: value for key, value in looked_up.items() if key in chosen.looked_up})
     return blueprint_stack_name(case.settings.repository), values
 

@@ -32,6 +32,8 @@ _SERVICES_BY_SIGNING_NAME: dict[str, tuple[str, ...]] = {
     "states": ("stepfunctions",),
     "dynamodb": ("dynamodb", "dynamodbstreams"),
     "execute-api": ("apigateway", "apigatewaymanagementapi"),
+    # Elastic Load Balancing v2 and Classic sign alike; v2 first (the operations pipewarden calls).
+    "elasticloadbalancing": ("elbv2", "elb"),
 }
 _IAM_PREFIX_BY_SIGNING_NAME = {"tagging": "tag", "monitoring": "cloudwatch", "email": "ses"}
 
@@ -934,6 +936,30 @@ def _codepipeline(call: Call, principal: Principal, state: State) -> list[_Targe
     return [_Target(values, _arns(p, "resourceArn"))]
 
 
+@_resolver("codedeploy")
+def _codedeploy(call: Call, principal: Principal, state: State) -> list[_Target]:
+    """An application or deployment group by name; a deployment by its group (GetDeployment is
+    authorized on the deployment group, per the Service Authorization Reference)."""
+    p = call.params
+    values: dict[str, str] = {}
+    if p.get("applicationName"):
+        values["ApplicationName"] = str(p["applicationName"])
+    if p.get("deploymentGroupName"):
+        values["DeploymentGroupName"] = str(p["deploymentGroupName"])
+    if p.get("deploymentId") and not values:
+        values.update(_deployment_group(str(p["deploymentId"]), principal.account, call.signature.region))
+    return [_Target(values, _arns(p, "resourceArn"))]
+
+
+def _deployment_group(deployment_id: str, account: str, region: str) -> dict[str, str]:
+    from moto.codedeploy.models import codedeploy_backends
+
+    found = codedeploy_backends[account][region].deployments.get(deployment_id)
+    if found is None:
+        return {}
+    return {"ApplicationName": found.application_name, "DeploymentGroupName": found.deployment_group_name}
+
+
 @_resolver("codebuild")
 def _codebuild(call: Call, principal: Principal, state: State) -> list[_Target]:
     p = call.params
@@ -1280,7 +1306,7 @@ class MotoState:
                         return dict(resource.tags)
                 # Some backends list only part of what they tag (EventBridge: its buses, not its rules)
                 # and keep the rest in their TaggingService, by ARN.
-                tagger = getattr(backend, "tagger", None)
+                tagger = getattr(backend, "tagger", None) or getattr(backend, "tagging_service", None)
                 if tagger is not None and hasattr(tagger, "get_tag_dict_for_resource"):
                     return dict(tagger.get_tag_dict_for_resource(arn))
         return {}

@@ -76,6 +76,15 @@ ONLY_WHEN: dict[tuple[str, str], Callable[[Properties], bool]] = {
     ("AWS::CodeBuild::Project", "codebuild:UpdateWebhook"): _has("Triggers"),
     ("AWS::CodeBuild::Project", "codebuild:DeleteWebhook"): _has("Triggers"),
     ("AWS::CodeBuild::Project", "codebuild:UpdateProjectVisibility"): _has("Visibility"),
+    # A deployment group's handlers deploy, register a revision and stop a deployment only for its
+    # Deployment property, and register instances only for on-premises tag filters (the property
+    # docs of AWS::CodeDeploy::DeploymentGroup).
+    ("AWS::CodeDeploy::DeploymentGroup", "codedeploy:CreateDeployment"): _has("Deployment"),
+    ("AWS::CodeDeploy::DeploymentGroup", "codedeploy:RegisterApplicationRevision"): _has("Deployment"),
+    ("AWS::CodeDeploy::DeploymentGroup", "codedeploy:StopDeployment"): _has("Deployment"),
+    ("AWS::CodeDeploy::DeploymentGroup", "codedeploy:RegisterOnPremisesInstance"): lambda p: bool(
+        p.get("OnPremisesInstanceTagFilters") or p.get("OnPremisesTagSet")
+    ),
     ("AWS::CodePipeline::Pipeline", "codestar-connections:PassConnection"): _connection_source,
     ("AWS::CodePipeline::Pipeline", "codepipeline:DisableStageTransition"): _has(
         "DisableInboundStageTransitions"
@@ -86,6 +95,7 @@ ONLY_WHEN: dict[tuple[str, str], Callable[[Properties], bool]] = {
 PASSED_TO = {
     "AWS::CodeBuild::Project": "codebuild.amazonaws.com",
     "AWS::CodePipeline::Pipeline": "codepipeline.amazonaws.com",
+    "AWS::CodeDeploy::DeploymentGroup": "codedeploy.amazonaws.com",
     "AWS::Events::Rule": "events.amazonaws.com",
     "AWS::Lambda::Function": "lambda.amazonaws.com",
     "AWS::ECS::TaskDefinition": "ecs-tasks.amazonaws.com",
@@ -110,6 +120,11 @@ def resource_arn(resource_type: str, name: str, properties: Properties, account:
         "AWS::IAM::ManagedPolicy": f"arn:aws:iam::{account}:policy{properties.get('Path') or '/'}{name}",
         "AWS::CodePipeline::Pipeline": f"arn:aws:codepipeline:{region}:{account}:{name}",
         "AWS::CodeBuild::Project": f"arn:aws:codebuild:{region}:{account}:project/{name}",
+        "AWS::CodeDeploy::Application": f"arn:aws:codedeploy:{region}:{account}:application:{name}",
+        "AWS::CodeDeploy::DeploymentGroup": (
+            f"arn:aws:codedeploy:{region}:{account}:deploymentgroup:"
+            f"{_application_of(properties, name, account, region)}/{name}"
+        ),
         "AWS::Events::Rule": f"arn:aws:events:{region}:{account}:rule/{name}",
         "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{account}:log-group:{name}",
         "AWS::ECR::Repository": f"arn:aws:ecr:{region}:{account}:repository/{name}",
@@ -120,6 +135,17 @@ def resource_arn(resource_type: str, name: str, properties: Properties, account:
         "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{region}:{account}:table/{name}",
     }.get(resource_type)
     return arn or "*"
+
+
+def _application_of(properties: Properties, group: str, account: str, region: str) -> str:
+    """A deployment group's application: its property, or (a delete sees the template's unresolved
+    `!Ref`, and moto may have deleted the application first) the one the group was created in."""
+    named = properties.get("ApplicationName")
+    if isinstance(named, str):
+        return named
+    from sandbox.moto_ext.codedeploy import APPLICATION_OF_GROUP
+
+    return APPLICATION_OF_GROUP.get((account, region, group), "*")
 
 
 def required_permissions(resource_type: str, operation: str, properties: Properties) -> list[str]:
@@ -214,6 +240,17 @@ def _targets(
     if known is not None and own != "*" and any(r.matches(own) for r in known.resource_types()):
         yield own, {}
         return
+    if resource_type == "AWS::CodeDeploy::DeploymentGroup" and own != "*":
+        # A deployment group's handler reads its application's revisions and its deployment
+        # configuration: each on its own ARN (codedeploy's resource types).
+        base = own.split(":deploymentgroup:", 1)[0]
+        if action == "codedeploy:GetDeploymentConfig":
+            config = properties.get("DeploymentConfigName") or "CodeDeployDefault.OneAtATime"
+            yield f"{base}:deploymentconfig:{config}", {}
+            return
+        if action in ("codedeploy:GetApplicationRevision", "codedeploy:RegisterApplicationRevision"):
+            yield f"{base}:application:{properties.get('ApplicationName')}", {}
+            return
     if known is not None and own != "*" and resource_type == "AWS::CodePipeline::Pipeline":
         # Stage transitions act on the pipeline's stages (`<pipeline ARN>/<stage>`).
         stages = [f"{own}/{s['Name']}" for s in properties.get("Stages") or [] if s.get("Name")]

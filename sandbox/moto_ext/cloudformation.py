@@ -634,7 +634,29 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
         self._status(stack, "DELETE_COMPLETE")
 
 
+_clean_json = cfn_parsing.clean_json
+
+
+def _clean_json_without_no_value(resource_json: Any, resources_map: Any) -> Any:
+    """moto's clean_json, but AWS::NoValue in a list removes the element, as in CloudFormation
+    ("removes the corresponding resource property when specified as a return value in the Fn::If
+    intrinsic function": an `!If [cond, {...}, !Ref AWS::NoValue]` statement of a policy is left out,
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/pseudo-parameter-reference.html);
+    moto keeps a None there, which IAM would refuse as a statement."""
+    if isinstance(resource_json, list):
+        cleaned = [_clean_json_without_no_value(item, resources_map) for item in resource_json]
+        return [
+            item for item, source in zip(cleaned, resource_json, strict=True) if not _no_value(item, source)
+        ]
+    return _clean_json(resource_json, resources_map)
+
+
+def _no_value(cleaned: Any, source: Any) -> bool:
+    return cleaned is None and isinstance(source, dict) and ("Ref" in source or "Fn::If" in source)
+
+
 def install() -> None:
+    cfn_parsing.clean_json = _clean_json_without_no_value
     cfn_models.cloudformation_backends.backend = CloudFormationBackend
     response = cfn_responses.CloudFormationResponse
     for operation in ("create_stack", "update_stack", "delete_stack"):

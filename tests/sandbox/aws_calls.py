@@ -24,6 +24,8 @@ RECEIVERS = {
     "cfn": "cloudformation",
     "ecs": "ecs",
     "ecr": "ecr",
+    "elbv2": "elbv2",
+    "codedeploy": "codedeploy",
     "s3": "s3",
     "sqs": "sqs",
     "sns": "sns",

@@ -12,9 +12,9 @@ import pytest
 from botocore.exceptions import ParamValidationError
 from botocore.stub import Stubber
 
-from pipewarden import buildlogs, pipelines, stacks
+from pipewarden import buildlogs, ownership, pipelines, stacks
 from pipewarden.aws import Invalid, NotFound, tagged_resources
-from pipewarden.classify import UNKNOWN
+from pipewarden.classify import DETERMINISTIC, UNKNOWN
 from pipewarden.config import PruneConfig, RetryConfig
 from pipewarden.emit import Emitter
 from pipewarden.enrich import Enricher
@@ -129,6 +129,31 @@ def test_retry_classifies_the_documented_build_and_reads_its_documented_log() ->
     assert verdict.kind == UNKNOWN
     assert verdict.evidence.get("build-status") == "SUCCEEDED"
     replay.assert_all_read()
+
+
+def test_retry_classifies_a_failed_codedeploy_deployment_from_getdeployment() -> None:
+    # A CodeDeployToECS action's external execution id is the deployment's id.
+    replay = Replay()
+    replay.answer("codedeploy", "GetDeployment", {"deploymentId": "d-EXAMPLE11"})
+    detail = {
+        "input": {"actionTypeId": {"provider": "CodeDeployToECS"}},
+        "output": {"executionResult": {"externalExecutionId": "d-EXAMPLE11"}},
+    }
+    verdict = retrier(replay).classify(detail)
+    assert verdict.kind == DETERMINISTIC
+    assert verdict.evidence["code"] == "HEALTH_CONSTRAINTS"
+    assert verdict.evidence["rollback-deployment-id"] == "d-EXAMPLE22"
+    replay.assert_all_read()
+
+
+def test_enroll_finds_the_documented_listener_forwarding_to_the_documented_target_group() -> None:
+    # The examples' target group is behind the examples' load balancer, whose listener forwards to it.
+    groups = parsed("elbv2", "DescribeTargetGroups")["TargetGroups"]
+    listeners = parsed("elbv2", "DescribeListeners")["Listeners"]
+    tags = parsed("elbv2", "DescribeTags")["TagDescriptions"]
+    assert ownership._forwarded_target_groups(listeners[0]["DefaultActions"]) == [groups[0]["TargetGroupArn"]]
+    assert listeners[0]["LoadBalancerArn"] in groups[0]["LoadBalancerArns"]
+    assert ownership.tag_map(tags[0]["Tags"]) == {"project": "lima", "department": "digital-media"}
 
 
 def test_the_log_tail_is_the_documented_events_messages_in_order() -> None:

@@ -45,7 +45,9 @@ def test_every_blueprint_the_contract_names_ships_a_template_whose_parameters_it
         # without a default that is not given: the enroll function passes exactly these.
         assert set(chosen.tag_derived) | set(chosen.looked_up) == declared, name
         settings = parse_settings(
-            "shop", tags(blueprint=name, ecs_cluster="apps-prod", ecs_service="web"), "pipewarden"
+            "shop",
+            tags(blueprint=name, ecs_cluster="apps-prod", ecs_service="web", test_target_group="web-green"),
+            "pipewarden",
         )
         assert settings is not None and settings.blueprint == name
         assert set(blueprint.parameters(settings, CONFIG)) == set(chosen.tag_derived)
@@ -76,11 +78,15 @@ def test_a_blueprint_that_deploys_nowhere_on_ecs_needs_no_cluster_or_service(nam
     check_allowed(settings, (), "pipewarden", BLUEPRINTS)
 
 
-@pytest.mark.parametrize("name", ["ecs-rolling"])
+@pytest.mark.parametrize("name", ["ecs-rolling", "ecs-blue-green"])
 def test_an_ecs_blueprint_still_needs_its_cluster_and_an_allowed_target(name: str) -> None:
     with pytest.raises(ContractViolation, match="ecs-cluster=\\(missing\\): is required"):
         parse_settings("shop", tags(blueprint=name), "pipewarden")
-    settings = parse_settings("shop", tags(blueprint=name, ecs_cluster="db", ecs_service="web"), "pipewarden")
+    settings = parse_settings(
+        "shop",
+        tags(blueprint=name, ecs_cluster="db", ecs_service="web", test_target_group="tg"),
+        "pipewarden",
+    )
     assert settings is not None
     with pytest.raises(ContractViolation, match="not allowed"):
         check_allowed(settings, ("apps-*",), "pipewarden", BLUEPRINTS)

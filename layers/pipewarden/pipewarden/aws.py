@@ -99,6 +99,9 @@ _NOT_FOUND = {
     "NoSuchEntity",
     "NoSuchBucket",
     "StackNotFound",
+    "TargetGroupNotFound",
+    "ListenerNotFound",
+    "DeploymentDoesNotExistException",
     "NotFound",
 }
 _CONFLICT = {"AlreadyExistsException", "ConflictException", "ConcurrentModificationException"}
@@ -199,6 +202,9 @@ class Clients:
     s3: _Client[S3Client] = _Client("s3")
     sns: _Client[SNSClient] = _Client("sns")
     secretsmanager: _Client[SecretsManagerClient] = _Client("secretsmanager")
+    # No mypy-boto3 stubs for these two in requirements/dev.lock yet: typed as Any.
+    elbv2: _Client[Any] = _Client("elbv2")
+    codedeploy: _Client[Any] = _Client("codedeploy")
 
     def __init__(self, factory: Callable[[str], object] | None = None, attempts: int | None = None) -> None:
         """`attempts` gives the clients more tries than the SDK's default (or the environment's) allow."""

@@ -88,6 +88,19 @@ BLUEPRINTS: dict[str, Blueprint] = {
             ("PassRoleArns", "CreateEcrRepository"),
         ),
         Blueprint(
+            "ecs-blue-green",
+            "a container image, deployed blue/green to an ECS service behind a load balancer by CodeDeploy "
+            "(CodeDeployToECS action), rolled back on failure or alarm",
+            (*_COMMON, *_ECS, *_IMAGE, "RollbackAlarms"),
+            (
+                "PassRoleArns",
+                "CreateEcrRepository",
+                "TargetGroupNames",
+                "ProductionListenerArn",
+                "ContainerPort",
+            ),
+        ),
+        Blueprint(
             "build-only",
             "nothing: builds and tests, pushes the image to ECR and keeps the build's output artifact",
             (*_COMMON, "EcrRepositoryName"),
@@ -134,6 +147,7 @@ def _every_parameter(settings: RepositorySettings, config: ControllerConfig) -> 
         "KeepExecutions": str(settings.pipeline.keep_executions),
         "SlackChannel": settings.pipeline.slack_channel,
         "LogRetentionDays": str(config.log_retention_days),
+        "RollbackAlarms": ",".join(settings.rollback_alarms),
     }
 
 

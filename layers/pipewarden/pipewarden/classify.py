@@ -3,6 +3,7 @@
 The verdict rests on what the failure says (its causes, pipewarden.signals), read where AWS keeps
 it: for CodeBuild, the failed phase's status code and message (BatchGetBuilds) and the build log's
 end; for the ECS deploy action, its error details and the stopped tasks' reasons (DescribeTasks);
+for the CodeDeployToECS action, the CodeDeploy deployment's error code and message (GetDeployment);
 for any other action, its error details. The phase alone decides nothing: an image that does not
 exist fails PROVISIONING as surely as a failing test fails BUILD.
 """
@@ -32,6 +33,7 @@ __all__ = [
     "UNKNOWN",
     "Classification",
     "classify_build",
+    "classify_deployment",
     "classify_error",
     "combine",
 ]
@@ -60,6 +62,37 @@ _CODE_CAUSES = {
     "INVALID_INPUT": "invalid-configuration",
     "BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE": "",  # the message says why (not found, or throttled)
 }
+# CodeDeploy's error codes (a deployment's errorInformation.code) and what a retry would do against
+# them (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ErrorInformation.html). A
+# throttled call or CodeDeploy's own internal error passes; new tasks that fail their health checks,
+# an alarm that stopped the deployment, a role or a service CodeDeploy cannot use fail the same way
+# again; a timeout or an ECS update error may be either, so the message decides or nothing does.
+_DEPLOYMENT_TRANSIENT = {
+    "THROTTLED": "CodeDeploy was throttled",
+    "INTERNAL_ERROR": "CodeDeploy failed internally",
+}
+_DEPLOYMENT_DETERMINISTIC = {
+    "HEALTH_CONSTRAINTS": "the new tasks failed their health checks",
+    "HEALTH_CONSTRAINTS_INVALID": "the deployment can never meet its health constraints",
+    "ALARM_ACTIVE": "a rollback alarm stopped the deployment",
+    "MANUAL_STOP": "someone stopped the deployment",
+    "IAM_ROLE_MISSING": "CodeDeploy cannot assume its service role",
+    "IAM_ROLE_PERMISSIONS": "CodeDeploy's service role may not do what the deployment needs",
+    "INVALID_ECS_SERVICE": "the ECS service cannot be deployed by CodeDeploy",
+    "INVALID_REVISION": "the AppSpec or task definition is invalid",
+    "REVISION_MISSING": "the revision is missing",
+    "APPLICATION_MISSING": "the CodeDeploy application is missing",
+    "DEPLOYMENT_GROUP_MISSING": "the deployment group is missing",
+    "MISSING_ELB_INFORMATION": "the deployment group has no load balancer information",
+    "ELASTIC_LOAD_BALANCING_INVALID": "the load balancer is misconfigured",
+    "MISSING_BLUE_GREEN_DEPLOYMENT_CONFIGURATION": "the deployment group has no blue/green configuration",
+    "HOOK_EXECUTION_FAILURE": "a lifecycle hook failed",
+}
+# How the CodeDeployToECS action's error details name the deployment's code (the sandbox's wording,
+# "Deployment <id> failed: <CODE>: <message>"), for when the deployment cannot be read.
+_DEPLOYMENT_SUMMARY = re.compile(
+    r"Deployment (?P<id>\S+) failed: (?P<code>[A-Z][A-Z0-9_]+): (?P<message>.*)", re.S
+)
 # CodePipeline's failure types (ActionExecutionResult errorDetails code) that are never transient.
 _CONFIGURATION_TYPES = {"ConfigurationError", "PermissionError"}
 
@@ -196,6 +229,44 @@ def classify_error(
         return Classification(DETERMINISTIC, f"{provider} action is misconfigured: {message[:120]}", evidence)
     return Classification(
         UNKNOWN, f"{provider} action failed: {(message or code or 'no detail')[:120]}", evidence
+    )
+
+
+def classify_deployment(
+    deployment: Mapping[str, Any] | None, error: Mapping[str, Any] | None = None
+) -> Classification:
+    """A failed CodeDeployToECS action: its deployment's errorInformation (GetDeployment) and, when the
+    deployment cannot be read, the code the action's error details name. Evidence says whether
+    CodeDeploy rolled the service back."""
+    message = str((error or {}).get("message", "") or "")
+    info = dict((deployment or {}).get("errorInformation") or {})
+    deployment_id = str((deployment or {}).get("deploymentId", "") or "")
+    if not info:
+        named = _DEPLOYMENT_SUMMARY.search(message)
+        if named is None:
+            return classify_error("CodeDeployToECS", error)
+        info = {"code": named["code"], "message": named["message"]}
+        deployment_id = deployment_id or named["id"]
+    code, text = str(info.get("code", "") or ""), str(info.get("message", "") or "")
+    evidence: dict[str, Any] = {
+        "provider": "CodeDeployToECS",
+        "deployment-id": deployment_id,
+        "code": code,
+        "message": text[:300],
+    }
+    rollback = dict((deployment or {}).get("rollbackInfo") or {})
+    if rollback.get("rollbackDeploymentId"):
+        evidence["rollback-deployment-id"] = str(rollback["rollbackDeploymentId"])
+    rolled = "; CodeDeploy rolled the service back" if evidence.get("rollback-deployment-id") else ""
+    if code in _DEPLOYMENT_TRANSIENT:
+        return Classification(TRANSIENT, f"{_DEPLOYMENT_TRANSIENT[code]} ({code}){rolled}", evidence)
+    if code in _DEPLOYMENT_DETERMINISTIC:
+        return Classification(DETERMINISTIC, f"{_DEPLOYMENT_DETERMINISTIC[code]} ({code}){rolled}", evidence)
+    found = read([text])
+    if found:
+        return _verdict(found, f"the CodeDeploy deployment ({code or 'no code'})", evidence)
+    return Classification(
+        UNKNOWN, f"the CodeDeploy deployment failed with {code or 'no code'}: {text[:120]}{rolled}", evidence
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
@@ -20,14 +20,24 @@ RETRY_MODES = ("transient", "all", "off")
 NOTIFY_MODES = ("all", "failures", "off")
 MAX_RETRIES_RANGE = range(6)
 # What a repository's pipeline does after its build (`<prefix>:blueprint`); README "Blueprints".
-BLUEPRINTS = ("ecs-rolling", "build-only")
+BLUEPRINTS = ("ecs-rolling", "ecs-blue-green", "build-only")
 DEFAULT_BLUEPRINT = "ecs-rolling"
 # The blueprints that deploy to an ECS service: they read ecs-cluster/ecs-service and the allow-list.
-ECS_BLUEPRINTS = ("ecs-rolling",)
+ECS_BLUEPRINTS = ("ecs-rolling", "ecs-blue-green")
 # The blueprints whose build pushes a container image: they read container and ecr-repository.
 IMAGE_BLUEPRINTS = (*ECS_BLUEPRINTS, "build-only")
 # A controller allows these unless its AllowedBlueprints parameter says otherwise.
-DEFAULT_ALLOWED_BLUEPRINTS = ("ecs-rolling", "build-only")
+DEFAULT_ALLOWED_BLUEPRINTS = ("ecs-rolling", "ecs-blue-green", "build-only")
+# The blueprint that deploys through CodeDeploy: it reads the tags below (and its service's load balancer).
+BLUE_GREEN_BLUEPRINTS = ("ecs-blue-green",)
+# An Elastic Load Balancing target group's name: 1-32 letters, digits and '-', not starting or ending
+# with '-' (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html).
+_TARGET_GROUP = re.compile(r"^(?!-)[A-Za-z0-9-]{1,32}(?<!-)$")
+# A CloudWatch alarm's name as a tag can carry it: no comma (the list separator). A deployment group
+# takes up to 10 (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_AlarmConfiguration.html);
+# the blueprint writes each as its own entry, which CloudFormation cannot repeat for a list: three.
+_ALARM = re.compile(r"^[A-Za-z0-9 _./#:@+=-]{1,255}$")
+MAX_ROLLBACK_ALARMS = 3
 # Names the secret pipewarden/slack/<channel>, so it may not leave that prefix.
 SLACK_CHANNEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 KEEP_EXECUTIONS_RANGE = range(1, 1001)
@@ -48,6 +58,8 @@ KNOWN_KEYS = (
     "notify",
     "keep-executions",
     "slack-channel",
+    "test-target-group",
+    "rollback-alarms",
 )
 
 
@@ -83,6 +95,14 @@ class RepositorySettings:
     keep_executions: int = 10
     slack_channel: str = ""
     blueprint: str = DEFAULT_BLUEPRINT
+    # ecs-blue-green only: the target group CodeDeploy starts the new tasks behind (the service's own
+    # load balancer names the other), and the CloudWatch alarms that roll a deployment back.
+    test_target_group: str = ""
+    rollback_alarms: tuple[str, ...] = ()
+
+    @property
+    def deploys_with_codedeploy(self) -> bool:
+        return self.blueprint in BLUE_GREEN_BLUEPRINTS
 
     @property
     def deploys_to_ecs(self) -> bool:
@@ -267,6 +287,11 @@ def parse_settings(repository: str, tags: Mapping[str, str], prefix: str) -> Rep
             reason = f"is not a valid ECR repository name (lower case, digits, . _ - /){hint}"
             raise bad("ecr-repository", reason)
 
+    test_target_group: str = ""
+    rollback_alarms: tuple[str, ...] = ()
+    if blueprint in BLUE_GREEN_BLUEPRINTS:
+        test_target_group, rollback_alarms = _blue_green(tag, bad)
+
     branch = tag("branch") or "main"
     if (
         len(branch) > 255
@@ -299,7 +324,31 @@ def parse_settings(repository: str, tags: Mapping[str, str], prefix: str) -> Rep
         keep_executions=number("keep-executions", KEEP_EXECUTIONS_RANGE, 10),
         slack_channel=slack_channel,
         blueprint=blueprint,
+        test_target_group=test_target_group,
+        rollback_alarms=rollback_alarms,
     )
+
+
+def _blue_green(
+    tag: Callable[[str], str | None], bad: Callable[[str, str], ContractViolation]
+) -> tuple[str, tuple[str, ...]]:
+    """ecs-blue-green's own tags: the test target group (required) and the rollback alarms."""
+    test_target_group = tag("test-target-group") or ""
+    if not test_target_group:
+        raise bad(
+            "test-target-group",
+            "is required: the second target group of the service's load balancer, which CodeDeploy "
+            "starts the new tasks behind before it shifts the production listener to it",
+        )
+    if not _TARGET_GROUP.match(test_target_group):
+        raise bad("test-target-group", "must be a target group name (1-32 letters, digits or '-')")
+    alarms = tuple(a.strip() for a in (tag("rollback-alarms") or "").split(",") if a.strip())
+    if len(alarms) > MAX_ROLLBACK_ALARMS or not all(_ALARM.match(a) for a in alarms):
+        raise bad(
+            "rollback-alarms",
+            f"must be up to {MAX_ROLLBACK_ALARMS} CloudWatch alarm names separated by commas",
+        )
+    return test_target_group, alarms
 
 
 def check_allowed(

@@ -8,6 +8,14 @@ roles: AWS documents tag conditions on iam:PassRole as unreliable
 (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html). The enroll function
 checks all three before it writes a stack, so a rejection says what is missing where; the permissions
 boundary checks the same on every call, so removing a service's tag later revokes the right at once.
+
+A blue/green pipeline (ecs-blue-green) also hands CodeDeploy the service's load balancer: the target
+group the service names, the one `<prefix>:test-target-group` names and the listener that forwards to
+either must each carry the same tag, and the service must be deployed by CodeDeploy (its
+deploymentController CODE_DEPLOY); an ecs-rolling pipeline needs one that ECS deploys itself. ECS
+refuses a new task definition to a CODE_DEPLOY service ("Unable to update task definition on services
+with a CODE_DEPLOY deployment controller. Use AWS CodeDeploy to trigger a new deployment.",
+https://github.com/boto/boto3/issues/1936), and CodeDeploy deploys nothing to an ECS-controlled one.
 """
 
 from __future__ import annotations
@@ -32,6 +40,18 @@ class Targets:
     pass_roles: tuple[str, ...] = ()
     create_ecr_repository: bool = True
     warning: str = ""  # the ECS service does not exist (yet): the pipeline cannot deploy until it does
+    # ecs-blue-green: the two target groups (the service's own first), the production listener and
+    # the container port the service's load balancer sends traffic to.
+    target_groups: tuple[str, ...] = ()
+    listener_arn: str = ""
+    container_port: str = ""
+
+
+@dataclass(frozen=True)
+class _LoadBalancing:
+    target_groups: tuple[str, ...]
+    listener_arn: str
+    container_port: str
 
 
 def owner_key(prefix: str) -> str:
@@ -54,18 +74,34 @@ def check(clients: Clients, settings: RepositorySettings, prefix: str, ecr_creat
     Raises `ContractViolation` naming the repository's tag that led there and, in its reason, the
     resource and the tag it lacks. `ecr_created_by_stack`: the stack already owns the ECR repository.
     """
-    roles, warning = _service_roles(clients, settings, prefix) if settings.deploys_to_ecs else ([], "")
+    service: dict[str, Any] = {}
+    roles: list[tuple[str, str]] = []
+    warning = ""
+    if settings.deploys_to_ecs:
+        service, roles, warning = _service_roles(clients, settings, prefix)
     for role_arn, kind in roles:
         _check_role(settings, prefix, role_arn, kind)
+    balancing = _LoadBalancing((), "", "")
+    if settings.deploys_with_codedeploy:
+        if warning:  # a deployment group names the service and its load balancer: they must exist
+            raise ContractViolation(f"{prefix}:ecs-service", settings.ecs_service, warning)
+        balancing = _load_balancing(clients, settings, prefix, service)
     create = settings.pushes_image and (
         ecr_created_by_stack or _ecr_repository_is_missing(clients, settings, prefix)
     )
-    return Targets(tuple(sorted({arn for arn, _ in roles})), create, warning)
+    return Targets(
+        tuple(sorted({arn for arn, _ in roles})),
+        create,
+        warning,
+        balancing.target_groups,
+        balancing.listener_arn,
+        balancing.container_port,
+    )
 
 
 def _service_roles(
     clients: Clients, settings: RepositorySettings, prefix: str
-) -> tuple[list[tuple[str, str]], str]:
+) -> tuple[dict[str, Any], list[tuple[str, str]], str]:
     where = f"ECS service {settings.ecs_service} in cluster {settings.ecs_cluster}"
     missing = f"{where} not found: the Deploy stage fails until it exists and names this repository"
     try:
@@ -76,16 +112,17 @@ def _service_roles(
             include=["TAGS"],
         )
     except NotFound:
-        return [], missing
+        return {}, [], missing
     services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
     if not services:
-        return [], missing
-    service = services[0]
+        return {}, [], missing
+    service: dict[str, Any] = dict(services[0])
     named = tag_map(service.get("tags")).get(owner_key(prefix))
     if named != settings.repository:
         raise ContractViolation(
             f"{prefix}:ecs-service", settings.ecs_service, _not_yours(where, named, prefix, settings)
         )
+    _check_controller(settings, prefix, where, service)
     task_definition = call(clients.ecs.describe_task_definition, taskDefinition=service["taskDefinition"])[
         "taskDefinition"
     ]
@@ -94,7 +131,132 @@ def _service_roles(
         (task_definition.get("executionRoleArn"), "task execution"),
     )
     roles = [(arn, kind) for arn, kind in named_roles if arn]
-    return roles, ""
+    return service, roles, ""
+
+
+def _check_controller(
+    settings: RepositorySettings, prefix: str, where: str, service: Mapping[str, Any]
+) -> None:
+    """The service's deployment controller must be the one the blueprint deploys with."""
+    controller = str((service.get("deploymentController") or {}).get("type") or "ECS")
+    wanted = "CODE_DEPLOY" if settings.deploys_with_codedeploy else "ECS"
+    if controller == wanted:
+        return
+    if wanted == "CODE_DEPLOY":
+        reason = (
+            f"{where} is deployed by {controller}, not by CodeDeploy: the blueprint ecs-blue-green needs a "
+            "service created with the deployment controller CODE_DEPLOY (ECS cannot change a service's "
+            "controller; its owner creates the service anew), or choose the blueprint ecs-rolling"
+        )
+    else:
+        reason = (
+            f"{where} has the deployment controller {controller}: the blueprint {settings.blueprint} "
+            "updates a service that ECS deploys itself (controller ECS), and ECS refuses a new task "
+            "definition to a CODE_DEPLOY service; choose the blueprint ecs-blue-green for it"
+        )
+    raise ContractViolation(f"{prefix}:blueprint", settings.blueprint, reason)
+
+
+def _load_balancing(
+    clients: Clients, settings: RepositorySettings, prefix: str, service: Mapping[str, Any]
+) -> _LoadBalancing:
+    """The service's target group, the test target group and the production listener, each proven
+    the repository's; the listener is the one of the service's load balancer that forwards to either
+    target group (after a deployment it forwards to the other one)."""
+    where = f"ECS service {settings.ecs_service} in cluster {settings.ecs_cluster}"
+    balancers = [b for b in service.get("loadBalancers") or [] if b.get("targetGroupArn")]
+    if not balancers:
+        raise ContractViolation(
+            f"{prefix}:ecs-service",
+            settings.ecs_service,
+            f"{where} has no load balancer target group: a blue/green deployment shifts a load "
+            "balancer's listener between two target groups",
+        )
+    balancer = balancers[0]
+    if balancer.get("containerName") != settings.container:
+        raise ContractViolation(
+            f"{prefix}:container",
+            settings.container,
+            f"{where} sends its load balancer's traffic to the container {balancer.get('containerName')!r}: "
+            f"set {prefix}:container to it (CodeDeploy puts the new image there)",
+        )
+    elbv2 = clients.elbv2
+    production_arn = str(balancer["targetGroupArn"])
+    try:
+        test = call(elbv2.describe_target_groups, Names=[settings.test_target_group])["TargetGroups"]
+    except NotFound:
+        test = []
+    if not test:
+        raise ContractViolation(
+            f"{prefix}:test-target-group",
+            settings.test_target_group,
+            f"target group {settings.test_target_group} not found",
+        )
+    test_arn = str(test[0]["TargetGroupArn"])
+    if test_arn == production_arn:
+        raise ContractViolation(
+            f"{prefix}:test-target-group",
+            settings.test_target_group,
+            f"is the target group {where} already uses: name the second one",
+        )
+    production = call(elbv2.describe_target_groups, TargetGroupArns=[production_arn])["TargetGroups"][0]
+    load_balancers = list(production.get("LoadBalancerArns") or [])
+    listener_arn = ""
+    if load_balancers:
+        listeners = call(elbv2.describe_listeners, LoadBalancerArn=load_balancers[0]).get("Listeners", [])
+        forwarding = [
+            listener
+            for listener in listeners
+            if {production_arn, test_arn}
+            & set(_forwarded_target_groups(listener.get("DefaultActions") or []))
+        ]
+        if len(forwarding) == 1:
+            listener_arn = str(forwarding[0]["ListenerArn"])
+    if not listener_arn:
+        raise ContractViolation(
+            f"{prefix}:ecs-service",
+            settings.ecs_service,
+            f"the load balancer of {where}'s target group {production['TargetGroupName']} needs exactly one "
+            "listener whose default action forwards to it or to the test target group (the production "
+            "listener CodeDeploy shifts)",
+        )
+    arns = [production_arn, test_arn, listener_arn]
+    described = call(clients.elbv2.describe_tags, ResourceArns=arns).get("TagDescriptions", [])
+    tags = {str(d["ResourceArn"]): tag_map(d.get("Tags")) for d in described}
+    for arn, key, value, what in (
+        (
+            production_arn,
+            "ecs-service",
+            settings.ecs_service,
+            f"target group {production['TargetGroupName']} of {where}",
+        ),
+        (
+            test_arn,
+            "test-target-group",
+            settings.test_target_group,
+            f"target group {settings.test_target_group}",
+        ),
+        (listener_arn, "ecs-service", settings.ecs_service, f"the production listener {listener_arn}"),
+    ):
+        named = tags.get(arn, {}).get(owner_key(prefix))
+        if named != settings.repository:
+            raise ContractViolation(f"{prefix}:{key}", value, _not_yours(what, named, prefix, settings))
+    names = (str(production["TargetGroupName"]), str(test[0]["TargetGroupName"]))
+    return _LoadBalancing(names, listener_arn, str(balancer.get("containerPort") or ""))
+
+
+def _forwarded_target_groups(actions: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The target groups a listener's actions forward to (a plain forward, or a weighted one)."""
+    found: list[str] = []
+    for action in actions:
+        if action.get("Type") != "forward":
+            continue
+        if action.get("TargetGroupArn"):
+            found.append(str(action["TargetGroupArn"]))
+        for group in (action.get("ForwardConfig") or {}).get("TargetGroups") or []:
+            if group.get("TargetGroupArn"):
+                found.append(str(group["TargetGroupArn"]))
+    return found
 
 
 def task_role_path(repository: str) -> str:

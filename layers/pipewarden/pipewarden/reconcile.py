@@ -249,6 +249,9 @@ class Reconciler:
         looked_up = {
             "PassRoleArns": ",".join(targets.pass_roles),
             "CreateEcrRepository": str(targets.create_ecr_repository).lower(),
+            "TargetGroupNames": ",".join(targets.target_groups),
+            "ProductionListenerArn": targets.listener_arn,
+            "ContainerPort": targets.container_port,
         }
         parameters = chosen.parameters(settings, self.config) | {
             name: looked_up[name] for name in chosen.looked_up
@@ -318,7 +321,7 @@ class Reconciler:
 
 
 def _settings_detail(settings: RepositorySettings) -> dict[str, Any]:
-    return {
+    detail = {
         "blueprint": settings.blueprint,
         "branch": settings.branch,
         "ecs-cluster": settings.ecs_cluster,
@@ -332,3 +335,7 @@ def _settings_detail(settings: RepositorySettings) -> dict[str, Any]:
         "keep-executions": settings.keep_executions,
         "slack-channel": settings.slack_channel,
     }
+    if settings.deploys_with_codedeploy:
+        detail["test-target-group"] = settings.test_target_group
+        detail["rollback-alarms"] = ",".join(settings.rollback_alarms)
+    return detail

@@ -254,6 +254,10 @@ class Retrier:
         if provider == "ECS":
             reasons = self.stopped_reasons(detail) if read_tasks else []
             return classify.classify_error(provider, result.get("errorDetails"), reasons)
+        if provider == "CodeDeployToECS":
+            deployment_id = result.get("externalExecutionId")
+            deployment = self.deployment(deployment_id) if read_tasks and deployment_id else None
+            return classify.classify_deployment(deployment, result.get("errorDetails"))
         if provider != "CodeBuild":
             return classify.classify_error(provider, result.get("errorDetails"))
         build_id = result.get("externalExecutionId")
@@ -265,6 +269,17 @@ class Retrier:
             # Unless the phase's own message shows a deterministic cause, the log's end says more.
             verdict = classify.classify_build(build, self.log_tail(build))
         return verdict
+
+    def deployment(self, deployment_id: str) -> dict[str, Any] | None:
+        """The CodeDeploy deployment a CodeDeployToECS action ran (GetDeployment's deploymentInfo);
+        None when it cannot be read (gone, or not allowed): the action's error details decide then."""
+        try:
+            info = call(self.clients.codedeploy.get_deployment, deploymentId=deployment_id)
+        except AwsError as error:
+            if error.transient:
+                raise
+            return None
+        return dict(info.get("deploymentInfo") or {})
 
     def stopped_reasons(self, detail: Mapping[str, Any]) -> list[str]:
         """Why the tasks of an ECS deployment stopped, newest first: up to 100 of the service's STOPPED
