@@ -20,14 +20,20 @@ RETRY_MODES = ("transient", "all", "off")
 NOTIFY_MODES = ("all", "failures", "off")
 MAX_RETRIES_RANGE = range(6)
 # What a repository's pipeline does after its build (`<prefix>:blueprint`); README "Blueprints".
-BLUEPRINTS = ("ecs-rolling", "build-only")
+BLUEPRINTS = ("ecs-rolling", "lambda", "build-only")
 DEFAULT_BLUEPRINT = "ecs-rolling"
 # The blueprints that deploy to an ECS service: they read ecs-cluster/ecs-service and the allow-list.
 ECS_BLUEPRINTS = ("ecs-rolling",)
 # The blueprints whose build pushes a container image: they read container and ecr-repository.
 IMAGE_BLUEPRINTS = (*ECS_BLUEPRINTS, "build-only")
-# A controller allows these unless its AllowedBlueprints parameter says otherwise.
+# The blueprints that deploy a serverless application (a SAM template of the repository) through a
+# CloudFormation change set: they read sam-template.
+APPLICATION_BLUEPRINTS = ("lambda",)
+# A controller allows these unless its AllowedBlueprints parameter says otherwise. lambda is not
+# among them: its deploy role creates functions and roles from a template the team writes, so a
+# platform team opts in (README "Blueprints").
 DEFAULT_ALLOWED_BLUEPRINTS = ("ecs-rolling", "build-only")
+OPT_IN_BLUEPRINTS = tuple(b for b in BLUEPRINTS if b not in DEFAULT_ALLOWED_BLUEPRINTS)
 # Names the secret pipewarden/slack/<channel>, so it may not leave that prefix.
 SLACK_CHANNEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 KEEP_EXECUTIONS_RANGE = range(1, 1001)
@@ -48,6 +54,7 @@ KNOWN_KEYS = (
     "notify",
     "keep-executions",
     "slack-channel",
+    "sam-template",
 )
 
 
@@ -83,6 +90,12 @@ class RepositorySettings:
     keep_executions: int = 10
     slack_channel: str = ""
     blueprint: str = DEFAULT_BLUEPRINT
+    # The SAM template `sam build` reads (lambda): a path in the repository.
+    sam_template: str = ""
+
+    @property
+    def deploys_application(self) -> bool:
+        return self.blueprint in APPLICATION_BLUEPRINTS
 
     @property
     def deploys_to_ecs(self) -> bool:
@@ -280,6 +293,12 @@ def parse_settings(repository: str, tags: Mapping[str, str], prefix: str) -> Rep
     if buildspec and (not _BUILDSPEC.match(buildspec) or ".." in buildspec or buildspec.startswith("/")):
         raise bad("buildspec", "must be a relative path to a .yml or .yaml file inside the repository")
 
+    sam_template = ""
+    if blueprint in APPLICATION_BLUEPRINTS:
+        sam_template = tag("sam-template") or "template.yaml"
+        if not _BUILDSPEC.match(sam_template) or ".." in sam_template or sam_template.startswith("/"):
+            raise bad("sam-template", "must be a relative path to a .yml or .yaml file inside the repository")
+
     slack_channel = tag("slack-channel") or ""
     if slack_channel and not SLACK_CHANNEL.match(slack_channel):
         raise bad("slack-channel", "must be 1-64 lower-case letters, digits, '-' or '_' (it names a secret)")
@@ -299,6 +318,7 @@ def parse_settings(repository: str, tags: Mapping[str, str], prefix: str) -> Rep
         keep_executions=number("keep-executions", KEEP_EXECUTIONS_RANGE, 10),
         slack_channel=slack_channel,
         blueprint=blueprint,
+        sam_template=sam_template,
     )
 
 
@@ -318,12 +338,18 @@ def check_allowed(
     allows every cluster of the account, and no entry allows nothing.
     """
     if settings.blueprint not in allowed_blueprints:
+        opt_in = (
+            f"; {settings.blueprint} is never allowed by default: it deploys what the repository's own "
+            "template declares, so the platform team opts in by adding it there"
+            if settings.blueprint in OPT_IN_BLUEPRINTS
+            else ""
+        )
         raise ContractViolation(
             f"{prefix}:blueprint",
             settings.blueprint,
             f"the blueprint {settings.blueprint} is not allowed in this account (allowed: "
             f"{', '.join(allowed_blueprints) or 'none'}; the platform team lists them in the controller's "
-            "AllowedBlueprints parameter)",
+            f"AllowedBlueprints parameter{opt_in})",
         )
     if not settings.deploys_to_ecs:
         return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from pipewarden import stacks
 from pipewarden.aws import AwsError, tagged_resources
 from pipewarden.naming import repository_from_arn
-from pipewarden.reconcile import Action, Reconciler, decide, desired_state
+from pipewarden.reconcile import Action, Desired, Reconciler, desired_state
 from pipewarden.stacks import StackView
 
 
@@ -68,11 +67,15 @@ def resync(reconciler: Reconciler) -> ResyncReport:
     work.extend((name, "", None) for name in sorted(by_repository) if name not in seen)
 
     for name, arn, tags in work:
-        decision = decide(
-            desired_state(name, tags, reconciler.config), by_repository.get(name), reconciler.config
-        )
+        desired = desired_state(name, tags, reconciler.config)
+
+        stack = by_repository.get(name)
+
+        def work(desired: Desired = desired, stack: StackView | None = stack, arn: str = arn) -> None:
+            reconciler.apply(reconciler.decide(desired, stack), arn)
+
         before = len(reconciler.decisions)
-        error = reconciler.converge(name, functools.partial(reconciler.apply, decision, arn))
+        error = reconciler.converge(name, work)
         if error is not None:
             report.transient.append(error)
         for applied in reconciler.decisions[before:]:
