@@ -14,8 +14,7 @@ from typing import Any
 
 from pipewarden import blueprint as pipewarden_blueprint
 from pipewarden.config import ControllerConfig
-from pipewarden.contract import APPLICATION_BLUEPRINTS
-from pipewarden.contract import RepositorySettings
+from pipewarden.contract import APPLICATION_BLUEPRINTS, RepositorySettings
 from pipewarden.naming import stack_name as blueprint_stack_name
 from sandbox import template as cfn_template
 
@@ -510,7 +509,8 @@ def blueprint_parameters(
     settings = dataclasses.replace(
         case.settings,
         blueprint=name,
-        sam_template=case.settings.sam_template or ("template.yaml" if name in APPLICATION_BLUEPRINTS else ""),
+        sam_template=case.settings.sam_template
+        or ("template.yaml" if name in APPLICATION_BLUEPRINTS else ""),
     )
     values = chosen.parameters(settings, config)
     looked_up = {"PassRoleArns": ",".join(case.pass_role_arns), **case.write_time_parameters}
