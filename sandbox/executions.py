@@ -327,6 +327,7 @@ class _Build:
     # commit whose SAM template `sam build` reads, and the template `sam package` wrote.
     sam_source: tuple[str, str, str, str] = ("", "", "", "")  # account, region, repository, commit
     packaged: str = ""
+    env: dict[str, str] = field(default_factory=dict)
     phase: str = ""  # the phase that failed
     code: str = ""
     message: str = ""
@@ -688,6 +689,7 @@ class Simulator:
             run.input_artifacts,
             _artifact_files(str((metadata.get("source") or {}).get("buildspec") or "")),
         )
+        job.env = dict(env)
         if "packaged.yaml" in job.files:
             source = pipeline.pipeline["stages"][0]["actions"][0].get("configuration", {})
             job.sam_source = (
@@ -848,7 +850,7 @@ class Simulator:
         if job.image is not None:
             job.command(BUILD)
             job.log.append("#1 [internal] load build definition from Dockerfile")
-        if job.sam_source[2] and not self._sam_build(job, env):
+        if job.sam_source[2] and not self._sam_build(job, job.env):
             return
         if job.outcome is not None and not self._aws_calls(job, job.outcome.aws):
             return
