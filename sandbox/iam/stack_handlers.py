@@ -80,6 +80,50 @@ ONLY_WHEN: dict[tuple[str, str], Callable[[Properties], bool]] = {
     ("AWS::CodePipeline::Pipeline", "codepipeline:DisableStageTransition"): _has(
         "DisableInboundStageTransitions"
     ),
+    # AWS::Lambda::Function: each property's documentation in the AWS::Lambda::Function reference and
+    # the Lambda API it maps to (VpcConfig -> ec2:Describe*, FileSystemConfigs -> EFS mount targets,
+    # KmsKeyArn -> KMS, CodeSigningConfigArn, Layers, RuntimeManagementConfig, RecursiveLoop,
+    # ReservedConcurrentExecutions -> PutFunctionConcurrency, Code.S3ObjectVersion -> GetObjectVersion).
+    **{
+        ("AWS::Lambda::Function", a): _has("VpcConfig")
+        for a in (
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeVpcs",
+            "ec2:DescribeNetworkInterfaces",
+        )
+    },
+    **{
+        ("AWS::Lambda::Function", a): _has("FileSystemConfigs")
+        for a in ("elasticfilesystem:DescribeMountTargets", "s3files:ListMountTargets")
+    },
+    **{
+        ("AWS::Lambda::Function", a): _has("KmsKeyArn")
+        for a in ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
+    },
+    **{
+        ("AWS::Lambda::Function", a): _has("CodeSigningConfigArn")
+        for a in (
+            "lambda:GetCodeSigningConfig",
+            "lambda:PutFunctionCodeSigningConfig",
+            "lambda:DeleteFunctionCodeSigningConfig",
+        )
+    },
+    ("AWS::Lambda::Function", "lambda:GetLayerVersion"): _has("Layers"),
+    ("AWS::Lambda::Function", "lambda:PutRuntimeManagementConfig"): _has("RuntimeManagementConfig"),
+    ("AWS::Lambda::Function", "lambda:PutFunctionRecursionConfig"): _has("RecursiveLoop"),
+    ("AWS::Lambda::Function", "lambda:PutFunctionConcurrency"): _has("ReservedConcurrentExecutions"),
+    ("AWS::Lambda::Function", "lambda:PutFunctionScalingConfig"): _has("FunctionScalingConfig"),
+    ("AWS::Lambda::Function", "lambda:PassCapacityProvider"): _has("CapacityProviderConfig"),
+    ("AWS::Lambda::Function", "s3:GetObjectVersion"): lambda p: bool(
+        (p.get("Code") or {}).get("S3ObjectVersion")
+    ),
+    ("AWS::Lambda::Function", "s3:GetObject"): lambda p: bool((p.get("Code") or {}).get("S3Key")),
+    # (unverified) Neither has a property of its own in the reference: publishing a version and a
+    # runtime alias belong to AWS::Lambda::Version and SnapStart, which the application's functions
+    # do not use; the sandbox does not ask for them.
+    ("AWS::Lambda::Function", "lambda:PublishVersion"): _has("SnapStart"),
+    ("AWS::Lambda::Function", "lambda:AssociateRuntimeAlias"): lambda _: False,
 }
 
 # The service a role in the resource's properties is passed to, by resource type (or its namespace).
@@ -199,6 +243,11 @@ def _targets(
         service = PASSED_TO.get(resource_type) or (resource_type.split("::")[1].lower() + ".amazonaws.com")
         for role in sorted(set(_role_arns(properties))):
             yield role, {"iam:PassedToService": service}
+        return
+    if resource_type == "AWS::Lambda::Function" and action.startswith("s3:"):
+        # Lambda reads the deployment package with the caller's credentials.
+        code = properties.get("Code") or {}
+        yield f"arn:aws:s3:::{code.get('S3Bucket', '')}/{code.get('S3Key', '')}", {}
         return
     if action.startswith("iam:") and resource_type != "AWS::IAM::Role" and "Role" in action:
         # An inline or managed policy's handler, or GetRole for a role a pipeline uses.
