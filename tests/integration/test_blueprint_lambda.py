@@ -62,7 +62,6 @@ def test_a_lambda_repository_gets_a_pipeline_that_deploys_its_application_as_the
 ) -> None:
     # Given a repository with a SAM template, tagged for the lambda blueprint (allowed in this sandbox)
     repo, arn = world.repository("api")
-    push_app(world, repo)
     world.tag(arn, lambda_tags())
     # Then its pipeline builds with sam and deploys with a change set, replaced then executed
     pipeline = world.pipeline(repo)
@@ -81,8 +80,9 @@ def test_a_lambda_repository_gets_a_pipeline_that_deploys_its_application_as_the
     assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
     assert {t["Key"]: t["Value"] for t in role["Tags"]}["pipewarden:repository"] == repo
 
-    # When the pipeline runs (CodePipeline starts it once created)
+    # When the team pushes its SAM template
     name = pipeline_name(repo)
+    push_app(world, repo)
     runs = finished(world, name)
     assert runs[0]["status"] == "Succeeded"
     # Then the application stack exists, made as the deploy role, and its function with it: named under
