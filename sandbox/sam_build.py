@@ -32,7 +32,8 @@ def repository_file(account: str, region: str, repository: str, commit: str, pat
     from moto.codecommit.models import codecommit_backends
 
     backend = codecommit_backends[account][region]
-    return getattr(backend, "trees", {}).get(commit, {}).get(path.removeprefix("./"))
+    found = getattr(backend, "trees", {}).get(commit, {}).get(path.removeprefix("./"))
+    return bytes(found) if found is not None else None
 
 
 def code_zip(code_uri: str) -> bytes:

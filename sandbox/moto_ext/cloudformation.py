@@ -343,15 +343,20 @@ scripted_failures: dict[str, str] = {}
 
 
 class ScriptedFailure(Exception):
-    def __init__(self, message: str) -> None:
+    """A resource's handler failed as scripted: the stack's first function (else its first resource)."""
+
+    def __init__(self, message: str, logical_id: str) -> None:
         super().__init__(message)
         self.message = message
+        self.logical_id = logical_id
 
 
 def _scripted_failure(stack: Any) -> None:
     message = scripted_failures.pop(stack.name, None)
     if message is not None:
-        raise ScriptedFailure(message)
+        resources = stack.template_dict.get("Resources", {})
+        functions = [k for k, v in resources.items() if v.get("Type") == "AWS::Lambda::Function"]
+        raise ScriptedFailure(message, next(iter(functions or list(resources)), stack.name))
 
 
 def _failed_resource(stack: Any) -> str:
@@ -571,7 +576,7 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
             with _as(role_arn, tags):
                 stack.create_resources()
         except Exception as error:
-            logical_id = _failed_resource(stack)
+            logical_id = getattr(error, "logical_id", "") or _failed_resource(stack)
             self._resource_failed(stack, logical_id, "CREATE_FAILED", error)
             reason = (
                 f"The following resource(s) failed to create: [{logical_id}]. Rollback requested by user."
@@ -650,7 +655,7 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
             for name in [n for n in kept if n not in declared]:
                 del kept[name]
         except Exception as error:
-            logical_id = _failed_resource(stack)
+            logical_id = getattr(error, "logical_id", "") or _failed_resource(stack)
             self._resource_failed(stack, logical_id, "UPDATE_FAILED", error)
             reason = f"The following resource(s) failed to update: [{logical_id}]."
             self._status(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason)

@@ -3,7 +3,7 @@ set as its bounded deploy role, updated, told when a deploy rolls back, and torn
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 import pytest
 
@@ -46,15 +46,15 @@ def push_app(world: World, repo: str, text: str = APP % {"memory": 128}) -> str:
     return world.sandbox.push(repo, text, "main", path="template.yaml")
 
 
-def finished(world: World, pipeline: str, count: int = 1) -> list[dict[str, object]]:
-    return world.eventually(
-        lambda: (
-            runs
-            if len(runs := [e for e in world.executions(pipeline) if e["status"] in ("Succeeded", "Failed")])
-            >= count
-            else None
-        )
-    )
+def finished(world: World, pipeline: str, count: int = 1) -> list[dict[str, Any]]:
+    """The pipeline's executions, newest first, once `count` of them have ended."""
+
+    def ended() -> list[dict[str, Any]] | None:
+        runs = [e for e in world.executions(pipeline) if e["status"] in ("Succeeded", "Failed")]
+        return runs if len(runs) >= count else None
+
+    runs: list[dict[str, Any]] = world.eventually(ended)
+    return runs
 
 
 def test_a_lambda_repository_gets_a_pipeline_that_deploys_its_application_as_the_bounded_deploy_role(
@@ -104,3 +104,96 @@ def test_a_lambda_repository_gets_a_pipeline_that_deploys_its_application_as_the
     execution_id, _ = code["S3Key"].removeprefix(f"{name[:20]}/sam/").split("/")
     assert code["S3Key"].startswith(f"{name[:20]}/sam/")
     assert execution_id in {e["pipelineExecutionId"] for e in world.executions(name)}
+
+
+def test_a_tag_change_updates_the_pipeline_and_a_push_updates_the_application(world: World) -> None:
+    # Given a deployed application
+    repo, arn = world.repository("api")
+    world.tag(arn, lambda_tags())
+    name, app = pipeline_name(repo), application_name(repo)
+    push_app(world, repo)
+    assert finished(world, name)[0]["status"] == "Succeeded"
+    # When the team changes a tag, the pipeline's stack is updated (the build's compute)
+    world.tag(arn, {"pipewarden:compute": "medium"})
+    started = world.events_for(repo, "Repository Enrollment Started")
+    assert [e["detail"]["action"] for e in started] == ["create", "update"]
+    assert started[-1]["detail"]["changed"] == ["ComputeType"]
+    # And a push of a changed template updates the application stack, as the same deploy role
+    push_app(world, repo, APP % {"memory": 256})
+    assert [r["status"] for r in finished(world, name, 2)] == ["Succeeded", "Succeeded"]
+    stack = world.sandbox.client("cloudformation").describe_stacks(StackName=app)["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    function = world.sandbox.client("lambda").get_function(FunctionName=f"{app}-hello")["Configuration"]
+    assert function["MemorySize"] == 256
+
+
+def test_a_failed_deploy_rolls_the_application_back_and_is_told_with_the_stack_and_its_reason(
+    world: World,
+) -> None:
+    # Given a lambda pipeline whose deploy's stack update fails on a resource
+    repo, arn = world.repository("api")
+    world.tag(arn, lambda_tags(**{"pipewarden:notify": "all"}))
+    name, app = pipeline_name(repo), application_name(repo)
+    push_app(world, repo)
+    assert finished(world, name)[0]["status"] == "Succeeded"
+    reason = "Function code combined with layers exceeds the maximum allowed size of 262144000 bytes."
+    world.sandbox.simulator.scripts.add(name, "ExecuteChangeSet", [Outcome(message=reason)])
+    push_app(world, repo, APP % {"memory": 512})
+    runs = finished(world, name, 2)
+    # Then the application stack rolled back to what ran before, and the action says so in AWS's words
+    assert runs[0]["status"] == "Failed"
+    stack = world.sandbox.client("cloudformation").describe_stacks(StackName=app)["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    function = world.sandbox.client("lambda").get_function(FunctionName=f"{app}-hello")["Configuration"]
+    assert function["MemorySize"] == 128
+    run = world.action_runs(name, runs[0]["pipelineExecutionId"], "ExecuteChangeSet")[0]
+    summary = run["output"]["executionResult"]["externalExecutionSummary"]
+    assert summary.startswith("Failed to execute change set. Current stack status: UPDATE_ROLLBACK_COMPLETE.")
+    assert reason in summary
+    # And it is not retried (a rolled-back stack fails the same way again), and people are told which
+    # stack failed and why
+    event = world.eventually(lambda: world.pipeline_events(name, "Failure Not Retried"))[0]
+    assert event["detail"]["classification"] == "deterministic"
+    assert event["detail"]["evidence"]["stack-status"] == "UPDATE_ROLLBACK_COMPLETE"
+    told = world.eventually(
+        lambda: [m for m in world.sandbox.slack_messages() if reason[:40] in str(m) and app in str(m)]
+    )
+    assert told
+
+
+def test_switching_away_from_lambda_is_refused_while_the_application_stack_exists(world: World) -> None:
+    repo, arn = world.repository("api")
+    world.tag(arn, lambda_tags())
+    name, app = pipeline_name(repo), application_name(repo)
+    push_app(world, repo)
+    assert finished(world, name)[0]["status"] == "Succeeded"
+    # When the team asks for build-only while its application still runs
+    world.tag(arn, {"pipewarden:blueprint": "build-only"})
+    # Then the pipeline is left as it is and the rejection says what to do first
+    rejected = world.events_for(repo, "Repository Enrollment Rejected")
+    assert rejected and app in rejected[-1]["detail"]["reason"]
+    assert "delete that stack first" in rejected[-1]["detail"]["reason"]
+    pipeline = world.pipeline(repo)
+    assert pipeline is not None and [s["name"] for s in pipeline["stages"]][-1] == "Deploy"
+
+
+def test_unenrolling_removes_the_pipeline_and_keeps_the_deploy_role_the_application_stack_needs(
+    world: World,
+) -> None:
+    repo, arn = world.repository("api")
+    world.tag(arn, lambda_tags())
+    name, app = pipeline_name(repo), application_name(repo)
+    push_app(world, repo)
+    assert finished(world, name)[0]["status"] == "Succeeded"
+    world.untag(arn, ["pipewarden:enabled"])
+    assert world.pipeline(repo) is None and world.stack(repo) is None
+    kinds = [e["detail-type"] for e in world.events_for(repo)]
+    assert kinds[-2:] == ["Repository Unenrollment Started", "Repository Unenrolled"]
+    # The application is the team's: its stack stays, and so does the role CloudFormation acts with for
+    # it (DeletionPolicy Retain), so the team can still update or delete it
+    cfn = world.sandbox.client("cloudformation")
+    stack = cfn.describe_stacks(StackName=app)["Stacks"][0]
+    iam = world.sandbox.client("iam")
+    assert iam.get_role(RoleName=stack["RoleARN"].rsplit("/", 1)[1])["Role"]["Path"].startswith(
+        "/pipewarden/"
+    )

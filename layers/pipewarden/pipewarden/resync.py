@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,20 +69,19 @@ def resync(reconciler: Reconciler) -> ResyncReport:
 
     for name, arn, tags in work:
         desired = desired_state(name, tags, reconciler.config)
-
-        stack = by_repository.get(name)
-
-        def work(desired: Desired = desired, stack: StackView | None = stack, arn: str = arn) -> None:
-            reconciler.apply(reconciler.decide(desired, stack), arn)
-
+        step = functools.partial(_converge_one, reconciler, desired, by_repository.get(name), arn)
         before = len(reconciler.decisions)
-        error = reconciler.converge(name, work)
+        error = reconciler.converge(name, step)
         if error is not None:
             report.transient.append(error)
         for applied in reconciler.decisions[before:]:
             report.actions[applied.action.value] = report.actions.get(applied.action.value, 0) + 1
     report.errors = list(reconciler.failures)
     return report
+
+
+def _converge_one(reconciler: Reconciler, desired: Desired, stack: StackView | None, arn: str) -> None:
+    reconciler.apply(reconciler.decide(desired, stack), arn)
 
 
 __all__ = ["Action", "ResyncReport", "resync", "tagged_repositories"]
