@@ -259,6 +259,7 @@ class HandlerAccessDenied(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.logical_id = ""
 
 
 @contextlib.contextmanager
@@ -308,7 +309,11 @@ def _install_handler_authorization() -> None:
             properties = parsed[1].get("Properties", {}) if parsed else resource_json.get("Properties", {})
             name = parsed[2] if parsed else ""
             account, region = resources_map._account_id, resources_map._region_name
-            _authorize(acting.operation, resource_json["Type"], name, properties, account, region)
+            try:
+                _authorize(acting.operation, resource_json["Type"], name, properties, account, region)
+            except HandlerAccessDenied as denied:
+                denied.logical_id = logical_id  # the resource the stack's events name as failed
+                raise
         return parsed
 
     def create(*args: Any, **kwargs: Any) -> Any:
