@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cli.main import main as cli_main
 from pipewarden.naming import application_name, pipeline_name
 from sandbox.executions import Outcome
 from tests.conftest import World
@@ -197,3 +198,21 @@ def test_unenrolling_removes_the_pipeline_and_keeps_the_deploy_role_the_applicat
     assert iam.get_role(RoleName=stack["RoleARN"].rsplit("/", 1)[1])["Role"]["Path"].startswith(
         "/pipewarden/"
     )
+
+
+def test_pipewarden_enroll_blueprint_lambda_tags_the_repository(world: World) -> None:
+    repo, _ = world.repository("api")
+    command = ["enroll", repo, "--blueprint", "lambda", "--sam-template", "app/template.yaml"]
+    assert cli_main([*command, "--endpoint-url", world.sandbox.url]) == 0
+    assert world.sandbox.wait_idle(30)
+    tags = world.sandbox.client("codecommit").list_tags_for_resource(
+        resourceArn=f"arn:aws:codecommit:{world.sandbox.client('codecommit').meta.region_name}:"
+        f"{world.sandbox.outputs['PermissionsBoundaryArn'].split(':')[4]}:{repo}"
+    )["tags"]
+    assert tags["pipewarden:blueprint"] == "lambda"
+    assert tags["pipewarden:sam-template"] == "app/template.yaml"
+    stack = world.stack(repo)
+    assert stack is not None
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert parameters["SamTemplate"] == "app/template.yaml"
+    assert parameters["ApplicationName"] == application_name(repo)
