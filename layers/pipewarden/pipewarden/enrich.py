@@ -113,17 +113,19 @@ class Enricher:
         )
 
     def _stack_failure(self, failed: Mapping[str, Any], error: str) -> str:
-        """A CloudFormation action's failure, naming its stack; when the action could not say why the
-        stack rolled back, its first failed resource's reason (DescribeStackEvents)."""
+        """A CloudFormation action's failure, naming its stack and, for a stack that rolled back, its
+        first failed resource as the stack's events tell it (DescribeStackEvents): CodePipeline's
+        summary may give no reason ("Status reason is not available ...", aws/aws-cdk#29534)."""
         stack = str(failed.get("input", {}).get("configuration", {}).get("StackName", ""))
         if not stack:
             return error
-        if "Current stack status" in error and "Reason:" not in error:
+        if "Current stack status" in error:
             reason = _soft(
                 "stack events", lambda: stacks.first_failure(self.clients.cloudformation, stack), ""
             )
-            if reason:
-                error = f"{error.split(' Status reason is not available', 1)[0]} Reason: {reason}"
+            if reason and reason not in error:
+                kept = error.split(" Status reason is not available", 1)[0]
+                error = f"{kept} First failed resource: {reason}"
         return f"stack {stack}: {error}"
 
     def retries(self, pipeline: str, execution_id: str) -> int:
