@@ -3,6 +3,8 @@ set as its bounded deploy role, updated, told when a deploy rolls back, and torn
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -37,6 +39,24 @@ Resources:
       CodeUri: src/
       MemorySize: %(memory)d
 """
+
+
+@pytest.fixture(autouse=True)
+def tear_down(world: World) -> Iterator[None]:
+    """After each test, unenroll its repositories and delete their applications: the session's sandbox
+    is shared, and other tests count its stacks (tests/sandbox/test_pagination.py) and resync it all
+    (tests/integration/test_call_budget.py)."""
+    yield
+    codecommit = world.sandbox.client("codecommit")
+    names = [r["repositoryName"] for r in codecommit.list_repositories()["repositories"]]
+    ours = [n for n in names if n.endswith(world.suffix)]
+    cfn = world.sandbox.client("cloudformation")
+    for name in ours:
+        arn = codecommit.get_repository(repositoryName=name)["repositoryMetadata"]["Arn"]
+        world.untag(arn, ["pipewarden:enabled"])
+        with contextlib.suppress(cfn.exceptions.ClientError):
+            cfn.delete_stack(StackName=application_name(name))
+    assert world.sandbox.wait_idle(30)
 
 
 def lambda_tags(**extra: str) -> dict[str, str]:

@@ -14,9 +14,10 @@ import pytest
 
 from pipewarden.naming import application_name, pipeline_name
 from tests.conftest import World
-from tests.integration.test_blueprint_lambda import APP, finished, lambda_tags, push_app
+from tests.integration.test_blueprint_lambda import APP, finished, lambda_tags, push_app, tear_down
 
 pytestmark = pytest.mark.integration
+__all__ = ["tear_down"]  # the autouse fixture: each test's repositories unenrolled, applications deleted
 
 HEADER = """\
 AWSTemplateFormatVersion: "2010-09-09"
