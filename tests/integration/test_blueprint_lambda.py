@@ -236,3 +236,26 @@ def test_pipewarden_enroll_blueprint_lambda_tags_the_repository(world: World) ->
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert parameters["SamTemplate"] == "app/template.yaml"
     assert parameters["ApplicationName"] == application_name(repo)
+
+
+def test_a_throttled_deploy_is_retried_from_a_new_change_set_and_succeeds(world: World) -> None:
+    # Given a deployed application whose next deploy is throttled once
+    repo, arn = world.repository("api")
+    world.tag(arn, lambda_tags())
+    name, app = pipeline_name(repo), application_name(repo)
+    push_app(world, repo)
+    assert finished(world, name)[0]["status"] == "Succeeded"
+    throttled = "Rate exceeded (Service: Lambda, Status Code: 429, Request ID: 1)"
+    world.sandbox.simulator.scripts.add(name, "ExecuteChangeSet", [Outcome(message=throttled)])
+    push_app(world, repo, APP % {"memory": 256})
+    # Then the failure is transient and the whole Deploy stage is retried (the executed change set
+    # cannot be executed again): CreateChangeSet makes it anew, and the execution succeeds
+    scheduled = world.eventually(lambda: world.pipeline_events(name, "Stage Retry Scheduled"))
+    assert scheduled[0]["detail"]["classification"] == "transient"
+    newest = world.eventually(
+        lambda: [e for e in world.executions(name)[:1] if e["status"] == "Succeeded"], timeout=60
+    )[0]
+    replaced = world.action_runs(name, newest["pipelineExecutionId"], "CreateChangeSet")
+    assert len(replaced) == 2
+    function = world.sandbox.client("lambda").get_function(FunctionName=f"{app}-hello")["Configuration"]
+    assert function["MemorySize"] == 256
