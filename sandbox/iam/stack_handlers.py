@@ -199,8 +199,12 @@ def handler_calls(
     state: MotoState | None = None,
 ) -> list[HandlerCall]:
     """What IAM authorizes when CloudFormation's `operation` handler acts on this resource."""
-    own = resource_arn(resource_type, name, properties, account, region)
     state = state or MotoState(account, region)
+    own = resource_arn(resource_type, name, properties, account, region)
+    if resource_type == "AWS::IAM::Role" and not isinstance(properties.get("Path", "/"), str):
+        # A delete sees the template's properties unresolved (a Path from a parameter): the role is
+        # the one of that name, wherever it lives.
+        own = state.role_arn(name) or own
     # A create's first call creates the resource with its tags (the stack's propagate to it); the
     # handler's later calls act on that resource, which carries them by then.
     created_tags = {**(stack_tags or {}), **_tags(properties.get("Tags"))} if operation == "create" else {}
