@@ -218,6 +218,11 @@ def test_unenrolling_removes_the_pipeline_and_keeps_the_deploy_role_the_applicat
     assert iam.get_role(RoleName=stack["RoleARN"].rsplit("/", 1)[1])["Role"]["Path"].startswith(
         "/pipewarden/"
     )
+    # ... and delete it: CloudFormation deletes the function and its role as that retained role
+    cfn.delete_stack(StackName=app)
+    world.eventually(lambda: not [s for s in cfn.describe_stacks()["Stacks"] if s["StackName"] == app])
+    functions = world.sandbox.client("lambda").list_functions()["Functions"]
+    assert not [f for f in functions if f["FunctionName"].startswith(app)]
 
 
 def test_pipewarden_enroll_blueprint_lambda_tags_the_repository(world: World) -> None:
