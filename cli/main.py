@@ -109,6 +109,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         "ecr-repository": args.ecr_repository,
         "branch": args.branch,
         "buildspec": args.buildspec,
+        "sam-template": args.sam_template,
         "compute": args.compute,
         "retry": args.retry,
         "max-retries": None if args.max_retries is None else str(args.max_retries),
@@ -557,6 +558,9 @@ def parser() -> argparse.ArgumentParser:
     enroll.add_argument("--ecr-repository", help="ECR repository (default: repository name)")
     enroll.add_argument("--branch", help="branch that triggers the pipeline (default: main)")
     enroll.add_argument("--buildspec", help="buildspec path in the repository (default: managed buildspec)")
+    enroll.add_argument(
+        "--sam-template", help="SAM template path in the repository (lambda; default: template.yaml)"
+    )
     enroll.add_argument("--compute", choices=tuple(COMPUTE_TYPES))
     enroll.add_argument("--retry", choices=RETRY_MODES)
     enroll.add_argument("--max-retries", type=int)

@@ -32,7 +32,8 @@ import yaml
 from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sandbox import codedeploy_ecs
+from sandbox import cloudformation_action, codedeploy_ecs, sam_build
+from sandbox.moto_ext import cloudformation as cfn_ext
 from sandbox.moto_ext import codepipeline as cp_ext
 from sandbox.moto_ext import ecs as ecs_ext
 from sandbox.moto_ext import publish
@@ -323,10 +324,14 @@ class _Build:
     # The files the buildspec's `artifacts` section names (the managed buildspecs' own; a buildspec
     # in the repository is not read here, and makes imagedefinitions.json).
     files: tuple[str, ...] = ("imagedefinitions.json",)
-    env: Mapping[str, str] = field(default_factory=dict)
     # ecs-blue-green's taskdef.json: the service's task definition, its image left to CodeDeployToECS
     task_definition: dict[str, Any] | None = None
     log: list[str] = field(default_factory=list)
+    # The lambda blueprint's managed build (its artifacts name packaged.yaml): the repository and
+    # commit whose SAM template `sam build` reads, and the template `sam package` wrote.
+    sam_source: tuple[str, str, str, str] = ("", "", "", "")  # account, region, repository, commit
+    packaged: str = ""
+    env: dict[str, str] = field(default_factory=dict)
     phase: str = ""  # the phase that failed
     code: str = ""
     message: str = ""
@@ -481,6 +486,8 @@ class Simulator:
             codedeploy_ecs.Deployer(self._roles, self._client, backend.account_id, backend.region_name).run(
                 run, action, outcome, session
             )
+        elif provider == "CloudFormation" and not missing:
+            self._cloudformation(backend, run, action, outcome, session)
         elif outcome is not None and outcome.fail:
             if provider == "ECS" and outcome.stopped_reasons:
                 config = action.get("configuration", {})
@@ -680,6 +687,7 @@ class Simulator:
             str(v.get("name")): str(v.get("value"))
             for v in (metadata.get("environment") or {}).get("environmentVariables", [])
         }
+        env.update(_action_variables(action, execution))
         # CodeBuild assumes the service role once per build, named after the build's id.
         role = self._roles.session(str(project.service_role), f"AWSCodeBuild-{build_id.split(':', 1)[1]}")
         job = _Build(
@@ -688,8 +696,16 @@ class Simulator:
             outcome,
             run.input_artifacts,
             _artifact_files(str((metadata.get("source") or {}).get("buildspec") or "")),
-            env,
+            env=dict(env),
         )
+        if "packaged.yaml" in job.files:
+            source = pipeline.pipeline["stages"][0]["actions"][0].get("configuration", {})
+            job.sam_source = (
+                backend.account_id,
+                backend.region_name,
+                str(source.get("RepositoryName", "")),
+                str(revision or ""),
+            )
         phases, written = self._run_phases(pipeline, execution, action, job, env)
         group = ((metadata.get("logsConfig") or {}).get("cloudWatchLogs") or {}).get(
             "groupName", f"/aws/codebuild/{project_name}"
@@ -785,6 +801,7 @@ class Simulator:
             # with the task definition's (https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECSbluegreen.html).
             "taskdef.json": lambda: json.dumps(job.task_definition or {}),
             "appspec.yaml": lambda: codedeploy_ecs.appspec(container, env.get("CONTAINER_PORT", "80")),
+            "packaged.yaml": lambda: job.packaged,
         }
         return {name: known[name]() if name in known else f"{name} of the build\n" for name in job.files}
 
@@ -874,6 +891,8 @@ class Simulator:
         if job.image is not None:
             job.command(BUILD)
             job.log.append("#1 [internal] load build definition from Dockerfile")
+        if job.sam_source[2] and not self._sam_build(job, job.env):
+            return
         if job.outcome is not None and not self._aws_calls(job, job.outcome.aws):
             return
         if scripted is not None:
@@ -887,6 +906,49 @@ class Simulator:
             return
         if job.image is not None:
             job.log.append("#9 exporting to image")
+
+    def _sam_build(self, job: _Build, env: Mapping[str, str]) -> bool:
+        """The lambda blueprint's managed BUILD: sam build of the commit's SAM template, then sam package
+        to the artifact bucket under $ARTIFACT_PREFIX/sam/$PIPELINE_EXECUTION_ID as the build role; False
+        once a command failed."""
+        account, region, repository, commit = job.sam_source
+        path = env.get("SAM_TEMPLATE", "template.yaml")
+        build = f'sam build --template-file "{path}"'
+        job.command(build)
+        text = sam_build.repository_file(account, region, repository, commit, path)
+        if text is None:
+            job.log.append(f"Error: Template file not found at {path}")
+            job.command_failed("BUILD", build, 1)
+            return False
+        bucket, prefix = env.get("ARTIFACT_BUCKET", ""), env.get("ARTIFACT_PREFIX", "")
+        package = f'sam package --s3-bucket "{bucket}" --s3-prefix "{prefix}/sam/{env.get("PIPELINE_EXECUTION_ID", "")}"'
+        s3 = self._roles.client("s3", job.session)
+
+        def put(key: str, body: bytes) -> None:
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+            job.log.append(f"Uploading to {key}  {len(body)} / {len(body)}  (100.00%)")
+
+        try:
+            job.log.append("Build Succeeded")
+            job.command(package)
+            job.packaged, _ = sam_build.package(
+                text.decode(errors="replace"),
+                put,
+                bucket,
+                f"{prefix}/sam/{env.get('PIPELINE_EXECUTION_ID', '')}",
+            )
+        except sam_build.PackageError as error:
+            job.log.append(str(error))
+            job.command_failed("BUILD", package, 1)
+            return False
+        except ClientError as error:
+            # sam prints the SDK's error for a refused upload
+            job.log.append(
+                f"Error: Unable to upload artifact referenced by CodeUri: {s3_client_error(error)}"
+            )
+            job.command_failed("BUILD", package, 1)
+            return False
+        return True
 
     def _aws_calls(self, job: _Build, calls: Sequence[Mapping[str, Any]]) -> bool:
         """AWS CLI commands of the buildspec, with the build role's credentials; False once one failed.
@@ -1082,6 +1144,37 @@ class Simulator:
             return
         run.summary = f"ECS {action['name']} succeeded"
 
+    # -- Deploy: CloudFormation ----------------------------------------------------------------------------
+    def _cloudformation(
+        self,
+        backend: Any,
+        run: ActionRun,
+        action: dict[str, Any],
+        outcome: Outcome | None,
+        session: RoleSession,
+    ) -> None:
+        """The CloudFormation action (sandbox.cloudformation_action) as the pipeline's role. A scripted
+        failure of an execute makes the stack's next operation fail on a resource, as a handler's error
+        (the stack rolls back), with the outcome's message."""
+        config = action.get("configuration", {})
+        if outcome is not None and outcome.fail and config.get("ActionMode") == "CHANGE_SET_EXECUTE":
+            cfn_ext.scripted_failures[str(config.get("StackName", ""))] = (
+                outcome.message or "Resource creation cancelled"
+            )
+        try:
+            run.summary = cloudformation_action.run(
+                action,
+                run.input_artifacts,
+                lambda service: self._roles.client(service, session),
+                lambda permission, resource: self._roles.denial(session, permission, resource),
+                sdk_message,
+                backend.region_name,
+            )
+        except cloudformation_action.ActionFailed as failed:
+            run.error = {"code": "JobFailed", "message": str(failed)}
+        finally:
+            cfn_ext.scripted_failures.pop(str(config.get("StackName", "")), None)
+
     def _image_definitions(
         self, run: ActionRun, action: dict[str, Any], session: RoleSession
     ) -> list[dict[str, str]] | None:
@@ -1118,6 +1211,24 @@ class Simulator:
             run.error = {"code": "JobFailed", "message": unreadable}
             return None
         return [{"name": e["name"], "imageUri": e["imageUri"]} for e in entries]
+
+
+def _action_variables(action: Mapping[str, Any], execution: Execution) -> dict[str, str]:
+    """The CodeBuild action's EnvironmentVariables (a JSON list), with CodePipeline's execution variable
+    resolved (https://docs.aws.amazon.com/codepipeline/latest/userguide/reference-variables.html)."""
+    raw = (action.get("configuration") or {}).get("EnvironmentVariables")
+    try:
+        entries = json.loads(raw) if raw else []
+    except ValueError:
+        return {}
+    resolved = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and entry.get("name"):
+            value = str(entry.get("value", ""))
+            resolved[str(entry["name"])] = value.replace(
+                "#{codepipeline.PipelineExecutionId}", execution.pipeline_execution_id
+            )
+    return resolved
 
 
 def _artifact_files(buildspec: str) -> tuple[str, ...]:

@@ -243,6 +243,8 @@ class Sandbox:
                 }
         boundary_arn = f"arn:aws:iam::{ACCOUNT}:policy/pipewarden/pipewarden-boundary"
         resources["PermissionsBoundary"] = {"Ref": boundary_arn}
+        application_boundary_arn = f"arn:aws:iam::{ACCOUNT}:policy/pipewarden/pipewarden-application-boundary"
+        resources["ApplicationBoundary"] = {"Ref": application_boundary_arn}
         translated = policies.sam_translate(tpl, self.parameters)
         for name, spec in translated["Resources"].items():
             if spec["Type"] == "AWS::IAM::Role":
@@ -268,6 +270,10 @@ class Sandbox:
                 )
         self._create_bucket(bucket, resolver.resolve(tpl["Resources"]["ArtifactBucket"]["Properties"]))
         self._create_boundary(resolver.resolve(tpl["Resources"]["PermissionsBoundary"]["Properties"]))
+        self._create_boundary(
+            resolver.resolve(tpl["Resources"]["ApplicationBoundary"]["Properties"]),
+            "pipewarden-application-boundary",
+        )
         # Every role of the stack as SAM deploys it: the CloudFormation role and each function's
         # role with the policies SAM adds (logs, X-Ray, the SQS poller, the on-failure destination).
         roles_resolver = cfn_template.Resolver(translated, self.parameters, resources, ACCOUNT, REGION)
@@ -352,9 +358,9 @@ class Sandbox:
         )
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=props["VersioningConfiguration"])
 
-    def _create_boundary(self, props: dict[str, Any]) -> None:
+    def _create_boundary(self, props: dict[str, Any], name: str = "pipewarden-boundary") -> None:
         self.client("iam").create_policy(
-            PolicyName="pipewarden-boundary",
+            PolicyName=name,
             Path=props.get("Path", "/"),
             PolicyDocument=policy_text(props["PolicyDocument"]),
             Description=props.get("Description", ""),

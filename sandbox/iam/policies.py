@@ -14,7 +14,7 @@ from typing import Any
 
 from pipewarden import blueprint as pipewarden_blueprint
 from pipewarden.config import ControllerConfig
-from pipewarden.contract import RepositorySettings
+from pipewarden.contract import APPLICATION_BLUEPRINTS, RepositorySettings
 from pipewarden.naming import stack_name as blueprint_stack_name
 from sandbox import template as cfn_template
 
@@ -524,9 +524,17 @@ def blueprint_parameters(
         permissions_boundary_arn=outputs["PermissionsBoundaryArn"],
         cloudformation_role_arn=outputs["CloudFormationExecutionRoleArn"],
         log_retention_days=int(parameters["LogRetentionDays"]),
+        application_boundary_arn=outputs["ApplicationBoundaryArn"],
     )
     chosen = pipewarden_blueprint.get(name)
-    values = chosen.parameters(dataclasses.replace(case.settings, blueprint=name), config)
+    # A blueprint's own tags at their defaults (sam-template of an application blueprint).
+    settings = dataclasses.replace(
+        case.settings,
+        blueprint=name,
+        sam_template=case.settings.sam_template
+        or ("template.yaml" if name in APPLICATION_BLUEPRINTS else ""),
+    )
+    values = chosen.parameters(settings, config)
     looked_up = {
         "PassRoleArns": ",".join(case.pass_role_arns),
         **_LOAD_BALANCING,

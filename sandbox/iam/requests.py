@@ -603,6 +603,7 @@ _S3_VERSIONED = {
 _PASSED_ROLES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("cloudformation", "CreateStack"): ("cloudformation.amazonaws.com", ("RoleARN",)),
     ("cloudformation", "UpdateStack"): ("cloudformation.amazonaws.com", ("RoleARN",)),
+    ("cloudformation", "CreateChangeSet"): ("cloudformation.amazonaws.com", ("RoleARN",)),
     ("codebuild", "CreateProject"): ("codebuild.amazonaws.com", ("serviceRole",)),
     ("codebuild", "UpdateProject"): ("codebuild.amazonaws.com", ("serviceRole",)),
     ("codepipeline", "CreatePipeline"): (

@@ -89,6 +89,50 @@ ONLY_WHEN: dict[tuple[str, str], Callable[[Properties], bool]] = {
     ("AWS::CodePipeline::Pipeline", "codepipeline:DisableStageTransition"): _has(
         "DisableInboundStageTransitions"
     ),
+    # AWS::Lambda::Function: each property's documentation in the AWS::Lambda::Function reference and
+    # the Lambda API it maps to (VpcConfig -> ec2:Describe*, FileSystemConfigs -> EFS mount targets,
+    # KmsKeyArn -> KMS, CodeSigningConfigArn, Layers, RuntimeManagementConfig, RecursiveLoop,
+    # ReservedConcurrentExecutions -> PutFunctionConcurrency, Code.S3ObjectVersion -> GetObjectVersion).
+    **{
+        ("AWS::Lambda::Function", a): _has("VpcConfig")
+        for a in (
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeVpcs",
+            "ec2:DescribeNetworkInterfaces",
+        )
+    },
+    **{
+        ("AWS::Lambda::Function", a): _has("FileSystemConfigs")
+        for a in ("elasticfilesystem:DescribeMountTargets", "s3files:ListMountTargets")
+    },
+    **{
+        ("AWS::Lambda::Function", a): _has("KmsKeyArn")
+        for a in ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
+    },
+    **{
+        ("AWS::Lambda::Function", a): _has("CodeSigningConfigArn")
+        for a in (
+            "lambda:GetCodeSigningConfig",
+            "lambda:PutFunctionCodeSigningConfig",
+            "lambda:DeleteFunctionCodeSigningConfig",
+        )
+    },
+    ("AWS::Lambda::Function", "lambda:GetLayerVersion"): _has("Layers"),
+    ("AWS::Lambda::Function", "lambda:PutRuntimeManagementConfig"): _has("RuntimeManagementConfig"),
+    ("AWS::Lambda::Function", "lambda:PutFunctionRecursionConfig"): _has("RecursiveLoop"),
+    ("AWS::Lambda::Function", "lambda:PutFunctionConcurrency"): _has("ReservedConcurrentExecutions"),
+    ("AWS::Lambda::Function", "lambda:PutFunctionScalingConfig"): _has("FunctionScalingConfig"),
+    ("AWS::Lambda::Function", "lambda:PassCapacityProvider"): _has("CapacityProviderConfig"),
+    ("AWS::Lambda::Function", "s3:GetObjectVersion"): lambda p: bool(
+        (p.get("Code") or {}).get("S3ObjectVersion")
+    ),
+    ("AWS::Lambda::Function", "s3:GetObject"): lambda p: bool((p.get("Code") or {}).get("S3Key")),
+    # (unverified) Neither has a property of its own in the reference: publishing a version and a
+    # runtime alias belong to AWS::Lambda::Version and SnapStart, which the application's functions
+    # do not use; the sandbox does not ask for them.
+    ("AWS::Lambda::Function", "lambda:PublishVersion"): _has("SnapStart"),
+    ("AWS::Lambda::Function", "lambda:AssociateRuntimeAlias"): lambda _: False,
 }
 
 # The service a role in the resource's properties is passed to, by resource type (or its namespace).
@@ -181,8 +225,12 @@ def handler_calls(
     state: MotoState | None = None,
 ) -> list[HandlerCall]:
     """What IAM authorizes when CloudFormation's `operation` handler acts on this resource."""
-    own = resource_arn(resource_type, name, properties, account, region)
     state = state or MotoState(account, region)
+    own = resource_arn(resource_type, name, properties, account, region)
+    if resource_type == "AWS::IAM::Role" and not isinstance(properties.get("Path", "/"), str):
+        # A delete sees the template's properties unresolved (a Path from a parameter): the role is
+        # the one of that name, wherever it lives.
+        own = state.role_arn(name) or own
     # A create's first call creates the resource with its tags (the stack's propagate to it); the
     # handler's later calls act on that resource, which carries them by then.
     created_tags = {**(stack_tags or {}), **_tags(properties.get("Tags"))} if operation == "create" else {}
@@ -225,6 +273,11 @@ def _targets(
         service = PASSED_TO.get(resource_type) or (resource_type.split("::")[1].lower() + ".amazonaws.com")
         for role in sorted(set(_role_arns(properties))):
             yield role, {"iam:PassedToService": service}
+        return
+    if resource_type == "AWS::Lambda::Function" and action.startswith("s3:"):
+        # Lambda reads the deployment package with the caller's credentials.
+        code = properties.get("Code") or {}
+        yield f"arn:aws:s3:::{code.get('S3Bucket', '')}/{code.get('S3Key', '')}", {}
         return
     if action.startswith("iam:") and resource_type != "AWS::IAM::Role" and "Role" in action:
         # An inline or managed policy's handler, or GetRole for a role a pipeline uses.

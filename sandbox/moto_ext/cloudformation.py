@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ from moto.codepipeline.models import codepipeline_backends
 from moto.core.common_models import CloudFormationModel
 from moto.utilities.utils import get_partition
 
+from sandbox import template as cfn_template
 from sandbox.iam.stack_handlers import HandlerCall, handler_calls
 from sandbox.moto_ext import publish
 from sandbox.moto_ext.urls import ServedLikeMoto
@@ -257,6 +259,7 @@ class HandlerAccessDenied(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.logical_id = ""
 
 
 @contextlib.contextmanager
@@ -306,7 +309,11 @@ def _install_handler_authorization() -> None:
             properties = parsed[1].get("Properties", {}) if parsed else resource_json.get("Properties", {})
             name = parsed[2] if parsed else ""
             account, region = resources_map._account_id, resources_map._region_name
-            _authorize(acting.operation, resource_json["Type"], name, properties, account, region)
+            try:
+                _authorize(acting.operation, resource_json["Type"], name, properties, account, region)
+            except HandlerAccessDenied as denied:
+                denied.logical_id = logical_id  # the resource the stack's events name as failed
+                raise
         return parsed
 
     def create(*args: Any, **kwargs: Any) -> Any:
@@ -333,6 +340,28 @@ def _install_handler_authorization() -> None:
     cfn_parsing.parse_and_create_resource = create
     cfn_parsing.parse_and_update_resource = update
     cfn_parsing.ResourceMap._delete_resource = delete
+
+
+# Stack name -> the message its next create or update fails with (a resource handler's error), as the
+# simulator's scripted outcome of a CloudFormation deploy action asks.
+scripted_failures: dict[str, str] = {}
+
+
+class ScriptedFailure(Exception):
+    """A resource's handler failed as scripted: the stack's first function (else its first resource)."""
+
+    def __init__(self, message: str, logical_id: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.logical_id = logical_id
+
+
+def _scripted_failure(stack: Any) -> None:
+    message = scripted_failures.pop(stack.name, None)
+    if message is not None:
+        resources = stack.template_dict.get("Resources", {})
+        functions = [k for k, v in resources.items() if v.get("Type") == "AWS::Lambda::Function"]
+        raise ScriptedFailure(message, next(iter(functions or list(resources)), stack.name))
 
 
 def _failed_resource(stack: Any) -> str:
@@ -389,6 +418,61 @@ def _with_token(handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
             _request.token = ""
 
     return serve
+
+
+_NOT_UPDATABLE = (
+    "ROLLBACK_COMPLETE",
+    "ROLLBACK_FAILED",
+    "CREATE_FAILED",
+    "DELETE_FAILED",
+    "REVIEW_IN_PROGRESS",
+)
+
+
+class ChangeSetNotFound(cfn_exceptions.CloudFormationError):
+    """AWS's error for a change set that is not there (HTTP 404)."""
+
+    code = "ChangeSetNotFound"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"ChangeSet [{name}] does not exist")
+
+
+def _stack_param() -> str | None:
+    return getattr(_request, "stack_name", None) or None
+
+
+def _with_stack_name(handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """DescribeChangeSet and DeleteChangeSet name the change set's stack: moto's backend takes no stack."""
+
+    def serve(self: Any) -> Any:
+        _request.stack_name = self._get_param("StackName") or ""
+        try:
+            return handler(self)
+        finally:
+            _request.stack_name = ""
+
+    return serve
+
+
+def expand_transforms(template: str, parameters: dict[str, str]) -> str:
+    """The template CloudFormation processes: a SAM template expanded by the real SAM translator."""
+    try:
+        parsed = cfn_template.loads(template)
+    except Exception as error:  # CloudFormation's answer to a template it cannot read
+        raise ValidationError(None, f"Template format error: {error}") from None
+    transforms = parsed.get("Transform")
+    names = transforms if isinstance(transforms, list) else [transforms] if transforms else []
+    if not names:
+        return template
+    if names != ["AWS::Serverless-2016-10-31"]:
+        raise ValidationError(None, f"Transform {names} is not one the sandbox can process")
+    from sandbox.iam.policies import sam_translate
+
+    try:
+        return json.dumps(sam_translate(parsed, parameters))
+    except Exception as error:  # samtranslator's InvalidDocumentException and friends
+        raise ValidationError(None, f"Transform AWS::Serverless-2016-10-31 failed with: {error}") from None
 
 
 def busy(stack: Any) -> bool:
@@ -493,10 +577,11 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
         self, stack: Any, outputs: Any, role_arn: str | None, tags: dict[str, str] | None
     ) -> None:
         try:
+            _scripted_failure(stack)
             with _as(role_arn, tags):
                 stack.create_resources()
         except Exception as error:
-            logical_id = _failed_resource(stack)
+            logical_id = getattr(error, "logical_id", "") or _failed_resource(stack)
             self._resource_failed(stack, logical_id, "CREATE_FAILED", error)
             reason = (
                 f"The following resource(s) failed to create: [{logical_id}]. Rollback requested by user."
@@ -566,6 +651,7 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
         try:
             # Without a role in the request, CloudFormation uses (and keeps) the one the stack has.
             role = role_arn or getattr(stack, "role_arn", None)
+            _scripted_failure(stack)
             with _as(role, tags if tags is not None else stack.tags):
                 stack.update(template, role, parameters=resolved, tags=tags)
             # A stack has the parameters its template declares: moto keeps those the old one declared.
@@ -574,7 +660,7 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
             for name in [n for n in kept if n not in declared]:
                 del kept[name]
         except Exception as error:
-            logical_id = _failed_resource(stack)
+            logical_id = getattr(error, "logical_id", "") or _failed_resource(stack)
             self._resource_failed(stack, logical_id, "UPDATE_FAILED", error)
             reason = f"The following resource(s) failed to update: [{logical_id}]."
             self._status(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason)
@@ -616,6 +702,120 @@ class CloudFormationBackend(ServedLikeMoto, cfn_models.CloudFormationBackend):
     def delete_stack(self, name_or_stack_id: str) -> None:
         with _starting:
             self._delete_stack(name_or_stack_id)
+
+    # -- change sets: the CodePipeline CloudFormation action's CHANGE_SET_REPLACE / _EXECUTE ---------------
+    def _find_change_set(self, change_set_name: str, stack_name: str | None = None) -> Any:
+        """The change set by ARN, or by name on that stack (moto matches a name on any stack)."""
+        if change_set_name in self.change_sets:
+            return self.change_sets[change_set_name]
+        for change_set in self.change_sets.values():
+            if change_set.change_set_name == change_set_name and (
+                not stack_name or stack_name in (change_set.stack_name, change_set.stack_id)
+            ):
+                return change_set
+        raise ChangeSetNotFound(change_set_name)
+
+    def describe_change_set(self, change_set_name: str) -> Any:
+        return self._find_change_set(change_set_name, _stack_param())
+
+    def delete_change_set(self, change_set_name: str) -> None:
+        change_set = self._find_change_set(change_set_name, _stack_param())
+        del self.change_sets[change_set.change_set_id]
+
+    def create_change_set(
+        self,
+        stack_name: str,
+        change_set_name: str,
+        template: str,
+        parameters: dict[str, str],
+        description: str,
+        change_set_type: str,
+        notification_arns: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+        role_arn: str | None = None,
+    ) -> tuple[str, str]:
+        """As CloudFormation: a SAM template is expanded first (the AWS::Serverless transform, which
+        needs CAPABILITY_AUTO_EXPAND), a parameter the template does not declare is refused, a stack
+        rolled back or failed cannot take an UPDATE change set, and a CREATE change set of a stack still
+        REVIEW_IN_PROGRESS (none executed yet) reuses it."""
+        with _starting:
+            live = [s for s in self.stacks.values() if s.name == stack_name]
+            if change_set_type == "UPDATE" and live and live[0].status in _NOT_UPDATABLE:
+                raise ValidationError(
+                    stack_name,
+                    f"Stack:{live[0].stack_id} is in {live[0].status} state and can not be updated.",
+                )
+            if change_set_type == "CREATE" and live:
+                if live[0].status != "REVIEW_IN_PROGRESS":
+                    raise cfn_exceptions.AlreadyExistsException(f"Stack [{stack_name}] already exists")
+                del self.stacks[live[0].stack_id]
+            template = expand_transforms(template, parameters)
+            declared = set(cfn_template.loads(template).get("Parameters") or {})
+            undeclared = sorted(set(parameters) - declared)
+            if undeclared:
+                raise ValidationError(
+                    stack_name, f"Parameters: [{', '.join(undeclared)}] do not exist in the template"
+                )
+            return super().create_change_set(
+                stack_name,
+                change_set_name,
+                template,
+                parameters,
+                description,
+                change_set_type,
+                notification_arns,
+                tags,
+                role_arn,
+            )
+
+    def execute_change_set(self, change_set_name: str, stack_name: str | None = None) -> None:
+        """Carry the change set out as CreateStack/UpdateStack would, as the change set's role (or the
+        stack's), rolling back on a failure. It finishes within the call: the simulator's deploy
+        action (on the sandbox bus) waits for it, and the bus would otherwise run the rest after it."""
+        with _starting:
+            change_set = self._find_change_set(change_set_name, stack_name)
+            if change_set.execution_status != "AVAILABLE":
+                raise cfn_exceptions.ValidationError(
+                    stack_name,
+                    f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current execution "
+                    f"status of [{change_set.execution_status}]",
+                )
+            stack = self.stacks[change_set.stack_id]
+            change_set.execution_status = "EXECUTE_IN_PROGRESS"
+            stack.operation_token = _token()
+            role = change_set.role_arn or getattr(stack, "role_arn", None)
+            if change_set.change_set_type == "CREATE":
+                created = cfn_models.Stack(
+                    stack_id=stack.stack_id,
+                    name=stack.name,
+                    template=change_set.template,
+                    parameters=change_set.parameters,
+                    account_id=self.account_id,
+                    region_name=self.region_name,
+                    notification_arns=change_set.notification_arns,
+                    tags=change_set.tags,
+                    role_arn=role,
+                    cross_stack_resources=self.exports,
+                )
+                outputs = created.template_dict.pop("Outputs", None)
+                created.output_map = created._create_output_map()
+                created.events = stack.events
+                self.stacks[stack.stack_id] = created
+                created._add_stack_event("CREATE_IN_PROGRESS", resource_status_reason="User Initiated")
+                self._status(created, "CREATE_IN_PROGRESS", "User Initiated")
+                self._finish_create(created, outputs, role, change_set.tags)
+            else:
+                incoming = [
+                    {"ParameterKey": k, "ParameterValue": v} for k, v in change_set.parameters.items()
+                ]
+                resolved = self._resolve_update_parameters(instance=stack, incoming_params=incoming)
+                stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+                self._status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
+                self._finish_update(stack, change_set.template, role, resolved, None)
+            change_set.execution_status = "EXECUTE_COMPLETE"
+            # CloudFormation deletes a stack's other change sets once one of them is executed.
+            for other in [c for c in self.change_sets.values() if c.stack_id == stack.stack_id]:
+                del self.change_sets[other.change_set_id]
 
     def _finish_delete(self, stack: Any) -> None:
         try:
@@ -659,8 +859,10 @@ def install() -> None:
     cfn_parsing.clean_json = _clean_json_without_no_value
     cfn_models.cloudformation_backends.backend = CloudFormationBackend
     response = cfn_responses.CloudFormationResponse
-    for operation in ("create_stack", "update_stack", "delete_stack"):
+    for operation in ("create_stack", "update_stack", "delete_stack", "execute_change_set"):
         setattr(response, operation, _with_token(getattr(response, operation)))
+    for operation in ("describe_change_set", "delete_change_set"):
+        setattr(response, operation, _with_stack_name(getattr(response, operation)))
     _install_handler_authorization()
     for cached in (cfn_parsing.get_model_list, cfn_parsing.get_model_map, cfn_parsing.get_name_type_map):
         cached.cache_clear()

@@ -29,6 +29,7 @@ class CodeCommitBackend(ServedLikeMoto, cc_models.CodeCommitBackend, TaggableRes
         self.tags: dict[str, dict[str, str]] = {}
         self.branches: dict[str, dict[str, str]] = {}  # repository -> branch -> commit id
         self.commits: dict[str, dict[str, Any]] = {}  # commit id -> GetCommit's commit
+        self.trees: dict[str, dict[str, bytes]] = {}  # commit id -> path -> content
 
     def _name_from_arn(self, arn: str) -> str:
         name = arn.split(":", 5)[-1]
@@ -110,6 +111,8 @@ class CodeCommitBackend(ServedLikeMoto, cc_models.CodeCommitBackend, TaggableRes
             "additionalData": "",
             "files": {file_path: len(content)},
         }
+        # The commit's tree: its parent's files and this one (what a build of it reads).
+        self.trees[commit_id] = {**self.trees.get(old or "", {}), file_path: content}
         branches[branch_name] = commit_id
         repo = self.repositories[repository_name].repository_metadata
         detail: dict[str, Any] = {

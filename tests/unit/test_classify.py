@@ -341,3 +341,45 @@ def test_one_deterministic_action_decides_the_stage() -> None:
     assert combine([transient, unknown]) is unknown
     assert combine([transient]) is transient
     assert combine([]).kind == UNKNOWN
+
+
+# The CloudFormation deploy action (lambda blueprint): its summaries as CodePipeline writes them
+# (sandbox/cloudformation_action.py cites each).
+@pytest.mark.parametrize(
+    ("message", "kind", "why"),
+    [
+        (
+            "Failed to execute change set. Current stack status: UPDATE_ROLLBACK_COMPLETE. Reason: Hello: "
+            'Resource handler returned message: "Function code combined with layers exceeds the maximum '
+            'allowed size of 262144000 bytes."',
+            "deterministic",
+            "rolled back (UPDATE_ROLLBACK_COMPLETE)",
+        ),
+        (
+            "Failed to execute change set. Current stack status: ROLLBACK_COMPLETE. Reason: No reason was provided.",
+            "deterministic",
+            "rolled back (ROLLBACK_COMPLETE)",
+        ),
+        (
+            "Stack:arn:aws:cloudformation:us-east-1:1:stack/pipewarden-app-x/1 is in ROLLBACK_COMPLETE state "
+            "and can not be updated. (Service: AmazonCloudFormation; Status Code: 400; Error Code: "
+            "ValidationError; Request ID: 1)",
+            "deterministic",
+            "",
+        ),
+        ("File [packaged.yaml] does not exist in artifact [BuildOutput]", "deterministic", ""),
+        ("Template format error: unsupported structure.", "deterministic", "refused the change set"),
+        (
+            "Failed to execute change set. Current stack status: UPDATE_ROLLBACK_COMPLETE. Reason: Hello: "
+            'Resource handler returned message: "Rate exceeded (Service: Lambda, Status Code: 429)"',
+            "transient",
+            "",
+        ),
+    ],
+)
+def test_cloudformation_action_failures(message: str, kind: str, why: str) -> None:
+    """A stack that rolled back or a change set CloudFormation refused fails the same way again; a
+    throttled resource handler does not."""
+    verdict = classify_error("CloudFormation", {"code": "JobFailed", "message": message})
+    assert verdict.kind == kind, verdict
+    assert why in verdict.reason

@@ -89,26 +89,37 @@ def test_every_pass_role_is_scoped_and_conditioned() -> None:
         assert "iam:PassedToService" in statement["Condition"]["StringEquals"], where
 
 
-def test_the_boundary_passes_only_the_repositorys_task_roles_by_path() -> None:
+def test_the_boundary_passes_each_kind_of_role_only_to_its_service_by_path() -> None:
+    """Task roles to ECS tasks (the repository's own, or @shared), the lambda blueprint's deploy roles to
+    CloudFormation, and its applications' roles to Lambda: each by path, none to another service."""
     boundary = CONTROLLER_STACK.managed_policy("PermissionsBoundary").document
     passing = [s for s in policies.statements(boundary) if "iam:PassRole" in as_list(s.get("Action"))]
-    assert len(passing) == 1
-    assert passing[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
-    assert passing[0]["Resource"] == [
+    by_service = {s["Condition"]["StringEquals"]["iam:PassedToService"]: s["Resource"] for s in passing}
+    assert len(passing) == len(by_service) == 3
+    assert by_service["ecs-tasks.amazonaws.com"] == [
         "arn:aws:iam::123456789012:role/pipewarden-tasks/${aws:PrincipalTag/pipewarden:repository}/*",
         "arn:aws:iam::123456789012:role/pipewarden-tasks/@shared/*",
     ]
+    assert (
+        by_service["cloudformation.amazonaws.com"] == "arn:aws:iam::123456789012:role/pipewarden/app-deploy/*"
+    )
+    assert by_service["lambda.amazonaws.com"] == "arn:aws:iam::123456789012:role/pipewarden-apps/*"
 
 
 def test_every_blueprint_role_has_the_boundary_and_the_path() -> None:
     boundary = CONTROLLER_STACK.managed_policy("PermissionsBoundary").arn
     for stack in BLUEPRINT_STACKS:
-        # ecs-blue-green adds the role CodeDeploy deploys with; it carries the same guardrails
-        extra = {"DeployRole"} if stack.label.startswith("ecs-blue-green.yaml") else set()
-        assert {r.logical_id for r in stack.roles} == {"BuildRole", "PipelineRole", "SourceRuleRole", *extra}
+        expected = {"BuildRole", "PipelineRole", "SourceRuleRole"}
+        if stack.template in ("lambda.yaml", "ecs-blue-green.yaml"):
+            expected.add("DeployRole")  # CloudFormation's for the application, CodeDeploy's for blue/green
+        assert {r.logical_id for r in stack.roles} == expected
         for role in stack.roles:
             assert role.permissions_boundary == stack.parameters["PermissionsBoundaryArn"], role.logical_id
-            assert role.path == "/pipewarden/", role.logical_id
+            # lambda's deploy role under /pipewarden/app-deploy/<repository>/, where only its pipeline may
+            # pass it; every other role (CodeDeploy's included) under /pipewarden/.
+            path = f"/pipewarden/app-deploy/{stack.parameters['RepositoryName']}/"
+            deploys_applications = role.logical_id == "DeployRole" and stack.template == "lambda.yaml"
+            assert role.path == (path if deploys_applications else "/pipewarden/"), role.logical_id
             owner = f"{stack.parameters['TagPrefix']}:repository"
             assert role.tags[owner] == stack.parameters["RepositoryName"], role.logical_id
     assert all(s.parameters["PermissionsBoundaryArn"] for s in BLUEPRINT_STACKS) and boundary

@@ -45,11 +45,30 @@ def test_last_n_running_retryable_and_rollback_targets_are_kept() -> None:
     )
     pipeline = PipelineArtifacts("pipewarden-shop", 2, runs, retryable=frozenset({"e5"}))
     keep = kept_keys(pipeline)
-    kept_runs = {key.rsplit("/", 1)[1] for key in keep}
+    kept_runs = {key.rsplit("/", 1)[1] for key in keep if "/sam/" not in key}
     assert kept_runs == {"0000009", "0000008", "0000007", "0000005"}
     assert "last 2" in keep["pipewarden-shop/Source/0000009"]
     assert "can still be retried" in keep["pipewarden-shop/Build/0000005"]
     assert "rollback" in keep["pipewarden-shop/Build/0000007"]
+
+
+def test_sam_package_uploads_live_as_long_as_their_execution_is_kept() -> None:
+    """The lambda blueprint's build uploads code under <prefix>/sam/<execution id>/: CloudFormation reads
+    it again to roll an update back or to replace a retried change set, so a kept execution's uploads
+    stay (the rollback target's included) and a pruned execution's go."""
+    runs = (execution(3, "Failed", stages=("Source", "Build", "Deploy")), execution(2), execution(1))
+    pipeline = PipelineArtifacts("pipewarden-shop", 1, runs)
+    keep = kept_keys(pipeline)
+    old = NOW - 2 * DAY
+    kept = StoredObject("pipewarden-shop/sam/e3/0cc175b9c0f1b6a831c399e269772661", "v", old)
+    rollback = StoredObject("pipewarden-shop/sam/e2/92eb5ffee6ae2fec3ad71c777531578f", "v", old)
+    pruned = StoredObject("pipewarden-shop/sam/e1/4a8a08f09d37b73795649038408b5f33", "v", old)
+    assert not should_delete(kept, keep, NOW, DAY)
+    assert "last 1" in keep["pipewarden-shop/sam/e3/"]
+    assert not should_delete(rollback, keep, NOW, DAY)  # the latest success of Build
+    assert should_delete(pruned, keep, NOW, DAY)
+    # A key that merely looks like an upload of another prefix is not kept by this one's executions
+    assert should_delete(StoredObject("pipewarden-shopx/sam/e3/x", "v", old), keep, NOW, DAY)
 
 
 def test_old_unreferenced_objects_go_young_ones_stay() -> None:

@@ -165,3 +165,34 @@ def test_no_one_else_runs_code_as_pipewardens_functions() -> None:
 def test_the_policy_fits_an_scp() -> None:
     # "maximum size of a service control policy: 5,120 characters" (AWS Organizations quotas)
     assert len(json.dumps(SCP, separators=(",", ":"))) <= 5120
+
+
+# The lambda blueprint: a pipeline role makes and executes its application stack's change sets and passes
+# its deploy role (to CloudFormation only); the deploy role creates, passes and changes only its
+# application's roles and functions.
+PIPELINE = f"arn:aws:iam::{ACCOUNT}:role/pipewarden/pipewarden-api-PipelineRole-1"
+DEPLOY = f"arn:aws:iam::{ACCOUNT}:role/pipewarden/app-deploy/api/pipewarden-api-DeployRole-1"
+APP_STACK = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/pipewarden-app-abcdefghijkl/1"
+
+
+def test_a_lambda_pipeline_deploys_its_application_and_no_one_else_does() -> None:
+    for action in ("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet"):
+        assert allowed(PIPELINE, action, APP_STACK)
+        assert not allowed(DEVELOPER, action, APP_STACK)
+    to_cfn = {"iam:PassedToService": "cloudformation.amazonaws.com"}
+    assert allowed(PIPELINE, "iam:PassRole", DEPLOY, **to_cfn)
+    assert not allowed(PIPELINE, "iam:PassRole", DEPLOY, **{"iam:PassedToService": "lambda.amazonaws.com"})
+    assert not allowed(DEVELOPER, "iam:PassRole", DEPLOY, **to_cfn)
+
+
+def test_a_deploy_role_acts_only_on_its_applications_roles_and_functions() -> None:
+    app_role = f"arn:aws:iam::{ACCOUNT}:role/pipewarden-apps/api/pipewarden-app-abcdefghijkl-FnRole-1"
+    app_function = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:pipewarden-app-abcdefghijkl-fn"
+    assert allowed(DEPLOY, "iam:CreateRole", app_role)
+    assert allowed(DEPLOY, "iam:PassRole", app_role, **{"iam:PassedToService": "lambda.amazonaws.com"})
+    assert allowed(DEPLOY, "lambda:UpdateFunctionCode", app_function)
+    assert not allowed(DEPLOY, "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/pipewarden/evil")
+    assert not allowed(DEPLOY, "iam:PassRole", ENROLL, **{"iam:PassedToService": "lambda.amazonaws.com"})
+    controller_function = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:pipewarden-EnrollFunction-1A2B"
+    assert not allowed(DEPLOY, "lambda:UpdateFunctionCode", controller_function)
+    assert not allowed(DEVELOPER, "iam:CreateRole", app_role)

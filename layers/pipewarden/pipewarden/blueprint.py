@@ -16,7 +16,7 @@ from importlib import resources
 
 from pipewarden.config import ControllerConfig
 from pipewarden.contract import COMPUTE_TYPES, DEFAULT_BLUEPRINT, RepositorySettings
-from pipewarden.naming import artifact_prefix, pipeline_name
+from pipewarden.naming import application_name, artifact_prefix, pipeline_name
 
 # Parameters that follow from tags and the controller's settings: a difference in any of them is a
 # reason to update the stack. Every blueprint takes these.
@@ -101,6 +101,13 @@ BLUEPRINTS: dict[str, Blueprint] = {
             ),
         ),
         Blueprint(
+            "lambda",
+            "a serverless application: the repository's SAM template, built and packaged by CodeBuild "
+            "(sam build, sam package) and deployed by a CloudFormation change set as a deploy role that "
+            "may create only the application's functions, log groups and roles under a second boundary",
+            (*_COMMON, "SamTemplate", "ApplicationName", "ApplicationBoundaryArn"),
+        ),
+        Blueprint(
             "build-only",
             "nothing: builds and tests, pushes the image to ECR and keeps the build's output artifact",
             (*_COMMON, "EcrRepositoryName"),
@@ -148,6 +155,9 @@ def _every_parameter(settings: RepositorySettings, config: ControllerConfig) -> 
         "SlackChannel": settings.pipeline.slack_channel,
         "LogRetentionDays": str(config.log_retention_days),
         "RollbackAlarms": ",".join(settings.rollback_alarms),
+        "SamTemplate": settings.sam_template,
+        "ApplicationName": application_name(settings.repository),
+        "ApplicationBoundaryArn": config.application_boundary_arn,
     }
 
 

@@ -93,6 +93,16 @@ _DEPLOYMENT_DETERMINISTIC = {
 _DEPLOYMENT_SUMMARY = re.compile(
     r"Deployment (?P<id>\S+) failed: (?P<code>[A-Z][A-Z0-9_]+): (?P<message>.*)", re.S
 )
+# The CloudFormation deploy action's failures (its summaries, sandbox/cloudformation_action.py): a stack
+# that rolled back, or a change set CloudFormation refused (an invalid template or parameter, a stack
+# left ROLLBACK_COMPLETE, a template missing from the artifact). Throttling is read as transient first
+# (the signals' patterns), so only what names no transient cause lands here.
+_ROLLED_BACK = re.compile(r"Current stack status: (?P<status>[A-Z_]*ROLLBACK[A-Z_]*|[A-Z_]*FAILED)")
+_CHANGE_SET_REFUSED = re.compile(
+    r"Template format error|Template error|ValidationError|do not exist in the template|"
+    r"can not be updated|does not exist in artifact|Requires capabilities|Transform .* failed",
+    re.IGNORECASE,
+)
 # CodePipeline's failure types (ActionExecutionResult errorDetails code) that are never transient.
 _CONFIGURATION_TYPES = {"ConfigurationError", "PermissionError"}
 
@@ -225,6 +235,19 @@ def classify_error(
     found = read([message, *stopped_reasons])
     if found:
         return _verdict(found, f"the {provider} action", evidence)
+    if provider == "CloudFormation":
+        rolled = _ROLLED_BACK.search(message)
+        if rolled:
+            # The stack's own resources failed: the same template fails the same way again.
+            return Classification(
+                DETERMINISTIC,
+                f"the stack's deployment failed and rolled back ({rolled['status']})",
+                {**evidence, "stack-status": rolled["status"]},
+            )
+        if _CHANGE_SET_REFUSED.search(message):
+            return Classification(
+                DETERMINISTIC, "CloudFormation refused the change set: a template error", evidence
+            )
     if code in _CONFIGURATION_TYPES:
         return Classification(DETERMINISTIC, f"{provider} action is misconfigured: {message[:120]}", evidence)
     return Classification(

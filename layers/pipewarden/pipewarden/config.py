@@ -180,6 +180,8 @@ class ControllerConfig(_Settings):
     event_bus: str = "default"
     log_retention_days: int = 30
     allowed_blueprints: tuple[str, ...] = DEFAULT_ALLOWED_BLUEPRINTS
+    # The boundary every role an application stack of the lambda blueprint creates must carry.
+    application_boundary_arn: str = ""
 
     @classmethod
     def _own(cls, read: _Environment) -> dict[str, Any]:
@@ -197,6 +199,9 @@ class ControllerConfig(_Settings):
                 "LOG_RETENTION_DAYS", 30, LOG_RETENTION_DAYS, "a retention period of CloudWatch Logs in days"
             ),
             "allowed_blueprints": read.blueprints("ALLOWED_BLUEPRINTS"),
+            "application_boundary_arn": read.optional(
+                "APPLICATION_BOUNDARY_ARN", "", _arn("iam"), "an IAM managed policy ARN"
+            ),
         }
 
 

@@ -20,7 +20,7 @@ RETRY_MODES = ("transient", "all", "off")
 NOTIFY_MODES = ("all", "failures", "off")
 MAX_RETRIES_RANGE = range(6)
 # What a repository's pipeline does after its build (`<prefix>:blueprint`); README "Blueprints".
-BLUEPRINTS = ("ecs-rolling", "ecs-blue-green", "build-only")
+BLUEPRINTS = ("ecs-rolling", "ecs-blue-green", "lambda", "build-only")
 DEFAULT_BLUEPRINT = "ecs-rolling"
 # The blueprints that deploy to an ECS service: they read ecs-cluster/ecs-service and the allow-list.
 ECS_BLUEPRINTS = ("ecs-rolling", "ecs-blue-green")
@@ -38,6 +38,13 @@ _TARGET_GROUP = re.compile(r"^(?!-)[A-Za-z0-9-]{1,32}(?<!-)$")
 # the blueprint writes each as its own entry, which CloudFormation cannot repeat for a list: three.
 _ALARM = re.compile(r"^[A-Za-z0-9 _./#:@+=-]{1,255}$")
 MAX_ROLLBACK_ALARMS = 3
+# The blueprints that deploy a serverless application (a SAM template of the repository) through a
+# CloudFormation change set: they read sam-template.
+APPLICATION_BLUEPRINTS = ("lambda",)
+# The blueprints a controller allows only when its AllowedBlueprints lists them: lambda's deploy role
+# creates functions and roles from a template the team writes, so a platform team opts in (README
+# "Blueprints").
+OPT_IN_BLUEPRINTS = tuple(b for b in BLUEPRINTS if b not in DEFAULT_ALLOWED_BLUEPRINTS)
 # Names the secret pipewarden/slack/<channel>, so it may not leave that prefix.
 SLACK_CHANNEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 KEEP_EXECUTIONS_RANGE = range(1, 1001)
@@ -60,6 +67,7 @@ KNOWN_KEYS = (
     "slack-channel",
     "test-target-group",
     "rollback-alarms",
+    "sam-template",
 )
 
 
@@ -99,10 +107,16 @@ class RepositorySettings:
     # load balancer names the other), and the CloudWatch alarms that roll a deployment back.
     test_target_group: str = ""
     rollback_alarms: tuple[str, ...] = ()
+    # The SAM template `sam build` reads (lambda): a path in the repository.
+    sam_template: str = ""
 
     @property
     def deploys_with_codedeploy(self) -> bool:
         return self.blueprint in BLUE_GREEN_BLUEPRINTS
+
+    @property
+    def deploys_application(self) -> bool:
+        return self.blueprint in APPLICATION_BLUEPRINTS
 
     @property
     def deploys_to_ecs(self) -> bool:
@@ -305,6 +319,8 @@ def parse_settings(repository: str, tags: Mapping[str, str], prefix: str) -> Rep
     if buildspec and (not _BUILDSPEC.match(buildspec) or ".." in buildspec or buildspec.startswith("/")):
         raise bad("buildspec", "must be a relative path to a .yml or .yaml file inside the repository")
 
+    sam_template = _sam_template(tag, bad) if blueprint in APPLICATION_BLUEPRINTS else ""
+
     slack_channel = tag("slack-channel") or ""
     if slack_channel and not SLACK_CHANNEL.match(slack_channel):
         raise bad("slack-channel", "must be 1-64 lower-case letters, digits, '-' or '_' (it names a secret)")
@@ -326,7 +342,16 @@ def parse_settings(repository: str, tags: Mapping[str, str], prefix: str) -> Rep
         blueprint=blueprint,
         test_target_group=test_target_group,
         rollback_alarms=rollback_alarms,
+        sam_template=sam_template,
     )
+
+
+def _sam_template(tag: Callable[[str], str | None], bad: Callable[[str, str], ContractViolation]) -> str:
+    """lambda's own tag: the SAM template `sam build` reads (template.yaml by default)."""
+    sam_template = tag("sam-template") or "template.yaml"
+    if not _BUILDSPEC.match(sam_template) or ".." in sam_template or sam_template.startswith("/"):
+        raise bad("sam-template", "must be a relative path to a .yml or .yaml file inside the repository")
+    return sam_template
 
 
 def _blue_green(
@@ -367,12 +392,18 @@ def check_allowed(
     allows every cluster of the account, and no entry allows nothing.
     """
     if settings.blueprint not in allowed_blueprints:
+        opt_in = (
+            f"; {settings.blueprint} is never allowed by default: it deploys what the repository's own "
+            "template declares, so the platform team opts in by adding it there"
+            if settings.blueprint in OPT_IN_BLUEPRINTS
+            else ""
+        )
         raise ContractViolation(
             f"{prefix}:blueprint",
             settings.blueprint,
             f"the blueprint {settings.blueprint} is not allowed in this account (allowed: "
             f"{', '.join(allowed_blueprints) or 'none'}; the platform team lists them in the controller's "
-            "AllowedBlueprints parameter)",
+            f"AllowedBlueprints parameter{opt_in})",
         )
     if not settings.deploys_to_ecs:
         return

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pipewarden import buildlogs, pipelines, repositories
+from pipewarden import buildlogs, pipelines, repositories, stacks
 from pipewarden.aws import AccessDenied, Clients, Invalid, NotFound, call
 from pipewarden.notify_rules import Facts, console_url, telling_lines
 from pipewarden.observability import logger
@@ -87,6 +87,8 @@ class Enricher:
             )
             if isinstance(result.get("externalExecutionUrl"), str):
                 links.append((str(failed.get("actionName", "Action")), result["externalExecutionUrl"]))
+            if failed.get("input", {}).get("actionTypeId", {}).get("provider") == "CloudFormation":
+                error = self._stack_failure(failed, error)
             build_id = result.get("externalExecutionId")
             is_build = failed.get("input", {}).get("actionTypeId", {}).get("provider") == "CodeBuild"
             if with_log and is_build and build_id:
@@ -109,6 +111,22 @@ class Enricher:
             retries=_retries(actions),
             duration_seconds=_duration(actions),
         )
+
+    def _stack_failure(self, failed: Mapping[str, Any], error: str) -> str:
+        """A CloudFormation action's failure, naming its stack and, for a stack that rolled back, its
+        first failed resource as the stack's events tell it (DescribeStackEvents): CodePipeline's
+        summary may give no reason ("Status reason is not available ...", aws/aws-cdk#29534)."""
+        stack = str(failed.get("input", {}).get("configuration", {}).get("StackName", ""))
+        if not stack:
+            return error
+        if "Current stack status" in error:
+            reason = _soft(
+                "stack events", lambda: stacks.first_failure(self.clients.cloudformation, stack), ""
+            )
+            if reason and reason not in error:
+                kept = error.split(" Status reason is not available", 1)[0]
+                error = f"{kept} First failed resource: {reason}"
+        return f"stack {stack}: {error}"
 
     def retries(self, pipeline: str, execution_id: str) -> int:
         """Stage retries in the execution; AWS errors are raised (the caller decides)."""

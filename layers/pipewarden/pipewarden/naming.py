@@ -59,6 +59,21 @@ def pipeline_name(repository: str) -> str:
     return f"{STACK_PREFIX}{ident}-{name.removeprefix(STACK_PREFIX)}"[:MAX_NAME]
 
 
+APPLICATION_PREFIX = "pipewarden-app-"
+
+
+def application_name(repository: str) -> str:
+    """The lambda blueprint's application stack, and the prefix of every function and log group in it.
+
+    `pipewarden-app-<id>`: the id is 12 base32 characters (60 bits) of the repository name's hash, all
+    of one length, so no repository's `<name>-*` matches another's (`pipewarden-app-web-*` would match
+    the functions of a repository named web-admin). The deploy role may touch only names under it.
+    """
+    digest = int.from_bytes(hashlib.sha256(repository.encode()).digest()[:8], "big")
+    ident = "".join(_BASE32[(digest >> shift) & 31] for shift in range(59, -1, -5))
+    return APPLICATION_PREFIX + ident
+
+
 def artifact_prefix(pipeline: str) -> str:
     """The key prefix (without the slash) CodePipeline writes the pipeline's artifacts under."""
     return pipeline[:ARTIFACT_PREFIX_LENGTH]

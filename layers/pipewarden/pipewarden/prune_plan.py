@@ -57,7 +57,14 @@ class StoredObject:
 
 
 def kept_keys(pipeline: PipelineArtifacts) -> dict[str, str]:
-    """The keys this pipeline still needs, each with the reason it is kept."""
+    """The keys this pipeline still needs, each with the reason it is kept; a kept execution's code
+    uploads (`code_prefix`) are kept by their prefix."""
+    keep = _kept_artifacts(pipeline)
+    _keep_code(pipeline, keep)
+    return keep
+
+
+def _kept_artifacts(pipeline: PipelineArtifacts) -> dict[str, str]:
     keep: dict[str, str] = {}
 
     def add(keys: Iterable[str], why: str) -> None:
@@ -92,6 +99,34 @@ def kept_keys(pipeline: PipelineArtifacts) -> dict[str, str]:
     return keep
 
 
+# Where the lambda blueprint's build has `sam package` upload each function's code:
+# <prefix>/sam/<execution id>/<md5>. The application stack's template names those objects; CloudFormation
+# reads them again when it rolls an update back to the previous code or a retried deploy replaces its
+# change set (Lambda itself keeps a copy of the code it runs: docs, "Self-managed S3 code storage").
+# So an execution's uploads live as long as the execution's own artifacts are kept.
+CODE_DIRECTORY = "sam"
+
+
+def code_prefix(prefix: str, execution_id: str) -> str:
+    """The key prefix of one execution's `sam package` uploads."""
+    return f"{prefix}/{CODE_DIRECTORY}/{execution_id}/"
+
+
+def _code_prefix_of(key: str) -> str:
+    parts = key.split("/")
+    if len(parts) >= 4 and parts[1] == CODE_DIRECTORY:
+        return f"{parts[0]}/{CODE_DIRECTORY}/{parts[2]}/"
+    return ""
+
+
+def _keep_code(pipeline: PipelineArtifacts, keep: dict[str, str]) -> None:
+    """Each kept execution's code uploads, for the reason its artifacts are kept."""
+    for execution in pipeline.executions:
+        why = next((keep[k] for k in sorted(execution.keys) if k in keep), "")
+        if why:
+            keep.setdefault(code_prefix(pipeline.prefix, execution.execution_id), why)
+
+
 def keep_set(pipelines: Iterable[PipelineArtifacts]) -> dict[str, str]:
     """Keys any of the pipelines needs: a key under a shared prefix is kept if one of them needs it."""
     keep: dict[str, str] = {}
@@ -113,7 +148,7 @@ def should_delete(
         return False
     if stored.delete_marker or not stored.is_latest:
         return True
-    return stored.key not in keep
+    return stored.key not in keep and _code_prefix_of(stored.key) not in keep
 
 
 def prefix_of(key: str) -> str:

@@ -14,7 +14,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pipewarden import blueprint, ownership, pipelines, repositories, stacks
 from pipewarden.aws import AwsError, Clients, Conflict, NotFound
 from pipewarden.config import ControllerConfig
-from pipewarden.contract import ContractViolation, RepositorySettings, check_allowed, parse_settings
+from pipewarden.contract import (
+    APPLICATION_BLUEPRINTS,
+    ContractViolation,
+    RepositorySettings,
+    check_allowed,
+    parse_settings,
+)
 from pipewarden.emit import (
     ENROLLMENT_FAILED,
     ENROLLMENT_REJECTED,
@@ -22,7 +28,7 @@ from pipewarden.emit import (
     UNENROLLMENT_STARTED,
     Emitter,
 )
-from pipewarden.naming import artifact_prefix, pipeline_name, stack_name
+from pipewarden.naming import application_name, artifact_prefix, pipeline_name, stack_name
 from pipewarden.observability import logger, metrics
 from pipewarden.stacks import StackView
 
@@ -82,8 +88,17 @@ def desired_state(repository: str, tags: Mapping[str, str] | None, config: Contr
     return Desired(repository, settings=settings)
 
 
-def decide(desired: Desired, stack: StackView | None, config: ControllerConfig) -> Decision:
-    """The one place that turns desired and actual state into an action. Pure: no AWS calls."""
+def decide(
+    desired: Desired,
+    stack: StackView | None,
+    config: ControllerConfig,
+    application: StackView | None = None,
+) -> Decision:
+    """The one place that turns desired and actual state into an action. Pure: no AWS calls.
+
+    `application`: the lambda blueprint's application stack (`pipewarden-app-<id>`), read only when a
+    lambda pipeline is asked to become another blueprint (`needs_application_stack`).
+    """
     repo = desired.repository
     name = stack_name(repo)
     prefix = config.tag_prefix
@@ -122,6 +137,26 @@ def decide(desired: Desired, stack: StackView | None, config: ControllerConfig) 
     wanted = chosen.parameters(desired.settings, config)
     changed = [k for k in chosen.tag_derived if stack.parameters.get(k) != wanted[k]]
     label = stack.tags.get(f"{prefix}:blueprint")
+    if (
+        _leaves_application(stack, desired.settings, prefix)
+        and application is not None
+        and application.status != "DELETE_COMPLETE"
+    ):
+        # The switch would delete the deploy role the application stack acts with: CloudFormation
+        # uses a stack's role for every later update and delete, so nobody could change or remove
+        # the application through CloudFormation any more (AWS-FACTS "IAM", using-iam-servicerole).
+        clash = ContractViolation(
+            f"{prefix}:blueprint",
+            desired.settings.blueprint,
+            f"switching from lambda to {desired.settings.blueprint} would delete the deploy role of the "
+            f"application stack {application.name} ({application.status}), which could then be "
+            "neither updated nor deleted; delete that stack first, then change the tag",
+        )
+        return decision(
+            action=Action.REJECT,
+            reason=f"{clash}; the existing pipeline is left unchanged",
+            violation=clash,
+        )
     if blueprint.name_of(label) != chosen.name:
         # The same stack, updated to the other template: CloudFormation removes what the old one made
         # and the new one lacks (an ECR repository is retained), and the pipeline keeps its history.
@@ -133,6 +168,22 @@ def decide(desired: Desired, stack: StackView | None, config: ControllerConfig) 
     if changed:
         return decision(action=Action.UPDATE, reason=f"changed: {', '.join(changed)}", changed=tuple(changed))
     return decision(action=Action.NOTHING, reason="pipeline matches the tags")
+
+
+def _leaves_application(stack: StackView, settings: RepositorySettings, prefix: str) -> bool:
+    """True when a lambda pipeline's tags now ask for another blueprint."""
+    was = blueprint.name_of(stack.tags.get(f"{prefix}:blueprint"))
+    return was in APPLICATION_BLUEPRINTS and settings.blueprint != was
+
+
+def needs_application_stack(desired: Desired, stack: StackView | None, prefix: str) -> bool:
+    """Whether `decide` needs the application stack: only when a live lambda pipeline would switch."""
+    return (
+        stack is not None
+        and desired.settings is not None
+        and stack.status != "DELETE_COMPLETE"
+        and _leaves_application(stack, desired.settings, prefix)
+    )
 
 
 @dataclass
@@ -190,7 +241,14 @@ class Reconciler:
         """Converge one repository: at most three reads when nothing has to change."""
         arn, tags = self.repository_tags(repository)
         stack = stacks.describe(self.clients.cloudformation, stack_name(repository))
-        return self.apply(decide(desired_state(repository, tags, self.config), stack, self.config), arn)
+        return self.apply(self.decide(desired_state(repository, tags, self.config), stack), arn)
+
+    def decide(self, desired: Desired, stack: StackView | None) -> Decision:
+        """`decide`, after reading the application stack when a lambda pipeline would switch away."""
+        application = None
+        if needs_application_stack(desired, stack, self.config.tag_prefix):
+            application = stacks.describe(self.clients.cloudformation, application_name(desired.repository))
+        return decide(desired, stack, self.config, application)
 
     def apply(self, decision: Decision, repository_arn: str = "") -> Decision:
         """Carry out a decision: start the stack operation, or report why nothing is done."""

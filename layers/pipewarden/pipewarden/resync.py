@@ -10,7 +10,7 @@ from typing import Any
 from pipewarden import stacks
 from pipewarden.aws import AwsError, tagged_resources
 from pipewarden.naming import repository_from_arn
-from pipewarden.reconcile import Action, Reconciler, decide, desired_state
+from pipewarden.reconcile import Action, Desired, Reconciler, desired_state
 from pipewarden.stacks import StackView
 
 
@@ -68,17 +68,20 @@ def resync(reconciler: Reconciler) -> ResyncReport:
     work.extend((name, "", None) for name in sorted(by_repository) if name not in seen)
 
     for name, arn, tags in work:
-        decision = decide(
-            desired_state(name, tags, reconciler.config), by_repository.get(name), reconciler.config
-        )
+        desired = desired_state(name, tags, reconciler.config)
+        step = functools.partial(_converge_one, reconciler, desired, by_repository.get(name), arn)
         before = len(reconciler.decisions)
-        error = reconciler.converge(name, functools.partial(reconciler.apply, decision, arn))
+        error = reconciler.converge(name, step)
         if error is not None:
             report.transient.append(error)
         for applied in reconciler.decisions[before:]:
             report.actions[applied.action.value] = report.actions.get(applied.action.value, 0) + 1
     report.errors = list(reconciler.failures)
     return report
+
+
+def _converge_one(reconciler: Reconciler, desired: Desired, stack: StackView | None, arn: str) -> None:
+    reconciler.apply(reconciler.decide(desired, stack), arn)
 
 
 __all__ = ["Action", "ResyncReport", "resync", "tagged_repositories"]

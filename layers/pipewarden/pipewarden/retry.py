@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,9 @@ class DueRetry:
     attempt: int
     classification: str
     requeues: int = 0
+    # ALL_ACTIONS when a CloudFormation change set's execution failed: an executed change set cannot be
+    # executed again (its status is EXECUTE_FAILED), so the stage makes it anew before executing it.
+    retry_mode: str = "FAILED_ACTIONS"
 
     @classmethod
     def from_body(cls, body: str) -> DueRetry:
@@ -61,9 +64,31 @@ class DueRetry:
                 attempt=int(data["attempt"]),
                 classification=str(data.get("classification", "")),
                 requeues=int(data.get("requeues", 0)),
+                retry_mode=_retry_mode(data.get("retry_mode", "FAILED_ACTIONS")),
             )
         except (ValueError, KeyError, TypeError, OverflowError) as error:
             raise InvalidMessage(f"queued retry is malformed: {error}") from error
+
+
+RETRY_MODES = ("FAILED_ACTIONS", "ALL_ACTIONS")
+
+
+def _retry_mode(value: object) -> str:
+    if value not in RETRY_MODES:
+        raise ValueError(f"retry_mode {str(value)[:40]!r} is not one of {', '.join(RETRY_MODES)}")
+    return str(value)
+
+
+def _stage_retry_mode(failed: Iterable[Mapping[str, Any]]) -> str:
+    """ALL_ACTIONS when a failed action executed a CloudFormation change set, else FAILED_ACTIONS."""
+    for detail in failed:
+        declared = detail.get("input", {})
+        if (
+            declared.get("actionTypeId", {}).get("provider") == "CloudFormation"
+            and declared.get("configuration", {}).get("ActionMode") == "CHANGE_SET_EXECUTE"
+        ):
+            return "ALL_ACTIONS"
+    return "FAILED_ACTIONS"
 
 
 @dataclass
@@ -105,7 +130,12 @@ class Retrier:
             if decision.retry:
                 self._queue(
                     DueRetry(
-                        failure.pipeline, failure.execution_id, failure.stage, decision.attempt, verdict.kind
+                        failure.pipeline,
+                        failure.execution_id,
+                        failure.stage,
+                        decision.attempt,
+                        verdict.kind,
+                        retry_mode=_stage_retry_mode(attempts[-1] for attempts in failed.values()),
                     ),
                     decision.delay,
                 )
@@ -195,7 +225,7 @@ class Retrier:
                 pipelineName=due.pipeline,
                 stageName=due.stage,
                 pipelineExecutionId=due.execution_id,
-                retryMode="FAILED_ACTIONS",
+                retryMode=due.retry_mode,  # type: ignore[arg-type]
             )
         except AwsError as error:
             if error.code == "ConflictException" and due.requeues < MAX_REQUEUES:

@@ -76,6 +76,23 @@ def managed(cfn: CloudFormationClient, prefix: str) -> Iterator[StackView]:
                 yield view
 
 
+def first_failure(cfn: CloudFormationClient, name: str) -> str:
+    """`<logical id>: <reason>` of the latest operation's first failed resource ("" if none failed).
+
+    DescribeStackEvents lists newest first; the operation starts at the stack's own event with the
+    reason "User Initiated".
+    """
+    events = call(cfn.describe_stack_events, StackName=name).get("StackEvents", [])
+    failed = ""
+    for event in events:
+        logical = event.get("LogicalResourceId", "")
+        if str(event.get("ResourceStatus", "")).endswith("_FAILED") and logical != name:
+            failed = f"{logical}: {event.get('ResourceStatusReason', '')}"
+        if logical == name and event.get("ResourceStatusReason") == "User Initiated":
+            break
+    return failed
+
+
 def own_token() -> str:
     """A token for one operation: [a-zA-Z0-9][-a-zA-Z0-9]*, at most 128 characters (the API's rule)."""
     return f"{OWN_TOKEN}{uuid.uuid4()}"
