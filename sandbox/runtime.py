@@ -37,6 +37,12 @@ from sandbox.slack_sink import SlackSink
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+# The controller's managed policies that are permissions boundaries, by logical id, and their names here.
+BOUNDARIES = {
+    "PermissionsBoundary": "pipewarden-boundary",
+    "ApplicationBoundary": "pipewarden-application-boundary",
+    "ApplicationDeployBoundary": "pipewarden-application-deploy-boundary",
+}
 ROOT = Path(__file__).resolve().parent.parent
 RULE_EVENT_TYPES = ("EventBridgeRule", "CloudWatchEvent")
 NOTIFICATIONS_QUEUE = "sandbox-notifications"
@@ -241,10 +247,8 @@ class Sandbox:
                     "Ref": physical,
                     "Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{physical}",
                 }
-        boundary_arn = f"arn:aws:iam::{ACCOUNT}:policy/pipewarden/pipewarden-boundary"
-        resources["PermissionsBoundary"] = {"Ref": boundary_arn}
-        application_boundary_arn = f"arn:aws:iam::{ACCOUNT}:policy/pipewarden/pipewarden-application-boundary"
-        resources["ApplicationBoundary"] = {"Ref": application_boundary_arn}
+        for name, physical in BOUNDARIES.items():
+            resources[name] = {"Ref": f"arn:aws:iam::{ACCOUNT}:policy/pipewarden/{physical}"}
         translated = policies.sam_translate(tpl, self.parameters)
         for name, spec in translated["Resources"].items():
             if spec["Type"] == "AWS::IAM::Role":
@@ -269,11 +273,8 @@ class Sandbox:
                     QueueUrl=resources[name]["Ref"], Attributes={"RedrivePolicy": json.dumps(redrive)}
                 )
         self._create_bucket(bucket, resolver.resolve(tpl["Resources"]["ArtifactBucket"]["Properties"]))
-        self._create_boundary(resolver.resolve(tpl["Resources"]["PermissionsBoundary"]["Properties"]))
-        self._create_boundary(
-            resolver.resolve(tpl["Resources"]["ApplicationBoundary"]["Properties"]),
-            "pipewarden-application-boundary",
-        )
+        for name, physical in BOUNDARIES.items():
+            self._create_boundary(resolver.resolve(tpl["Resources"][name]["Properties"]), physical)
         # Every role of the stack as SAM deploys it: the CloudFormation role and each function's
         # role with the policies SAM adds (logs, X-Ray, the SQS poller, the on-failure destination).
         roles_resolver = cfn_template.Resolver(translated, self.parameters, resources, ACCOUNT, REGION)

@@ -525,6 +525,7 @@ def blueprint_parameters(
         cloudformation_role_arn=outputs["CloudFormationExecutionRoleArn"],
         log_retention_days=int(parameters["LogRetentionDays"]),
         application_boundary_arn=outputs["ApplicationBoundaryArn"],
+        application_deploy_boundary_arn=outputs["ApplicationDeployBoundaryArn"],
     )
     chosen = pipewarden_blueprint.get(name)
     # A blueprint's own tags at their defaults (sam-template of an application blueprint).

@@ -92,12 +92,13 @@ def test_a_lambda_repository_gets_a_pipeline_that_deploys_its_application_as_the
     assert [a["configuration"]["ActionMode"] for a in deploy] == ["CHANGE_SET_REPLACE", "CHANGE_SET_EXECUTE"]
     app = application_name(repo)
     assert {a["configuration"]["StackName"] for a in deploy} == {app}
-    # The deploy role lives under /pipewarden/app-deploy/<repository>/ with the controller's boundary
+    # The deploy role lives under /pipewarden/app-deploy/<repository>/
     iam = world.sandbox.client("iam")
     role_arn = deploy[0]["configuration"]["RoleArn"]
     role = iam.get_role(RoleName=role_arn.rsplit("/", 1)[1])["Role"]
     assert role["Path"] == f"/pipewarden/app-deploy/{repo}/"
-    boundary = world.sandbox.outputs["PermissionsBoundaryArn"]
+    # with a deploy boundary of its own: the only one that lets a role create functions and roles
+    boundary = world.sandbox.outputs["ApplicationDeployBoundaryArn"]
     assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
     assert {t["Key"]: t["Value"] for t in role["Tags"]}["pipewarden:repository"] == repo
 

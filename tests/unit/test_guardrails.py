@@ -6,6 +6,7 @@ under every case (the boundary is a JSON string in the template, so only its res
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -93,9 +94,14 @@ def test_the_boundary_passes_each_kind_of_role_only_to_its_service_by_path() -> 
     """Task roles to ECS tasks (the repository's own, or @shared), the lambda blueprint's deploy roles to
     CloudFormation, and its applications' roles to Lambda: each by path, none to another service."""
     boundary = CONTROLLER_STACK.managed_policy("PermissionsBoundary").document
+    deploy = CONTROLLER_STACK.managed_policy("ApplicationDeployBoundary").document
     passing = [s for s in policies.statements(boundary) if "iam:PassRole" in as_list(s.get("Action"))]
     by_service = {s["Condition"]["StringEquals"]["iam:PassedToService"]: s["Resource"] for s in passing}
-    assert len(passing) == len(by_service) == 3
+    assert len(passing) == len(by_service) == 2
+    # Only a lambda deploy role's boundary lets it pass roles to Lambda (its application's)
+    passing = [s for s in policies.statements(deploy) if "iam:PassRole" in as_list(s.get("Action"))]
+    assert len(passing) == 1
+    by_service.update({s["Condition"]["StringEquals"]["iam:PassedToService"]: s["Resource"] for s in passing})
     assert by_service["ecs-tasks.amazonaws.com"] == [
         "arn:aws:iam::123456789012:role/pipewarden-tasks/${aws:PrincipalTag/pipewarden:repository}/*",
         "arn:aws:iam::123456789012:role/pipewarden-tasks/@shared/*",
@@ -114,11 +120,13 @@ def test_every_blueprint_role_has_the_boundary_and_the_path() -> None:
             expected.add("DeployRole")  # CloudFormation's for the application, CodeDeploy's for blue/green
         assert {r.logical_id for r in stack.roles} == expected
         for role in stack.roles:
-            assert role.permissions_boundary == stack.parameters["PermissionsBoundaryArn"], role.logical_id
             # lambda's deploy role under /pipewarden/app-deploy/<repository>/, where only its pipeline may
-            # pass it; every other role (CodeDeploy's included) under /pipewarden/.
+            # pass it, with the deploy boundary; every other role (CodeDeploy's included) under
+            # /pipewarden/ with the blueprint boundary.
             path = f"/pipewarden/app-deploy/{stack.parameters['RepositoryName']}/"
             deploys_applications = role.logical_id == "DeployRole" and stack.template == "lambda.yaml"
+            own = "DeployBoundaryArn" if deploys_applications else "PermissionsBoundaryArn"
+            assert role.permissions_boundary == stack.parameters[own], role.logical_id
             assert role.path == (path if deploys_applications else "/pipewarden/"), role.logical_id
             owner = f"{stack.parameters['TagPrefix']}:repository"
             assert role.tags[owner] == stack.parameters["RepositoryName"], role.logical_id
@@ -136,9 +144,13 @@ def test_cloudformation_role_creates_roles_only_with_the_boundary_and_lives_off_
     assert not role.path.startswith("/pipewarden/")  # where it may create roles
     found = [s for d in role.inline_policies.values() for s in policies.statements(d)]
     create = [s for s in found if s["Effect"] == "Allow" and "iam:CreateRole" in as_list(s["Action"])]
-    assert len(create) == 1
+    assert len(create) == 2
     assert create[0]["Condition"]["StringEquals"]["iam:PermissionsBoundary"] == boundary
     assert create[0]["Resource"] == "arn:aws:iam::123456789012:role/pipewarden/*"
+    # The deploy boundary (which may create functions and roles) only on the lambda deploy roles' path
+    deploy = CONTROLLER_STACK.managed_policy("ApplicationDeployBoundary").arn
+    assert create[1]["Condition"]["StringEquals"]["iam:PermissionsBoundary"] == deploy
+    assert create[1]["Resource"] == "arn:aws:iam::123456789012:role/pipewarden/app-deploy/*"
     denies = [s for s in found if s["Effect"] == "Deny"]
     assert any("iam:DeleteRolePermissionsBoundary" in as_list(s["Action"]) for s in denies)
 
@@ -259,3 +271,36 @@ def test_every_queue_topic_and_table_is_encrypted_at_rest() -> None:
             assert props.get("KmsMasterKeyId"), name
         if resource["Type"] == "AWS::DynamoDB::Table":
             assert props["SSESpecification"]["SSEEnabled"] is True, name
+
+
+# IAM quotas: a managed policy holds at most 6,144 characters (whitespace not counted), a role's inline
+# policies 10,240 together (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
+# CreatePolicy refuses a longer one (LimitExceeded), which would fail the controller's deployment.
+MANAGED_POLICY_CHARACTERS = 6144
+ROLE_INLINE_CHARACTERS = 10240
+
+
+def _characters(document: Any) -> int:
+    return len("".join(json.dumps(document, separators=(",", ":")).split()))
+
+
+def test_every_policy_fits_iams_size_quotas() -> None:
+    for stack in STACKS:
+        for managed in stack.managed_policies:
+            assert _characters(managed.document) <= MANAGED_POLICY_CHARACTERS, (
+                stack.label,
+                managed.logical_id,
+            )
+        for role in stack.roles:
+            inline = sum(_characters(document) for document in role.inline_policies.values())
+            assert inline <= ROLE_INLINE_CHARACTERS, (stack.label, role.logical_id)
+
+
+def test_the_boundary_fits_with_five_allowed_ecs_targets() -> None:
+    # Each AllowedEcsTargets entry adds three resources to the boundary (README "The allow-list").
+    targets = ",".join(f"apps-team{i}-*" for i in range(5))
+    boundary = policies.controller({"AllowedEcsTargets": targets}).managed_policy("PermissionsBoundary")
+    assert _characters(boundary.document) <= MANAGED_POLICY_CHARACTERS
+    many = ",".join(f"apps-team{i}-*" for i in range(8))
+    boundary = policies.controller({"AllowedEcsTargets": many}).managed_policy("PermissionsBoundary")
+    assert _characters(boundary.document) > MANAGED_POLICY_CHARACTERS  # the limit the README states

@@ -105,7 +105,7 @@ BLUEPRINTS: dict[str, Blueprint] = {
             "a serverless application: the repository's SAM template, built and packaged by CodeBuild "
             "(sam build, sam package) and deployed by a CloudFormation change set as a deploy role that "
             "may create only the application's functions, log groups and roles under a second boundary",
-            (*_COMMON, "SamTemplate", "ApplicationName", "ApplicationBoundaryArn"),
+            (*_COMMON, "SamTemplate", "ApplicationName", "ApplicationBoundaryArn", "DeployBoundaryArn"),
         ),
         Blueprint(
             "build-only",
@@ -158,6 +158,7 @@ def _every_parameter(settings: RepositorySettings, config: ControllerConfig) -> 
         "SamTemplate": settings.sam_template,
         "ApplicationName": application_name(settings.repository),
         "ApplicationBoundaryArn": config.application_boundary_arn,
+        "DeployBoundaryArn": config.application_deploy_boundary_arn,
     }
 
 

@@ -182,6 +182,8 @@ class ControllerConfig(_Settings):
     allowed_blueprints: tuple[str, ...] = DEFAULT_ALLOWED_BLUEPRINTS
     # The boundary every role an application stack of the lambda blueprint creates must carry.
     application_boundary_arn: str = ""
+    # The boundary of the lambda blueprint's deploy roles (template.yaml ApplicationDeployBoundary).
+    application_deploy_boundary_arn: str = ""
 
     @classmethod
     def _own(cls, read: _Environment) -> dict[str, Any]:
@@ -201,6 +203,9 @@ class ControllerConfig(_Settings):
             "allowed_blueprints": read.blueprints("ALLOWED_BLUEPRINTS"),
             "application_boundary_arn": read.optional(
                 "APPLICATION_BOUNDARY_ARN", "", _arn("iam"), "an IAM managed policy ARN"
+            ),
+            "application_deploy_boundary_arn": read.optional(
+                "APPLICATION_DEPLOY_BOUNDARY_ARN", "", _arn("iam"), "an IAM managed policy ARN"
             ),
         }
 
