@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cli.main import main as cli_main
-from pipewarden.naming import pipeline_name, stack_name
+from pipewarden.naming import application_name, pipeline_name, stack_name
+from sandbox import fleet
 from sandbox.runtime import REGION, Sandbox
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ class Stop:
     why: str  # the kind of application, in the narration
     stages: tuple[str, ...]
     prepare: Callable[[Sandbox], dict[str, str]] = lambda sandbox: {}  # -> extra enroll flags
+    # The developer's first push (a SAM template for lambda, any change otherwise).
+    push: Callable[[Sandbox, str], str] = lambda sandbox, repo: sandbox.push(repo, "first change")
     # What the first execution must have done, checked once it succeeded: (ok, what) for demo.check.
     shows: Callable[[Sandbox, dict[str, Any]], tuple[bool, str]] = lambda sandbox, run: (True, "")
 
@@ -56,7 +59,69 @@ def _build_only_shows(sandbox: Sandbox, run: dict[str, Any]) -> tuple[bool, str]
     return "/billing-lib:" in image, f"image {image.split('/', 1)[-1]} pushed; imageDetail.json names it"
 
 
+def _blue_green_prepare(sandbox: Sandbox) -> dict[str, str]:
+    target = fleet.blue_green_target(sandbox, "orders", cluster="apps-prod", service="orders-web")
+    return {"cluster": "apps-prod", "service": "orders-web", "test-target-group": target["green"]}
+
+
+def _blue_green_shows(sandbox: Sandbox, run: dict[str, Any]) -> tuple[bool, str]:
+    ecs = sandbox.client("ecs")
+    service = ecs.describe_services(cluster="apps-prod", services=["orders-web"])["services"][0]
+    task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    image = str(task["containerDefinitions"][0]["image"])
+    return "/orders:" in image, f"CodeDeploy shifted apps-prod/orders-web to {image.split('/', 1)[-1]}"
+
+
+# A team's SAM template: the three parameters the lambda blueprint fills (README "Blueprints").
+SAM_APP = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  PipewardenApplicationName: {Type: String}
+  PipewardenRolePath: {Type: String}
+  PipewardenBoundaryArn: {Type: String}
+Globals:
+  Function:
+    PermissionsBoundary: !Ref PipewardenBoundaryArn
+    RolePath: !Ref PipewardenRolePath
+Resources:
+  Quote:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: !Sub ${PipewardenApplicationName}-quote
+      Runtime: python3.13
+      Handler: app.handler
+      CodeUri: src/
+"""
+
+
+def _lambda_shows(sandbox: Sandbox, run: dict[str, Any]) -> tuple[bool, str]:
+    name = f"{application_name('quotes-api')}-quote"
+    try:
+        function = sandbox.client("lambda").get_function(FunctionName=name)["Configuration"]
+    except sandbox.client("lambda").exceptions.ResourceNotFoundException:
+        return False, f"function {name} deployed"
+    role = function["Role"].split(":role", 1)[-1]
+    return role.startswith("/pipewarden-apps/quotes-api/"), f"function {name} deployed, its role {role}"
+
+
 STOPS: tuple[Stop, ...] = (
+    Stop(
+        "ecs-blue-green",
+        "orders",
+        "a service behind a load balancer, deployed blue/green by CodeDeploy",
+        ("Source", "Build", "Deploy"),
+        prepare=_blue_green_prepare,
+        shows=_blue_green_shows,
+    ),
+    Stop(
+        "lambda",
+        "quotes-api",
+        "a serverless application: its SAM template built, packaged and deployed by a change set",
+        ("Source", "Build", "Deploy"),
+        push=lambda sandbox, repo: sandbox.push(repo, SAM_APP, "main", path="template.yaml"),
+        shows=_lambda_shows,
+    ),
     Stop(
         "build-only",
         "billing-lib",
@@ -93,7 +158,7 @@ def tour(demo: Demo) -> None:
         ]
         label = {t["Key"]: t["Value"] for t in stack["Tags"]}.get(f"{PREFIX}:blueprint", "")
         demo.check(label.startswith(f"{stop.blueprint}@"), f"stack {stack['StackName']} tagged {label}")
-        sb.push(stop.repository, "first change")
+        stop.push(sb, stop.repository)
         run = demo.until(functools.partial(_finished, sb, pipeline), f"{pipeline}'s first execution")
         demo.new_events()
         demo.new_messages()
