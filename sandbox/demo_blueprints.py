@@ -72,29 +72,6 @@ def _blue_green_shows(sandbox: Sandbox, run: dict[str, Any]) -> tuple[bool, str]
     return "/orders:" in image, f"CodeDeploy shifted apps-prod/orders-web to {image.split('/', 1)[-1]}"
 
 
-# A team's SAM template: the three parameters the lambda blueprint fills (README "Blueprints").
-SAM_APP = """\
-AWSTemplateFormatVersion: "2010-09-09"
-Transform: AWS::Serverless-2016-10-31
-Parameters:
-  PipewardenApplicationName: {Type: String}
-  PipewardenRolePath: {Type: String}
-  PipewardenBoundaryArn: {Type: String}
-Globals:
-  Function:
-    PermissionsBoundary: !Ref PipewardenBoundaryArn
-    RolePath: !Ref PipewardenRolePath
-Resources:
-  Quote:
-    Type: AWS::Serverless::Function
-    Properties:
-      FunctionName: !Sub ${PipewardenApplicationName}-quote
-      Runtime: python3.13
-      Handler: app.handler
-      CodeUri: src/
-"""
-
-
 def _lambda_shows(sandbox: Sandbox, run: dict[str, Any]) -> tuple[bool, str]:
     name = f"{application_name('quotes-api')}-quote"
     try:
@@ -119,7 +96,9 @@ STOPS: tuple[Stop, ...] = (
         "quotes-api",
         "a serverless application: its SAM template built, packaged and deployed by a change set",
         ("Source", "Build", "Deploy"),
-        push=lambda sandbox, repo: sandbox.push(repo, SAM_APP, "main", path="template.yaml"),
+        push=lambda sandbox, repo: sandbox.push(
+            repo, fleet.sam_application("quote"), "main", path="template.yaml"
+        ),
         shows=_lambda_shows,
     ),
     Stop(

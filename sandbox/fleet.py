@@ -204,3 +204,37 @@ def edit_stack_by_hand(sandbox: Any, stack: str, token: str = "") -> dict[str, s
         **({"ClientRequestToken": token} if token else {}),
     )
     return kept
+
+
+# A team's SAM template as the lambda blueprint asks for it (README "Blueprints"): the three parameters
+# the pipeline fills, used for the functions' names, their roles' path and their roles' boundary.
+SAM_PARAMETERS = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  PipewardenApplicationName: {Type: String}
+  PipewardenRolePath: {Type: String}
+  PipewardenBoundaryArn: {Type: String}
+"""
+
+
+def sam_application(function: str = "hello", memory: int = 128) -> str:
+    """A SAM application of one function `<application>-<function>`, bounded and placed as it must be."""
+    return (
+        SAM_PARAMETERS
+        + f"""\
+Globals:
+  Function:
+    PermissionsBoundary: !Ref PipewardenBoundaryArn
+    RolePath: !Ref PipewardenRolePath
+Resources:
+  {function.title()}:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: !Sub ${{PipewardenApplicationName}}-{function}
+      Runtime: python3.13
+      Handler: app.handler
+      CodeUri: src/
+      MemorySize: {memory}
+"""
+    )

@@ -11,34 +11,11 @@ import pytest
 
 from cli.main import main as cli_main
 from pipewarden.naming import application_name, pipeline_name
+from sandbox import fleet
 from sandbox.executions import Outcome
 from tests.conftest import World
 
 pytestmark = pytest.mark.integration
-
-# A team's SAM template as the blueprint asks for it (README "Blueprints"): the three parameters the
-# pipeline fills, used for the function's name, its role's path and its role's boundary.
-APP = """\
-AWSTemplateFormatVersion: "2010-09-09"
-Transform: AWS::Serverless-2016-10-31
-Parameters:
-  PipewardenApplicationName: {Type: String}
-  PipewardenRolePath: {Type: String}
-  PipewardenBoundaryArn: {Type: String}
-Globals:
-  Function:
-    PermissionsBoundary: !Ref PipewardenBoundaryArn
-    RolePath: !Ref PipewardenRolePath
-Resources:
-  Hello:
-    Type: AWS::Serverless::Function
-    Properties:
-      FunctionName: !Sub ${PipewardenApplicationName}-hello
-      Runtime: python3.13
-      Handler: app.handler
-      CodeUri: src/
-      MemorySize: %(memory)d
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +40,7 @@ def lambda_tags(**extra: str) -> dict[str, str]:
     return {"pipewarden:enabled": "true", "pipewarden:blueprint": "lambda", **extra}
 
 
-def push_app(world: World, repo: str, text: str = APP % {"memory": 128}) -> str:
+def push_app(world: World, repo: str, text: str = fleet.sam_application(memory=128)) -> str:
     return world.sandbox.push(repo, text, "main", path="template.yaml")
 
 
@@ -141,7 +118,7 @@ def test_a_tag_change_updates_the_pipeline_and_a_push_updates_the_application(wo
     assert [e["detail"]["action"] for e in started] == ["create", "update"]
     assert started[-1]["detail"]["changed"] == ["ComputeType"]
     # And a push of a changed template updates the application stack, as the same deploy role
-    push_app(world, repo, APP % {"memory": 256})
+    push_app(world, repo, fleet.sam_application(memory=256))
     assert [r["status"] for r in finished(world, name, 2)] == ["Succeeded", "Succeeded"]
     stack = world.sandbox.client("cloudformation").describe_stacks(StackName=app)["Stacks"][0]
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
@@ -160,7 +137,7 @@ def test_a_failed_deploy_rolls_the_application_back_and_is_told_with_the_stack_a
     assert finished(world, name)[0]["status"] == "Succeeded"
     reason = "Function code combined with layers exceeds the maximum allowed size of 262144000 bytes."
     world.sandbox.simulator.scripts.add(name, "ExecuteChangeSet", [Outcome(message=reason)])
-    push_app(world, repo, APP % {"memory": 512})
+    push_app(world, repo, fleet.sam_application(memory=512))
     runs = finished(world, name, 2)
     # Then the application stack rolled back to what ran before, and the action says so in AWS's words
     assert runs[0]["status"] == "Failed"
@@ -253,7 +230,7 @@ def test_a_throttled_deploy_is_retried_from_a_new_change_set_and_succeeds(world:
     assert finished(world, name)[0]["status"] == "Succeeded"
     throttled = "Rate exceeded (Service: Lambda, Status Code: 429, Request ID: 1)"
     world.sandbox.simulator.scripts.add(name, "ExecuteChangeSet", [Outcome(message=throttled)])
-    push_app(world, repo, APP % {"memory": 256})
+    push_app(world, repo, fleet.sam_application(memory=256))
     # Then the failure is transient and the whole Deploy stage is retried (the executed change set
     # cannot be executed again): CreateChangeSet makes it anew, and the execution succeeds
     scheduled = world.eventually(lambda: world.pipeline_events(name, "Stage Retry Scheduled"))

@@ -13,21 +13,15 @@ from typing import Any
 import pytest
 
 from pipewarden.naming import application_name, pipeline_name
+from sandbox import fleet
 from tests.conftest import World
-from tests.integration.test_blueprint_lambda import APP, finished, lambda_tags, push_app, tear_down
+from tests.integration.test_blueprint_lambda import finished, lambda_tags, push_app, tear_down
 
 pytestmark = pytest.mark.integration
+APP = fleet.sam_application()
 __all__ = ["tear_down"]  # the autouse fixture: each test's repositories unenrolled, applications deleted
 
-HEADER = """\
-AWSTemplateFormatVersion: "2010-09-09"
-Transform: AWS::Serverless-2016-10-31
-Parameters:
-  PipewardenApplicationName: {Type: String}
-  PipewardenRolePath: {Type: String}
-  PipewardenBoundaryArn: {Type: String}
-Resources:
-"""
+HEADER = fleet.SAM_PARAMETERS + "Resources:\n"
 
 
 def function(name: str = "${PipewardenApplicationName}-fn", **properties: str) -> str:
@@ -120,7 +114,7 @@ def test_an_application_cannot_change_or_drop_its_roles_boundary(world: World) -
     repo, arn = world.repository("api")
     world.tag(arn, lambda_tags(**{"pipewarden:retry": "off"}))
     app, name = application_name(repo), pipeline_name(repo)
-    push_app(world, repo, APP % {"memory": 128})
+    push_app(world, repo, APP)
     assert finished(world, name)[0]["status"] == "Succeeded"
     application_boundary = world.sandbox.outputs["ApplicationBoundaryArn"]
     # When its template swaps the boundary for the controller's wider one, then drops it
