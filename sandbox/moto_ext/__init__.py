@@ -42,6 +42,8 @@ INTERNALS = (
     "moto.cloudformation.responses.CloudFormationResponse.list_stacks",
     "moto.cloudformation.responses.CloudFormationResponse.update_stack",
     "moto.cloudformation.utils.generate_stack_id",
+    "moto.cloudtrail.models.Trail",
+    "moto.cloudtrail.models.Trail.put_event_selectors",
     "moto.codebuild.models.codebuild_backends",
     "moto.codecommit.exceptions.RepositoryDoesNotExistException",
     "moto.codecommit.models.codecommit_backends",
@@ -147,6 +149,7 @@ def install() -> None:
     check_moto()
     from sandbox.moto_ext import (
         cloudformation,
+        cloudtrail,
         codebuild,
         codecommit,
         codepipeline,
@@ -165,6 +168,7 @@ def install() -> None:
         codepipeline,
         codebuild,
         cloudformation,
+        cloudtrail,
         stack_pages,
         tagging,
         events,
