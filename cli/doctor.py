@@ -138,7 +138,8 @@ def check_deployer(clients: Clients, options: Options, parameters: Mapping[str, 
             Check(
                 WARN,
                 name,
-                f"{caller} has no IAM policies to simulate (root or a federated user): not checked",
+                f"{caller} is no IAM role or user (the root user, a federated user): its permissions are "
+                f"not simulated",
                 "deploy with an IAM role or user rather than the root user",
             )
         ]

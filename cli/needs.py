@@ -5,8 +5,10 @@ credentials, so the deployer needs every permission the create handler of each r
 translated template lists (its resource provider schema, `handlers.create.permissions`, as
 sandbox/iam/lint.py reads them from cfn-lint's copy of AWS's schemas), plus what `sam deploy` itself
 calls: the change set on the stack and on the Serverless transform, and the upload to SAM's managed
-artifact bucket. Each permission is paired with the resource it acts on where the template says which
-(the resource itself, or a resource it references: a function's role for iam:PassRole), else `*`.
+artifact bucket. Each permission is paired with the resource it acts on: the resource itself, or one
+it references (a function's role for iam:PassRole); an action on no resource type is on `*`. A
+schema's permission on a type that is neither serves a property the template leaves unset, and is not
+asked about.
 Names are the ones CloudFormation would generate (`<stack>-<logical id>-<suffix>`, made up but of the
 right shape), so a deployer whose policies are scoped to the stack's names is simulated as AWS would.
 """
@@ -113,20 +115,25 @@ def _needs(
             if known is None:
                 continue  # a schema's permission AWS does not define as an IAM action: nothing to simulate
             types = known.resource_types()
-            fits = [arn for arn in own + referenced if types and catalog.resource_type_of(arn, types)]
-            # The resource itself when the action acts on its type, else those it references.
-            chosen = fits[:1] if own and fits and fits[0] == own[0] else fits
-            for arn in chosen or ["*"]:
+            if not types:  # an action on no resource type (ec2:DescribeVpcs) is authorized on `*`
+                needs.add(Need(known.full_name, "*", f"{kind} {logical}"))
+                continue
+            fits = [arn for arn in own + referenced if catalog.resource_type_of(arn, types)]
+            # The resource itself when the action acts on its type, else those it references. An
+            # action on a type neither is (AWS::IAM::ManagedPolicy's iam:AttachGroupPolicy with no
+            # Groups, AWS::Events::Rule's iam:PassRole with no target role) serves a property the
+            # template leaves unset: not needed here.
+            for arn in fits[:1] if own and fits and fits[0] == own[0] else fits:
                 needs.add(Need(known.full_name, arn, f"{kind} {logical}"))
     stack_arn = f"arn:{partition}:cloudformation:{region}:{account}:stack/{stack}/*"
+    # What `sam deploy` calls on the stack (aws-sam-cli 1.170.0, samcli/lib/deploy/deployer.py).
     for action in (
         "cloudformation:CreateChangeSet",
-        "cloudformation:ExecuteChangeSet",
         "cloudformation:DescribeChangeSet",
+        "cloudformation:ExecuteChangeSet",
         "cloudformation:DescribeStacks",
         "cloudformation:DescribeStackEvents",
         "cloudformation:GetTemplateSummary",
-        "cloudformation:CreateStack",
     ):
         needs.add(Need(action, stack_arn, "sam deploy"))
     # A template with a transform needs CreateChangeSet on the transform itself
