@@ -327,7 +327,18 @@ def check_slack_secrets(clients: Clients, options: Options) -> list[Check]:
         ]
     checks = []
     for name in sorted(names):
-        value = secrets.get_secret_value(SecretId=name)
+        try:
+            value = secrets.get_secret_value(SecretId=name)
+        except ClientError as error:  # this secret unread; the others are still checked
+            checks.append(
+                Check(
+                    WARN,
+                    "slack",
+                    f"secret {name} not checked: the caller could not read it ({_error_code(error)})",
+                    f"run doctor with a principal that may secretsmanager:GetSecretValue on {name}",
+                )
+            )
+            continue
         try:
             webhook_url_in(name, value.get("SecretString", ""))
         except ValueError:

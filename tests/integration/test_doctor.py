@@ -156,6 +156,44 @@ def test_a_deployer_that_may_not_simulate_gets_a_warning_not_a_failure(
     assert code == 0
 
 
+def test_a_deployer_that_may_simulate_only_its_own_role_is_simulated(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # iam:SimulatePrincipalPolicy is authorized on the role or user it names (PolicySourceArn)
+    statements: list[dict[str, Any]] = [
+        {"Effect": "Allow", "NotAction": "iam:SimulatePrincipalPolicy", "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": "iam:SimulatePrincipalPolicy",
+            "Resource": f"arn:aws:iam::{ACCOUNT}:role/platform/*",
+        },
+    ]
+    _, checks, _ = doctor(sandbox, monkeypatch, capsys, deployer(sandbox, statements))
+    assert [c["status"] for c in checks["iam"]] == [PASS]
+
+
+def test_a_slack_secret_the_caller_may_not_read_is_named_and_the_others_checked(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secrets = sandbox.client("secretsmanager")
+    name = f"pipewarden/slack/private-{uuid.uuid4().hex[:8]}"
+    secrets.create_secret(Name=name, SecretString="https://hooks.slack.com/services/T0/B0/x")
+    statements: list[dict[str, Any]] = [
+        *EVERYTHING,
+        {
+            "Effect": "Deny",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:pipewarden/slack/private-*",
+        },
+    ]
+    try:
+        _, checks, _ = doctor(sandbox, monkeypatch, capsys, deployer(sandbox, statements))
+    finally:
+        secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    slack = {c["detail"].split()[1]: c["status"] for c in checks["slack"]}
+    assert slack == {"pipewarden/slack/default": PASS, name: WARN}
+
+
 def test_the_aws_cli_shape_of_simulate_principal_policy(sandbox: Sandbox) -> None:
     """One EvaluationResult per action with the per-resource decisions (API_EvaluationResult.html)."""
     credentials = deployer(sandbox, [{"Effect": "Allow", "Action": "sqs:*", "Resource": "arn:aws:sqs:*:*:a"}])
