@@ -98,7 +98,10 @@ def simulation_source(caller_arn: str, role_arn: Callable[[str], str | None]) ->
 
 
 def _denials(results: Iterable[Mapping[str, Any]], resource: str) -> list[tuple[str, str, str]]:
-    """(action, resource, decision) of each result not allowed, per resource where AWS says per resource."""
+    """(action, resource, decision) of each result not allowed, per resource where AWS says per resource.
+
+    A decision the simulation made without condition keys a policy asks for (MissingContextValues) says
+    so: the real request may carry them (iam:PermissionsBoundary on iam:CreateRole)."""
     denied = []
     for result in results:
         per_resource = result.get("ResourceSpecificResults") or [
@@ -107,13 +110,11 @@ def _denials(results: Iterable[Mapping[str, Any]], resource: str) -> list[tuple[
         for specific in per_resource:
             decision = specific.get("EvalResourceDecision", specific.get("EvalDecision", ""))
             if decision != "allowed":
-                denied.append(
-                    (
-                        str(result["EvalActionName"]),
-                        str(specific.get("EvalResourceName") or resource),
-                        decision,
-                    )
-                )
+                where = str(specific.get("EvalResourceName") or resource)
+                missing = specific.get("MissingContextValues") or result.get("MissingContextValues")
+                if missing:
+                    decision = f"{decision} (simulated without {', '.join(missing)})"
+                denied.append((str(result["EvalActionName"]), where, decision))
     return denied
 
 
@@ -212,9 +213,10 @@ def check_region(region: str, available: Callable[[str], Iterable[str]] | None =
         import boto3
 
         session = boto3.session.Session()
+        partitions = session.get_available_partitions()  # aws, aws-cn, aws-us-gov, ...
 
         def available(service: str) -> Iterable[str]:
-            return session.get_available_regions(service)  # every partition's regions for the service
+            return [r for p in partitions for r in session.get_available_regions(service, partition_name=p)]
 
     missing = [s for s in services_used() if region not in available(s)]
     if missing:

@@ -11,7 +11,8 @@ one of `allowed | explicitDeny | implicitDeny` (botocore's iam model, PolicyEval
 Differences from AWS, on purpose: condition keys come only from ContextEntries (as AWS's simulator,
 which fills in none itself), and MissingContextValues is not computed; resource-based policies and
 SCPs are not simulated (AWS's takes one ResourcePolicy for users only); MatchedStatements carry no
-line/column positions.
+line/column positions. With several resources the top-level EvalResourceName is `*` (unverified: the
+page documents the aggregate decision, not which name it carries).
 """
 
 from __future__ import annotations

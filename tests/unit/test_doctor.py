@@ -116,6 +116,18 @@ def test_denials_are_read_per_resource_when_aws_gives_them() -> None:
     # the older answer: one result per action and resource, no ResourceSpecificResults
     old = [{"EvalActionName": "sqs:CreateQueue", "EvalResourceName": "q", "EvalDecision": "implicitDeny"}]
     assert _denials(old, "q") == [("sqs:CreateQueue", "q", "implicitDeny")]
+    # a condition key the policy asks for and the simulation lacked
+    conditional = [
+        {
+            "EvalActionName": "iam:CreateRole",
+            "EvalResourceName": "r",
+            "EvalDecision": "implicitDeny",
+            "MissingContextValues": ["iam:PermissionsBoundary"],
+        }
+    ]
+    assert _denials(conditional, "r") == [
+        ("iam:CreateRole", "r", "implicitDeny (simulated without iam:PermissionsBoundary)")
+    ]
 
 
 def test_every_service_of_the_templates_is_checked_in_the_region() -> None:
@@ -147,6 +159,8 @@ def test_a_region_without_a_service_fails_naming_it() -> None:
     assert "codecommit" in check.detail
     [passed] = check_region("us-east-1")
     assert passed.status == PASS
+    # a region of another partition is looked up in its own partition's data
+    assert check_region("cn-north-1")[0].status == PASS
 
 
 @pytest.mark.parametrize(
