@@ -223,6 +223,7 @@ def trail(sandbox: Sandbox) -> Iterator[str]:
     cloudtrail.create_trail(Name=name, S3BucketName=name, IsMultiRegionTrail=True)
     yield name
     cloudtrail.delete_trail(Name=name)
+    s3.delete_bucket(Bucket=name)
 
 
 def test_no_trail_is_a_warning(sandbox: Sandbox) -> None:
@@ -346,10 +347,35 @@ CONTROLLER_LIKE = {
 }
 
 
+_DEPLOYED: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _leave_no_stack(sandbox: Sandbox) -> Iterator[None]:
+    """Delete the stacks, alarms and log groups a test made: the sandbox is shared with every later test
+    (tests/sandbox/test_pagination.py counts the stacks there are)."""
+    yield
+    cloudformation, cloudwatch, logs = (sandbox.client(s) for s in ("cloudformation", "cloudwatch", "logs"))
+    while _DEPLOYED:
+        stack = _DEPLOYED.pop()
+        cloudformation.delete_stack(StackName=stack)
+        alarms = cloudwatch.describe_alarms(AlarmNamePrefix=stack)["MetricAlarms"]
+        if alarms:
+            cloudwatch.delete_alarms(AlarmNames=[a["AlarmName"] for a in alarms])
+        for group in logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{stack}")["logGroups"]:
+            logs.delete_log_group(logGroupName=group["logGroupName"])
+        deadline = time.monotonic() + 30
+        while any(s["StackName"] == stack for s in cloudformation.describe_stacks()["Stacks"]):
+            assert time.monotonic() < deadline, f"{stack} is still there"
+            sandbox.wait_idle(5)
+            time.sleep(0.05)
+
+
 def deploy(sandbox: Sandbox, targets: str = "apps-*", role: str | None = None) -> tuple[str, dict[str, str]]:
     """A controller-like stack (name, outputs) once its creation has ended."""
     cloudformation = sandbox.client("cloudformation")
     stack = f"doctor-{uuid.uuid4().hex[:8]}"
+    _DEPLOYED.append(stack)
     cloudformation.create_stack(
         StackName=stack,
         TemplateBody=json.dumps(CONTROLLER_LIKE),
