@@ -491,6 +491,48 @@ def add_replay(sub: Any, common: argparse.ArgumentParser) -> None:
     replay.set_defaults(run=cmd_replay)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import boto3
+
+    from cli.doctor import Options, exit_code, run
+
+    # A session of its own: the default credential chain read now (a profile, the environment, SSO).
+    session = boto3.session.Session(region_name=args.region) if args.region else boto3.session.Session()
+    region = session.region_name
+    if not region:
+        print("pipewarden: no region: pass --region or set AWS_REGION", file=sys.stderr)
+        return 2
+    built: dict[str, Any] = {}
+
+    def clients(service: str) -> Any:
+        if service not in built:
+            built[service] = session.client(service, endpoint_url=args.endpoint_url)  # type: ignore[call-overload]
+        return built[service]
+
+    checks = run(clients, Options(args.stack_name, region, args.allowed_targets))
+    if args.json:
+        print(json.dumps([c.as_json() for c in checks], indent=2))
+    else:
+        for check in checks:
+            print(check.line())
+    return exit_code(checks)
+
+
+def add_doctor(sub: Any, common: argparse.ArgumentParser) -> None:
+    doctor = sub.add_parser(
+        "doctor",
+        parents=[common],
+        help="read-only preflight: may the caller deploy, does the region fit, is the deployed stack well",
+    )
+    doctor.add_argument("--stack-name", default="pipewarden", help="controller stack (default: pipewarden)")
+    doctor.add_argument(
+        "--allowed-targets",
+        help="the AllowedEcsTargets value you will deploy (default: the deployed stack's parameter)",
+    )
+    doctor.add_argument("--json", action="store_true", help="a list of {check, status, detail, fix}")
+    doctor.set_defaults(run=cmd_doctor)
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--endpoint-url", help="AWS endpoint, e.g. http://127.0.0.1:4599 for the sandbox")
@@ -590,6 +632,7 @@ def parser() -> argparse.ArgumentParser:
     add_script(sub)
     add_prune(sub, common)
     add_replay(sub, common)
+    add_doctor(sub, common)
     return top
 
 

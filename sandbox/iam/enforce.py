@@ -292,13 +292,63 @@ def _session(assumed: Any) -> Session:
     if role is None:
         # A role that does not exist (moto lets anyone assume any ARN) has no policy: nothing is allowed.
         return Session(principal, role_name, (), (), session_policies)
+    identity, boundaries = _role_policies(backend, role)
+    return Session(principal, role_name, identity, boundaries, session_policies)
+
+
+def _role_policies(backend: Any, role: Any) -> tuple[tuple[Policy, ...], tuple[Policy, ...]]:
+    """A role's identity policies (inline by name, managed by ARN) and its permissions boundary."""
     identity = [Policy(name, _document(text)) for name, text in list(role.policies.items())]
     identity += [Policy(arn, _managed_document(backend, arn)) for arn in list(role.managed_policies)]
     boundaries: tuple[Policy, ...] = ()
     if role.permissions_boundary_arn:
         arn = str(role.permissions_boundary_arn)
         boundaries = (Policy(arn, _managed_document(backend, arn)),)
-    return Session(principal, role_name, tuple(identity), boundaries, session_policies)
+    return tuple(identity), boundaries
+
+
+@dataclass(frozen=True)
+class Entity:
+    """An IAM role or user, with the policies that decide what it may do (for the policy simulator)."""
+
+    arn: str
+    identity: tuple[Policy, ...]
+    boundaries: tuple[Policy, ...]
+    # SimulatePrincipalPolicy's SourcePolicyType of each identity policy: role, user, group (inline),
+    # aws-managed or user-managed (botocore's iam model, PolicySourceType).
+    source_types: Mapping[str, str] = field(default_factory=dict)
+
+
+def entity(account: str, arn: str) -> Entity | None:
+    """The role or user (with its groups' policies) an ARN names, as IAM holds it; None if none exists."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[account][PARTITION]
+    kinds: dict[str, str] = {}
+    if ":role/" in arn:
+        role = next((r for r in list(backend.roles.values()) if r.arn == arn), None)
+        if role is None:
+            return None
+        identity, boundaries = _role_policies(backend, role)
+        kinds.update(dict.fromkeys(role.policies, "role"))
+    elif ":user/" in arn:
+        user = next((u for u in list(backend.users.values()) if u.arn == arn), None)
+        if user is None:
+            return None
+        found = [Policy(name, _document(text)) for name, text in list(user.policies.items())]
+        found += [Policy(a, _managed_document(backend, a)) for a in list(user.managed_policies)]
+        kinds.update(dict.fromkeys(user.policies, "user"))
+        for group in backend.get_groups_for_user(user.name):
+            found += [Policy(name, _document(text)) for name, text in list(group.policies.items())]
+            found += [Policy(a, _managed_document(backend, a)) for a in list(group.managed_policies)]
+            kinds.update(dict.fromkeys(group.policies, "group"))
+        identity, boundaries = tuple(found), ()
+    else:
+        return None
+    for policy in identity + boundaries:
+        if policy.name.startswith("arn:"):
+            kinds[policy.name] = "aws-managed" if ":iam::aws:policy" in policy.name else "user-managed"
+    return Entity(arn, identity, boundaries, kinds)
 
 
 def _document(text: Any) -> dict[str, Any]:

@@ -597,3 +597,11 @@ def aws_managed_policy(arn: str) -> dict[str, Any]:
 def statements(document: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     """The statements of a policy document (a lone statement object counts as a list of one)."""
     yield from _as_list(document.get("Statement"))
+
+
+def physical_ids(
+    template: Mapping[str, Any], parameters: Mapping[str, str], stack: str
+) -> dict[str, dict[str, str]]:
+    """Each resource's made-up physical id and attributes (Ref, Arn ...), named as CloudFormation would in
+    stack `stack` (account ACCOUNT, region REGION): for tools that reason about a stack before it exists."""
+    return _physical_ids(template, parameters, stack)

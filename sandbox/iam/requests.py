@@ -1086,6 +1086,11 @@ def _iam(call: Call, principal: Principal, state: State) -> list[_Target]:
             values["RoleNameWithPath"] = f"{path}{role}".lstrip("/")
         else:
             values["RoleNameWithPath"] = arn.split(":role/", 1)[1]
+    source = str(p.get("PolicySourceArn") or "")  # SimulatePrincipalPolicy names a role or user by ARN
+    if ":role/" in source:
+        values["RoleNameWithPath"] = source.split(":role/", 1)[1]
+    elif ":user/" in source:
+        values["UserNameWithPath"] = source.split(":user/", 1)[1]
     if p.get("UserName"):
         values["UserNameWithPath"] = f"{p.get('Path') or '/'}{p['UserName']}".lstrip("/")
     if p.get("PolicyArn"):

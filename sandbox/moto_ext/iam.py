@@ -9,6 +9,9 @@ moto's AWS::IAM::Role update applies only the description: a stack update that c
 policies, trust policy, tags, boundary or managed policies leaves the role as it was. CloudFormation's
 update handler applies each (iam:PutRolePolicy, DeleteRolePolicy, UpdateAssumeRolePolicy, TagRole,
 UntagRole, PutRolePermissionsBoundary, DeleteRolePermissionsBoundary, Attach/DetachRolePolicy).
+
+moto 5.2.5 has no iam:SimulatePrincipalPolicy: the sandbox answers it with its own evaluator
+(sandbox/iam/simulate.py), so `pipewarden doctor` and `aws iam simulate-principal-policy` work here.
 """
 
 from __future__ import annotations
@@ -16,9 +19,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from moto.core.responses import ActionResult
 from moto.iam import policy_validation
+from moto.iam.exceptions import NotFoundException
 from moto.iam.models import Role, iam_backends
+from moto.iam.responses import IamResponse
 from moto.utilities.utils import get_partition
+
+from sandbox.iam import enforce, simulate
 
 
 def _validate_version(self: policy_validation.BaseIAMPolicyValidator) -> None:
@@ -70,6 +78,29 @@ def update_role(
     return role
 
 
+def simulate_principal_policy(self: Any) -> ActionResult:
+    """SimulatePrincipalPolicy: the source's policies evaluated for each action on each resource."""
+    source = str(self._get_param("PolicySourceArn"))
+    entity = enforce.entity(self.current_account, source)
+    if entity is None:
+        raise NotFoundException(f"The entity {source} cannot be found.")
+    context = {
+        str(e["ContextKeyName"]): [str(v) for v in e.get("ContextKeyValues", [])]
+        for e in self._get_param("ContextEntries", [])
+    }
+    results = simulate.simulate(
+        entity,
+        [str(a) for a in self._get_param("ActionNames", [])],
+        [str(r) for r in self._get_param("ResourceArns", [])],
+        context,
+    )
+    max_items = self._get_param("MaxItems")
+    return ActionResult(
+        simulate.page(results, int(max_items) if max_items else None, self._get_param("Marker"))
+    )
+
+
 def install() -> None:
     policy_validation.BaseIAMPolicyValidator._validate_version = _validate_version
+    IamResponse.simulate_principal_policy = simulate_principal_policy
     Role.update_from_cloudformation_json = classmethod(update_role)
