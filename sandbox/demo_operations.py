@@ -10,7 +10,7 @@ The sandbox evaluates the queue-depth alarms where CloudWatch's periods would en
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cli.main import main as cli_main
 from sandbox.faults import Rule
@@ -65,7 +65,7 @@ def watch_itself(demo: Demo) -> None:
     )
     told = demo.new_messages()
     sns = [json.loads(m["Message"]) for m in sb.sns_messages()[-len(told) :]] if told else []
-    alarm = next((m for m in sns if m.get("state") == "ALARM"), {})
+    alarm: dict[str, Any] = next((m for m in sns if m.get("state") == "ALARM"), {})
     demo.say(f"fix    {alarm.get('decision', '')}")
     demo.check(
         len(told) == 1
