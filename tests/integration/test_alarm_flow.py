@@ -54,7 +54,7 @@ def test_dead_lettered_invocations_are_told_once_then_resolved_after_replay(
     # Given the enroll function's invocations for a tag change fail three times (CodeCommit answers 503)
     sandbox.faults.configure([Rule(1.0, ("error503",), service="codecommit")], seed=1)
     try:
-        world.tag(arn, world.enroll_tags(cluster="payments-prod"))
+        world.tag(arn, tags := world.enroll_tags(cluster="payments-prod"))
         assert sandbox.wait_idle(30)
     finally:
         sandbox.faults.configure([], 0)
@@ -109,6 +109,8 @@ def test_dead_lettered_invocations_are_told_once_then_resolved_after_replay(
     ]
     for letter in letters:
         sandbox.bus.dead_letters.remove(letter)  # handled: later tests check nothing else was dead-lettered
+    world.untag(arn, list(tags))  # a rejected repository would be met again by later tests' resyncs
+    assert sandbox.wait_idle(30)
 
 
 def test_a_dead_lettered_retry_decision_names_the_move_back_command(sandbox: Sandbox) -> None:
