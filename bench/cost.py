@@ -66,6 +66,16 @@ PLATFORM_LOG_BYTES = 330
 # many reads a month per container that sends messages.
 SECRET_READS_PER_CONTAINER = DAYS * 24 * 3600 / 300
 KEPT_EXECUTIONS = 3  # the blueprint's default keep-executions tag
+# pipewarden's own alarms and dashboard (template.yaml, README "Operating pipewarden"): a fixed price,
+# whatever the load. https://aws.amazon.com/cloudwatch/pricing/ (us-east-1): $0.10 a month per
+# standard-resolution alarm metric, a metric math alarm billed for each metric it reads (so one math
+# alarm over eight metrics costs what eight alarms do); $3.00 a month per dashboard; Logs Insights
+# $0.005 per GB scanned. The account's free tier (10 alarm metrics, 3 dashboards) is ignored, like
+# every free tier here: other alarms of the account may have used it.
+ALARM_METRIC_MONTH = 0.10
+ALARM_METRICS = {"essential": 4, "all": 12}  # OperatorAlarms: 3 queue depths + the resync; + 8 Lambda
+DASHBOARD_MONTH = 3.00
+LOGS_INSIGHTS_GB = 0.005
 
 
 def timed_invocations() -> dict[str, list[float]]:
@@ -115,11 +125,17 @@ def fixed(sandbox: Sandbox, durations: dict[str, list[float]]) -> tuple[dict[str
     calls: Counter[str] = Counter()
     for name in ("EnrollFunction", "PruneFunction"):
         sandbox.faults.seen.clear()
-        before = len(durations[name])
+        before = {n: len(d) for n, d in durations.items()}
         sandbox.run_schedules(name)
         sandbox.wait_idle(60)
-        took[name] = sum(durations[name][before:])
-        del durations[name][before:]
+        took[name] = sum(durations[name][before.get(name, 0) :])
+        # The resync's heartbeat (Resync Completed) invokes the notify function once per resync,
+        # whatever the fleet: measured on its own, not as the executions' notifications.
+        heartbeat = [n for n in durations if n != name and len(durations[n]) > before.get(n, 0)]
+        for other in heartbeat:
+            took[f"{other} heartbeat"] = sum(durations[other][before.get(other, 0) :])
+            del durations[other][before.get(other, 0) :]
+        del durations[name][before.get(name, 0) :]
         calls.update(sandbox.faults.seen)
     return took, calls
 
@@ -168,10 +184,14 @@ def bill(m: Measured, repos: int) -> list[tuple[str, float]]:
     def monthly(*operations: str) -> float:
         return sum(n for op, n in m.calls.items() if op.split(":", 1)[1] in operations) * executions
 
-    invocations = sum(m.invocations.values()) * executions + 24 * DAYS + DAYS
+    heartbeats = 24 * DAYS if "NotifyFunction heartbeat" in m.schedule_seconds else 0
+    invocations = sum(m.invocations.values()) * executions + 24 * DAYS + DAYS + heartbeats
     gb_seconds = sum(s * MEMORY_GB[n] for n, s in m.seconds.items()) * executions
     gb_seconds += 24 * DAYS * m.schedule_seconds["EnrollFunction"] * scale * MEMORY_GB["EnrollFunction"]
     gb_seconds += DAYS * m.schedule_seconds["PruneFunction"] * scale * MEMORY_GB["PruneFunction"]
+    gb_seconds += (
+        heartbeats * m.schedule_seconds.get("NotifyFunction heartbeat", 0.0) * MEMORY_GB["NotifyFunction"]
+    )
     # The daily prune lists the bucket 1,000 versions a call: a day of executions past the grace
     # period plus the kept ones, per pipeline.
     stored = repos * (DAILY + KEPT_EXECUTIONS) * m.objects_per_execution
@@ -182,7 +202,7 @@ def bill(m: Measured, repos: int) -> list[tuple[str, float]]:
     return [
         ("lambda request", invocations),
         ("lambda GB-second (arm64)", gb_seconds),
-        ("EventBridge custom event", monthly("PutEvents")),
+        ("EventBridge custom event", monthly("PutEvents") + heartbeats),
         ("SQS request", monthly("SendMessage", "DeleteMessage", "DeleteMessageBatch") + SQS_POLLING),
         ("DynamoDB write request unit", monthly("PutItem", "UpdateItem", "DeleteItem")),
         ("DynamoDB read request unit", monthly("GetItem", "Query")),
@@ -247,6 +267,7 @@ def main() -> int:
         f"({publishes_per_month:,.0f} messages: free to SQS and Lambda, $2.00 per 100,000 e-mails,"
         " $0.60 per million HTTPS posts)"
     )
+    fixed_total = operations(m, lines)
     print("  How it grows (the same mix; the resync and the daily prune scale with the fleet):")
     print(
         f"  {'repositories':>12} {'executions a month':>20} {'cost a month':>13} {'per 1,000 executions':>21}"
@@ -268,7 +289,42 @@ def main() -> int:
         f"{invocations:,.0f} invocations, {gb_seconds:,.0f} GB-s",
         "<= $1.00",
     )
+    figure(
+        "monthly cost with the default alarms (OperatorAlarms=essential)",
+        f"${total + fixed_total:.2f}",
+        f"${fixed_total:.2f} of alarms, fixed",
+    )
+    # The gate is the usage-driven bill at the baseline fleet; the alarms are a fixed price of their
+    # own, printed above (README "What pipewarden costs").
     return 0 if total <= 1.00 else 1
+
+
+def operations(m: Measured, lines: list[tuple[str, float]]) -> float:
+    """Print the alarms' and the dashboard's lines (fixed prices); the defaults' part of them."""
+    logs_gb = dict(lines)["CloudWatch Logs GB ingested"]
+    essential = ALARM_METRICS["essential"] * ALARM_METRIC_MONTH
+    extra = (ALARM_METRICS["all"] - ALARM_METRICS["essential"]) * ALARM_METRIC_MONTH
+    print("  pipewarden's own alarms and dashboard (a fixed price, whatever the fleet):")
+    name = "CloudWatch alarm metric"
+    print(
+        f"    {name:<30} {ALARM_METRICS['essential']:>18,.1f} x {ALARM_METRIC_MONTH:>12.8f}"
+        f" = ${essential:>8.2f}"
+        "   OperatorAlarms=essential (default): 3 dead-letter queues, the resync"
+    )
+    print(
+        f"    OperatorAlarms=all: {ALARM_METRICS['all'] - ALARM_METRICS['essential']} more alarm metrics "
+        f"(errors and throttles of 4 functions, one math alarm) = ${extra:.2f} a month more"
+    )
+    # Each Logs Insights widget reads one function's log group; notify's is read twice: a 24-hour view
+    # scans at most two days' worth of all the functions' logs.
+    scanned = 2 * logs_gb / DAYS
+    print(
+        f"    OperatorDashboard=true: ${DASHBOARD_MONTH:.2f} a month, plus at most {scanned * 1024:.1f} MB "
+        f"of logs scanned per 24-hour view (${scanned * LOGS_INSIGHTS_GB:.5f})"
+    )
+    total = sum(q * PRICE[name] for name, q in lines)
+    print(f"  total with the default alarms: ${total + essential:.2f} a month")
+    return essential
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         resync_every=args.resync_every,
         stack_seconds=args.stack_seconds,
+        alarm_every=10.0,  # the queue-depth alarms, evaluated as CloudWatch would (sandbox/alarms.py)
     )
     sandbox.start()
 

@@ -59,6 +59,8 @@ class Figures:
     retried: int = 0
     dead_lettered: int = 0
     replayed: int = 0
+    alarms_raised: list[str] = field(default_factory=list)  # queue-depth alarms told ALARM after the incident
+    alarms_resolved: list[str] = field(default_factory=list)  # ... and told resolved after the replay
     authorized: int = 0  # calls IAM decided for pipewarden's roles (functions, CloudFormation, pipelines)
     rival_updates: int = 0  # stacks a person updated by hand while the controller worked
     waited: Counter[str] = field(default_factory=Counter)  # reconciles that waited on a busy stack, by why
@@ -76,6 +78,10 @@ class Figures:
         )
         print(f"  invocations retried        {self.retried}")
         print(f"  dead-lettered / replayed   {self.dead_lettered} / {self.replayed}")
+        print(
+            f"  alarms raised / resolved   {', '.join(self.alarms_raised) or 'none'} / "
+            f"{', '.join(self.alarms_resolved) or 'none'}"
+        )
         print(f"  calls authorized by IAM    {self.authorized} (every denial is a violation below)")
         print(
             f"  stacks waited on           {self.waited['in-progress']} in progress, "
@@ -267,9 +273,14 @@ def run(
         figures.calls, figures.faults = sandbox.faults.calls, Counter(sandbox.faults.injected)
         sandbox.faults.configure([], seed)  # the incident is over: recover
         figures.dead_lettered = len(sandbox.bus.dead_letters)
+        # CloudWatch's next period: the dead letters raise their alarm, told like everything else.
+        figures.alarms_raised = changed(sandbox, "ALARM")
+        quiet(sandbox)
         figures.replayed = replay(sandbox)
         quiet(sandbox)
         sandbox.run_schedules("EnrollFunction")
+        quiet(sandbox)
+        figures.alarms_resolved = changed(sandbox, "OK")
         quiet(sandbox)
         figures.events = sandbox.bus.delivered
         figures.duplicated = sandbox.bus.duplicated
@@ -277,6 +288,7 @@ def run(
         from sandbox import invariants
 
         figures.violations = invariants.check(sandbox, scenario.tags, history=scenario.history)
+        figures.violations += alarm_violations(sandbox, figures)
         figures.authorized = len(sandbox._server.iam.recorder.decisions())
         figures.rival_updates = scenario.rival_updates
         figures.waited = waits(sandbox.functions["EnrollFunction"].logs)
@@ -297,6 +309,36 @@ def waits(lines: list[str]) -> Counter[str]:
                 reason = str(record.get("reason", ""))
                 counted["busy" if reason.startswith("the stack is busy") else "in-progress"] += 1
     return counted
+
+
+def changed(sandbox: Sandbox, state: str) -> list[str]:
+    """Evaluate the queue-depth alarms: the names of those that went to `state`."""
+    return sorted(
+        e["detail"]["alarmName"] for e in sandbox.evaluate_alarms() if e["detail"]["state"]["value"] == state
+    )
+
+
+def alarm_violations(sandbox: Sandbox, figures: Figures) -> list[str]:
+    """Every alarm raised was told, and once replay-dlq emptied its queue, told resolved."""
+    told = [json.loads(m["Message"]) for m in sandbox.sns_messages()]
+    alarms = Counter(
+        ((m.get("detail") or {}).get("alarm"), m.get("state"))
+        for m in told
+        if m.get("event") == "CloudWatch Alarm State Change"
+    )
+    found = [
+        f"alarm {name} raised but never told" for name in figures.alarms_raised if not alarms[(name, "ALARM")]
+    ]
+    found += [
+        f"alarm {name} still in ALARM after replay-dlq"
+        for name in figures.alarms_raised
+        if sandbox.alarms.state(name) != "OK"
+    ]
+    found += [
+        f"alarm {name} resolved but not told" for name in figures.alarms_resolved if not alarms[(name, "OK")]
+    ]
+    found += [f"alarm {name}/{state} told {n} times" for (name, state), n in alarms.items() if n > 1]
+    return found
 
 
 def progress(started: float, what: str) -> None:

@@ -23,6 +23,7 @@ from pipewarden.contract import BLUEPRINTS
 from pipewarden.naming import pipeline_name, stack_name
 from sandbox import fleet
 from sandbox.demo_blueprints import tour
+from sandbox.demo_operations import watch_itself
 from sandbox.executions import Outcome
 from sandbox.runtime import ACCOUNT, REGION, Sandbox
 
@@ -72,7 +73,10 @@ class Demo:
         return time.perf_counter() - started
 
     def new_events(self) -> list[dict[str, Any]]:
-        events = self.sandbox.events[self.seen_events :]
+        # Resync Completed is the resync's heartbeat for its alarm, not an outcome: not shown.
+        events = [
+            e for e in self.sandbox.events[self.seen_events :] if e["detail-type"] != "Resync Completed"
+        ]
         self.seen_events = len(self.sandbox.events)
         shown: dict[tuple[str, str], int] = {}
         for event in events:
@@ -429,6 +433,8 @@ def run(demo: Demo) -> None:  # noqa: PLR0915 - one narrated story, read top to 
     demo.check(
         bool(sb.pipewarden_events("Repository Unenrolled")), "Repository Unenrolled followed DELETE_COMPLETE"
     )
+
+    watch_itself(demo)
 
     demo.step("What people were told: messages per execution against the AWS events behind them")
     ids = list(dict.fromkeys(e["detail"]["execution-id"] for e in sb.pipeline_events))

@@ -21,6 +21,7 @@ from botocore.credentials import ReadOnlyCredentials
 
 from sandbox import faults as fault_injection
 from sandbox import template as cfn_template
+from sandbox.alarms import AlarmEvaluator
 from sandbox.bus import DeadLetter, Event, EventBus, Rule
 from sandbox.executions import Outcome, RoleSession, Simulator
 from sandbox.faults import EXEMPT_KEY, Faults
@@ -65,6 +66,8 @@ class Sandbox:
     `resync_every` (seconds) runs the scheduled resync on a timer; None leaves it to callers.
     `stack_seconds` is how long a CloudFormation stack operation stays *_IN_PROGRESS (0: done within
     its API call).
+    `alarm_every` (seconds) evaluates the queue-depth alarms on a timer, as CloudWatch would each
+    period; None leaves it to callers (`evaluate_alarms`).
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class Sandbox:
         resync_every: float | None = None,
         root: Path = ROOT,
         stack_seconds: float = 0.5,
+        alarm_every: float | None = None,
     ) -> None:
         self.port = port
         self.parameters = dict(parameters or {})
@@ -103,6 +107,8 @@ class Sandbox:
         self._notifications_url = ""
         self._failure_queue_url = ""
         self._sns_received: list[dict[str, Any]] = []
+        self.alarm_every = alarm_every
+        self.alarms = AlarmEvaluator(self.client, self.bus.put, ACCOUNT, REGION)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -150,6 +156,10 @@ class Sandbox:
         self.deploy()
         if self.resync_every:
             self._schedule_resync()
+        if self.alarm_every:
+            thread = threading.Thread(target=self._evaluate_alarms_every, name="alarms", daemon=True)
+            thread.start()
+            self._pollers.append(thread)
         return self
 
     def stop(self) -> None:
@@ -231,7 +241,11 @@ class Sandbox:
             physical = f"pipewarden-{name}"
             if spec["Type"] == "AWS::SQS::Queue":
                 url = self.client("sqs").create_queue(QueueName=physical)["QueueUrl"]
-                resources[name] = {"Ref": url, "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{physical}"}
+                resources[name] = {
+                    "Ref": url,
+                    "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{physical}",
+                    "QueueName": physical,
+                }
             elif spec["Type"] == "AWS::SNS::Topic":
                 arn = self.client("sns").create_topic(Name=physical)["TopicArn"]
                 resources[name] = {"Ref": arn, "TopicName": physical}
@@ -263,6 +277,13 @@ class Sandbox:
                     "Ref": f"pipewarden-{name}",
                     "Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:pipewarden-{name}",
                 }
+                # SAM names each event's rule <function><event> (its Ref is the rule's name).
+                for event_name in spec["Properties"].get("Events", {}):
+                    rule = f"pipewarden-{name}{event_name}"
+                    resources[f"{name}{event_name}"] = {
+                        "Ref": rule,
+                        "Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule}",
+                    }
         resolver = cfn_template.Resolver(tpl, self.parameters, resources, ACCOUNT, REGION)
         # Redrive policies are set once every queue exists (a dead-letter queue may come later in the
         # template): SQS, and moto, move a message received maxReceiveCount times to the dead-letter queue.
@@ -273,6 +294,11 @@ class Sandbox:
                     QueueUrl=resources[name]["Ref"], Attributes={"RedrivePolicy": json.dumps(redrive)}
                 )
         self._create_bucket(bucket, resolver.resolve(tpl["Resources"]["ArtifactBucket"]["Properties"]))
+        for spec in tpl["Resources"].values():
+            if spec["Type"] == "AWS::CloudWatch::Alarm" and resolver.conditions.get(
+                spec.get("Condition"), True
+            ):
+                self.alarms.create(resolver.resolve(spec["Properties"]))
         for name, physical in BOUNDARIES.items():
             self._create_boundary(resolver.resolve(tpl["Resources"][name]["Properties"]), physical)
         # Every role of the stack as SAM deploys it: the CloudFormation role and each function's
@@ -285,7 +311,11 @@ class Sandbox:
             tpl["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]
         )
         self.client("s3").put_bucket_policy(Bucket=bucket, Policy=policy_text(bucket_policy))
-        self.outputs = {k: str(resolver.resolve(v["Value"])) for k, v in tpl.get("Outputs", {}).items()}
+        self.outputs = {
+            k: str(resolver.resolve(v["Value"]))
+            for k, v in tpl.get("Outputs", {}).items()
+            if resolver.conditions.get(v.get("Condition"), True)
+        }
         self._failure_queue_url = self.outputs["FunctionFailureQueueUrl"]
         self.bus.on_dead_letter = self._to_failure_queue
         self._connect_notifications(str(resolver.resolve({"Ref": "SlackSecretName"})))
@@ -681,6 +711,17 @@ class Sandbox:
                 [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/pipewarden-{function.name}-schedule"],
             )
             self.bus.send(event, function.invoke, f"{function.name}-schedule", destination=function.arn)
+
+    def evaluate_alarms(self) -> list[Event]:
+        """Evaluate the queue-depth alarms now (as CloudWatch does at the end of each period): the
+        `CloudWatch Alarm State Change` events sent, already on the bus."""
+        return self.alarms.evaluate()
+
+    def _evaluate_alarms_every(self) -> None:
+        assert self.alarm_every is not None
+        while not self._stopping.wait(self.alarm_every):
+            with contextlib.suppress(Exception):  # the server is going away with the sandbox
+                self.evaluate_alarms()
 
     def _schedule_resync(self) -> None:
         def tick() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipewarden import triggers
-from pipewarden.aws import Clients
+from pipewarden import alarms, triggers
+from pipewarden.aws import AwsError, Clients
 from pipewarden.config import ControllerConfig
 from pipewarden.emit import Emitter
 from pipewarden.envelope import InvalidEvent
@@ -45,6 +45,15 @@ def _count(decisions: list[Decision]) -> None:
             metrics.add_metric(name=_METRIC[decision.action], unit=MetricUnit.Count, value=1)
 
 
+def _heartbeat(emitter: Emitter, repositories: int, stacks: int) -> None:
+    """Say the pass completed: the resync alarm counts these (template.yaml ResyncAlarm). A heartbeat
+    that cannot be sent is logged, not raised: raising would redo the whole pass for it."""
+    try:
+        emitter.emit(alarms.RESYNC_COMPLETED, {"repositories": repositories, "stacks": stacks})
+    except AwsError as error:
+        logger.warning("resync heartbeat not sent", error=str(error))
+
+
 def _reconcile_each(reconciler: Reconciler, names: tuple[str, ...]) -> None:
     """Converge each repository under the library's error policy; a transient error is raised at the end."""
     transient = [
@@ -73,6 +82,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info("resync done", cause=trigger.cause, **report.summary())
         if report.transient:
             raise report.transient[0]
+        _heartbeat(emitter, report.repositories, report.stacks)
         return {"status": "resynced", "actions": report.actions, "errors": report.errors}
 
     if isinstance(trigger, triggers.StackStatus):

@@ -35,8 +35,13 @@ RETRY_SAMPLES = {
     "retry-due-sqs.json",
     "codepipeline-execution-succeeded.json",
 }
-# Parsed in tests/unit/test_notify_rules.py.
-NOTIFY_SAMPLES = {"pipewarden-retry-scheduled.json", "pipewarden-enrollment-rejected.json"}
+# Parsed in tests/unit/test_notify_rules.py and (the alarms') tests/unit/test_alarms.py.
+NOTIFY_SAMPLES = {
+    "pipewarden-retry-scheduled.json",
+    "pipewarden-enrollment-rejected.json",
+    "cloudwatch-alarm-dead-letters.json",
+    "cloudwatch-alarm-dead-letters-resolved.json",
+}
 
 
 def test_every_sample_event_file_is_covered() -> None:

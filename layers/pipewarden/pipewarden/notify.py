@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipewarden import emit, notify_rules, prune, retry_policy
+from pipewarden import alarms, emit, notify_rules, prune, retry_policy
 from pipewarden.aws import AwsError, Clients
 from pipewarden.config import NotifyConfig
 from pipewarden.deliver import Deliverer, Delivery
@@ -85,6 +85,12 @@ class Notifier:
         """
         if happening.kind in _ENROLLMENT_KINDS:
             return None
+        if happening.kind == alarms.RESYNC_COMPLETED:
+            return Outcome("ignored", "a resync's heartbeat: the resync alarm counts its rule's invocations")
+        if happening.kind == alarms.STATE_CHANGE and not notify_rules.alarm_change(happening).worth_telling():
+            return Outcome(
+                "ignored", "an alarm's state change that is nobody's news (not ALARM, not resolved)"
+            )
         enricher = Enricher(self.clients, happening.region)
         heard = self._listener(happening, enricher)
         if isinstance(heard, Outcome):
@@ -149,4 +155,6 @@ class Notifier:
             return Audience(FAILURES)  # the repository asked to be enrolled: its owners want to know
         if happening.kind == prune.PRUNED and not happening.pipeline:
             return Audience(FAILURES)  # a whole-bucket run: the platform team's default channel
+        if happening.kind == alarms.STATE_CHANGE:
+            return Audience(FAILURES)  # pipewarden's own alarm: the platform team's default channel
         return None

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipewarden import emit, prune, retry, retry_policy
+from pipewarden import alarms, emit, prune, retry, retry_policy
 from pipewarden.contract import NOTIFY_MODES, SLACK_CHANNEL, PipelineSettings
 from pipewarden.envelope import Envelope, InvalidEvent, shown
 from pipewarden.messages import Notice, Severity, Story
@@ -103,8 +103,16 @@ def parse(event: Any) -> Happening:
     event_id = envelope.event_id()
     detail = envelope.detail()
     source, kind = envelope.kind()
+    region, account = str(event.get("region", "")), str(event.get("account", ""))
     if source == "aws.codepipeline" and kind == PIPELINE_EXECUTION:
         execution_change(detail, with_execution=True)
+    elif source == alarms.SOURCE and kind == alarms.STATE_CHANGE:
+        change = alarms.read(detail, region, account)
+        # CloudWatch may send a change twice (with two ids): the alarm and its state's time are the change.
+        key = f"alarm:{change.alarm}:{change.state}:{change.changed_at or event_id}"
+        return Happening(key, kind, source, detail, region, account, str(event.get("time", "")), key)
+    elif source == emit.SOURCE and kind == alarms.RESYNC_COMPLETED:
+        pass  # a heartbeat (its rule's invocations are counted by the resync alarm): read no further
     elif source == emit.SOURCE and kind in PIPEWARDEN_KINDS:
         _read_own(kind, detail)
     else:
@@ -126,8 +134,8 @@ def parse(event: Any) -> Happening:
         kind=kind,
         source=source,
         detail=detail,
-        region=str(event.get("region", "")),
-        account=str(event.get("account", "")),
+        region=region,
+        account=account,
         time=str(event.get("time", "")),
     )
 
@@ -177,6 +185,10 @@ def audience_from_detail(detail: Mapping[str, Any]) -> Audience | None:
 def importance(happening: Happening, audience: Audience, retries: int = 0) -> str | None:
     """The least notify level that hears this event (None: nobody). `retries`: stage retries so far."""
     kind, detail = happening.kind, happening.detail
+    if kind == alarms.STATE_CHANGE:
+        return FAILURES if alarm_change(happening).worth_telling() else None
+    if kind == alarms.RESYNC_COMPLETED:
+        return None
     if kind == PIPELINE_EXECUTION:
         state = happening.text("state")
         if state == "FAILED":
@@ -224,6 +236,8 @@ def _failed_where(facts: Facts, happening: Happening) -> str:
 def compose(happening: Happening, facts: Facts) -> Notice:
     """The message for one event."""
     kind, detail = happening.kind, happening.detail
+    if kind == alarms.STATE_CHANGE:
+        return _alarm_notice(happening)
     title, severity, summary, decision = _wording(kind, happening, facts)
     state = happening.text("state") if kind == PIPELINE_EXECUTION else kind
     return Notice(
@@ -248,6 +262,40 @@ def compose(happening: Happening, facts: Facts) -> Notice:
         links=facts.links or _pipeline_link(happening),
         key=happening.key,
         detail={k: v for k, v in detail.items() if isinstance(v, str | int | float | bool)},
+    )
+
+
+def alarm_change(happening: Happening) -> alarms.AlarmChange:
+    """The alarm state change a `CloudWatch Alarm State Change` happening tells."""
+    return alarms.read(happening.detail, happening.region, happening.account)
+
+
+def _alarm_notice(happening: Happening) -> Notice:
+    """An alarm of pipewarden's own: what is wrong, how many wait, the command that fixes it; or resolved."""
+    change = alarm_change(happening)
+    title, summary, fix = alarms.wording(change)
+    facts: dict[str, str | int] = {
+        "alarm": change.alarm,
+        "state": change.state,
+        "previous-state": change.previous,
+    }
+    if change.waiting is not None:
+        facts["waiting"] = change.waiting
+    if change.queue:
+        facts["queue"] = change.queue
+    if fix:
+        facts["fix"] = fix
+    links = (("Alarm", change.console_url()),) if change.region else ()
+    return Notice(
+        title=title,
+        severity="error" if change.state == "ALARM" else "info",
+        summary=summary,
+        event=happening.kind,
+        state=change.state,
+        decision=fix,
+        links=links,
+        key=happening.key,
+        detail=facts,
     )
 
 
