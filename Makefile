@@ -1,5 +1,8 @@
 # The README's commands. `make demo` and `make test` install what they need on first use.
 SHELL := /bin/bash
+# Two jobs: the installs and the checks before the tests (lint, types, templates, checkov, IAM, sam
+# build) run side by side on a 2-core machine; their lines interleave, the tests print as they run.
+MAKEFLAGS += --jobs=2 --output-sync=line
 PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam

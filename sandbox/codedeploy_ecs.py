@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from sandbox.moto_ext import codepipeline as cp_ext
+from sandbox.moto_ext import ecs as ecs_ext
 
 if TYPE_CHECKING:
     from sandbox.executions import Outcome, Roles, RoleSession
@@ -68,24 +69,8 @@ MESSAGES = {
     "INTERNAL_ERROR": "An internal error occurred.",
 }
 
-_TASK_DEFINITION_KEYS = (
-    "family",
-    "taskRoleArn",
-    "executionRoleArn",
-    "networkMode",
-    "containerDefinitions",
-    "volumes",
-    "placementConstraints",
-    "requiresCompatibilities",
-    "cpu",
-    "memory",
-    "pidMode",
-    "ipcMode",
-    "proxyConfiguration",
-    "inferenceAccelerators",
-    "ephemeralStorage",
-    "runtimePlatform",
-)
+# A taskdef.json's keys: what RegisterTaskDefinition takes again, containers included.
+_TASK_DEFINITION_KEYS = ("containerDefinitions", *ecs_ext.TASK_DEFINITION_INPUTS)
 
 
 def appspec(container: str, port: str) -> str:

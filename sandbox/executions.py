@@ -845,7 +845,9 @@ class Simulator:
             job.command_failed("POST_BUILD", command, CLI_SERVICE_ERROR)
             return
         template = {
-            k: v for k, v in current.items() if k in _TASK_DEFINITION_INPUTS and v not in (None, "", [], {})
+            k: v
+            for k, v in current.items()
+            if k in ecs_ext.TASK_DEFINITION_INPUTS and v not in (None, "", [], {})
         }
         container = job.env.get("CONTAINER_NAME", "")
         template["containerDefinitions"] = [
@@ -1127,7 +1129,7 @@ class Simulator:
             kept = {
                 k: v
                 for k, v in current.items()
-                if k in _TASK_DEFINITION_INPUTS and v not in (None, "", [], {})
+                if k in ecs_ext.TASK_DEFINITION_INPUTS and v not in (None, "", [], {})
             }
             registered = ecs.register_task_definition(containerDefinitions=containers, **kept)[
                 "taskDefinition"
@@ -1242,24 +1244,3 @@ def _artifact_files(buildspec: str) -> tuple[str, ...]:
     except (yaml.YAMLError, AttributeError):
         return default
     return tuple(str(f) for f in files) or default
-
-
-# What DescribeTaskDefinition answers that RegisterTaskDefinition takes again (a new revision of the
-# same family, with the same roles, which ECS passes: iam:PassRole).
-_TASK_DEFINITION_INPUTS = (
-    "family",
-    "taskRoleArn",
-    "executionRoleArn",
-    "networkMode",
-    "volumes",
-    "placementConstraints",
-    "requiresCompatibilities",
-    "cpu",
-    "memory",
-    "pidMode",
-    "ipcMode",
-    "proxyConfiguration",
-    "inferenceAccelerators",
-    "ephemeralStorage",
-    "runtimePlatform",
-)

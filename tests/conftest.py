@@ -27,6 +27,14 @@ def sample_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())  # type: ignore[no-any-return]
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the reduced chaos storm (a process of its own, a minute long) as soon as it is collected."""
+    if any(item.name == "test_a_reduced_storm_leaves_no_invariant_violated" for item in session.items):
+        from tests.integration.test_chaos import start_storm
+
+        start_storm()
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
     """The controller deployed into a local sandbox, shared by the integration tests."""

@@ -75,3 +75,24 @@ def stop_failed_tasks(
         backend.tasks.setdefault(live.cluster_name, {})[task.task_arn] = task
         arns.append(task.task_arn)
     return arns
+
+
+# What DescribeTaskDefinition answers that RegisterTaskDefinition takes again (a new revision of the
+# same family, with the same roles, which ECS passes: iam:PassRole).
+TASK_DEFINITION_INPUTS = (
+    "family",
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "volumes",
+    "placementConstraints",
+    "requiresCompatibilities",
+    "cpu",
+    "memory",
+    "pidMode",
+    "ipcMode",
+    "proxyConfiguration",
+    "inferenceAccelerators",
+    "ephemeralStorage",
+    "runtimePlatform",
+)

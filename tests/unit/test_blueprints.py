@@ -16,7 +16,8 @@ from pipewarden.contract import (
     check_allowed,
     parse_settings,
 )
-from pipewarden.reconcile import Action, Desired, decide
+from pipewarden.naming import application_name
+from pipewarden.reconcile import Action, Desired, decide, desired_state
 from pipewarden.stacks import StackView
 from sandbox import template
 
@@ -138,3 +139,31 @@ def test_a_changed_blueprint_updates_the_same_stack_and_says_from_what_to_what()
     assert decision.changed == ("blueprint",)
     decision = decide(Desired("shop", settings), _stack(settings, blueprint.get("build-only").label), CONFIG)
     assert decision.action is Action.NOTHING
+
+
+def _application_stack(repository: str) -> StackView:
+    """A lambda application's stack, as its pipeline's change sets make it: no pipewarden tags."""
+    name = application_name(repository)
+    return StackView(
+        name=name,
+        stack_id=f"arn:aws:cloudformation:eu-west-1:111111111111:stack/{name}/1",
+        status="UPDATE_COMPLETE",
+        parameters={"PipewardenApplicationName": name},
+    )
+
+
+@pytest.mark.parametrize("enrolled", [True, False])
+def test_a_repository_named_after_an_application_stack_can_neither_take_nor_delete_it(enrolled: bool) -> None:
+    # Another team's lambda application runs in pipewarden-app-<id>, the id computable from its name;
+    # a repository named app-<id> (or app.<id>, app_<id>) makes the same stack name.
+    victim = application_name("payments")
+    for attacker in (victim.removeprefix("pipewarden-"), "app." + victim.removeprefix("pipewarden-app-")):
+        tags = {"pipewarden:enabled": "true", "pipewarden:blueprint": "build-only"} if enrolled else {}
+        desired = desired_state(attacker, tags, CONFIG)
+        decision = decide(desired, _application_stack("payments"), CONFIG)
+        # Enrolled: rejected, naming why; not enrolled: nothing (before, the stack was deleted)
+        assert decision.action is (Action.REJECT if enrolled else Action.NOTHING), attacker
+        if enrolled:
+            assert desired.violation is not None and "pipewarden-app-*" in desired.violation.reason
+        # and with no stack yet, such a repository gets none that could later collide
+        assert decide(desired, None, CONFIG).action is (Action.REJECT if enrolled else Action.NOTHING)

@@ -304,3 +304,15 @@ def test_the_boundary_fits_with_five_allowed_ecs_targets() -> None:
     many = ",".join(f"apps-team{i}-*" for i in range(8))
     boundary = policies.controller({"AllowedEcsTargets": many}).managed_policy("PermissionsBoundary")
     assert _characters(boundary.document) > MANAGED_POLICY_CHARACTERS  # the limit the README states
+
+
+def test_a_lambda_deploy_role_is_never_made_with_the_blueprint_boundary() -> None:
+    # The CloudFormation role may create /pipewarden/* roles with the blueprint boundary, but under
+    # /pipewarden/app-deploy/ (the SCP's deploy-role exemptions) only with the deploy boundary.
+    role = CONTROLLER_STACK.role("CloudFormationExecutionRole")
+    found = [s for d in role.inline_policies.values() for s in policies.statements(d)]
+    deny = next(s for s in found if s.get("Sid") == "DeployRolesNeverWithAnotherBoundary")
+    assert deny["Effect"] == "Deny"
+    deploy = CONTROLLER_STACK.managed_policy("ApplicationDeployBoundary").arn
+    assert deny["Condition"]["StringNotEquals"]["iam:PermissionsBoundary"] == deploy
+    assert deny["Resource"] == "arn:aws:iam::123456789012:role/pipewarden/app-deploy/*"

@@ -28,7 +28,7 @@ from pipewarden.emit import (
     UNENROLLMENT_STARTED,
     Emitter,
 )
-from pipewarden.naming import application_name, artifact_prefix, pipeline_name, stack_name
+from pipewarden.naming import APPLICATION_PREFIX, application_name, artifact_prefix, pipeline_name, stack_name
 from pipewarden.observability import logger, metrics
 from pipewarden.stacks import StackView
 
@@ -85,6 +85,15 @@ def desired_state(repository: str, tags: Mapping[str, str] | None, config: Contr
             check_allowed(settings, config.allowed_targets, config.tag_prefix, config.allowed_blueprints)
     except ContractViolation as violation:
         return Desired(repository, violation=violation)
+    if settings is not None and stack_name(repository).startswith(APPLICATION_PREFIX):
+        # `app-<id>` would name its stack as the lambda blueprint names an application's.
+        taken = ContractViolation(
+            f"{config.tag_prefix}:enabled",
+            "true",
+            f"the repository's stack would be {stack_name(repository)}, a name pipewarden keeps for "
+            "lambda applications (pipewarden-app-*); rename the repository",
+        )
+        return Desired(repository, violation=taken)
     return Desired(repository, settings=settings)
 
 
@@ -108,6 +117,14 @@ def decide(
     if stack is not None and stack.status == "DELETE_COMPLETE":
         stack = None
     owner = stack.tags.get(f"{prefix}:repository") if stack else None
+    if stack is not None and owner is None and name.startswith(APPLICATION_PREFIX):
+        # A lambda blueprint's application stack (the team's, not a pipeline's): never written or deleted
+        # on behalf of a repository whose name happens to make the same stack name.
+        if desired.violation is not None:
+            return decision(action=Action.REJECT, reason=str(desired.violation))
+        return decision(
+            action=Action.NOTHING, reason=f"stack {name} is a lambda application's, not a pipeline's"
+        )
     if stack is not None and owner is not None and owner != repo:
         # Two repository names that differ only in characters outside [A-Za-z0-9-] map to one stack.
         if desired.settings is None:
