@@ -22,9 +22,10 @@ ACCESS_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation
 # The outputs that name the controller's dead-letter queues, and how their messages go back.
 QUEUE_OUTPUTS = ("RuleDeadLetterQueueUrl", "FunctionFailureQueueUrl", "RetryDeadLetterQueueUrl")
 SLACK_PREFIX = "pipewarden/slack/"
-# Services pipewarden calls besides those of the library's clients (pipewarden.aws.Clients): Lambda
-# runs the functions; STS gives their credentials. IAM is global (botocore lists no region for it).
-OTHER_SERVICES = ("lambda", "sts")
+# Services pipewarden uses besides those of the library's clients (pipewarden.aws.Clients): Lambda
+# runs the functions; STS gives their credentials; CloudWatch holds the stack's alarms and dashboard.
+# IAM is global (botocore lists no region for it).
+OTHER_SERVICES = ("cloudwatch", "lambda", "sts")
 SHOWN = 5  # denied permissions named in the line; --json has the same line, the list is in the fix
 
 

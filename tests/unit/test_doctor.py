@@ -135,6 +135,7 @@ def test_every_service_of_the_templates_is_checked_in_the_region() -> None:
     (IAM is global: botocore lists no region for it)."""
     namespaces = {"CodeBuild", "CodePipeline", "DynamoDB", "ECR", "Events", "Logs", "S3", "SNS", "SQS"}
     namespaces |= {"Lambda"}  # AWS::Serverless::Function and LayerVersion
+    namespaces |= {"CodeDeploy", "CloudWatch"}  # the blue/green blueprint; the stack's alarms
     types = lint.blueprint_resource_types() | {
         r["Type"] for r in cfn_template.load(policies.CONTROLLER_TEMPLATE)["Resources"].values()
     }
