@@ -9,18 +9,25 @@ A check that may not read what it needs says so (WARN) and the others go on.
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cli.health import (
+    ACCESS_DENIED,
+    Clients,
+    controller_alarms,
+    describe_stack,
+    last_resync,
+    parameters_of,
+    queue_depths,
+    queue_urls,
+)
+from cli.health import error_code as _error_code
+
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
-Clients = Callable[[str], Any]
-ACCESS_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError")
-# The outputs that name the controller's dead-letter queues, and how their messages go back.
-QUEUE_OUTPUTS = ("RuleDeadLetterQueueUrl", "FunctionFailureQueueUrl", "RetryDeadLetterQueueUrl")
 SLACK_PREFIX = "pipewarden/slack/"
 # Services pipewarden uses besides those of the library's clients (pipewarden.aws.Clients): Lambda
 # runs the functions; STS gives their credentials; CloudWatch holds the stack's alarms and dashboard.
@@ -52,10 +59,6 @@ class Options:
     region: str = "us-east-1"
     allowed_targets: str | None = None  # before deploy: the AllowedEcsTargets value to be deployed
     now: datetime.datetime | None = None
-
-
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def guarded(name: str, check: Callable[[], list[Check]]) -> list[Check]:
@@ -392,18 +395,6 @@ def check_allow_list(targets: str | None, source: str) -> list[Check]:
 # -- once deployed --------------------------------------------------------------------------------
 
 
-def describe_stack(clients: Clients, stack: str) -> dict[str, Any] | None:
-    """The controller stack as DescribeStacks gives it; None if it does not exist."""
-    cloudformation = clients("cloudformation")
-    try:
-        stacks = cloudformation.describe_stacks(StackName=stack).get("Stacks", [])
-    except ClientError as error:
-        if _error_code(error) == "ValidationError" and "does not exist" in str(error):
-            return None
-        raise
-    return stacks[0] if stacks else None
-
-
 def check_stack_status(stack: Mapping[str, Any]) -> list[Check]:
     status = str(stack["StackStatus"])
     name = f"stack {stack['StackName']}"
@@ -424,51 +415,30 @@ def check_stack_status(stack: Mapping[str, Any]) -> list[Check]:
 
 
 def check_queues(clients: Clients, stack: Mapping[str, Any], options: Options) -> list[Check]:
-    """Each dead-letter queue of the outputs is empty; what waits there has a command to go back."""
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    """Each dead-letter queue of the stack is empty; what waits there has a command to go back."""
     sqs = clients("sqs")
     checks = []
-    for key in QUEUE_OUTPUTS:
-        url = outputs.get(key)
-        if not url:
+    for depth in queue_depths(sqs, queue_urls(sqs, options.stack, stack)):
+        if not depth.waiting:
+            checks.append(Check(PASS, "queue", f"{depth.queue} {depth.name} is empty"))
             continue
-        name = url.rsplit("/", 1)[-1]
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "QueueArn"]
-        )["Attributes"]
-        waiting = int(attributes.get("ApproximateNumberOfMessages", "0"))
-        if not waiting:
-            checks.append(Check(PASS, "queue", f"{key.removesuffix('Url')} {name} is empty"))
-            continue
-        if key == "RetryDeadLetterQueueUrl":
-            # replay-dlq does not read it: SQS's dead-letter redrive moves the messages back to the
-            # retry queue (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_StartMessageMoveTask.html).
-            fix = (
-                f"once the cause is fixed: aws sqs start-message-move-task --source-arn "
-                f"{attributes.get('QueueArn', name)}"
-            )
-        else:
-            fix = (
-                f"once the cause is fixed: pipewarden replay-dlq --stack-name {options.stack} "
-                f"--region {options.region}"
-            )
         checks.append(
-            Check(FAIL, "queue", f"{key.removesuffix('Url')} {name} holds {waiting} message(s)", fix)
+            Check(
+                FAIL,
+                "queue",
+                f"{depth.queue} {depth.name} holds {depth.waiting} message(s)",
+                f"once the cause is fixed: {depth.send_back(options.stack, options.region)}",
+            )
         )
     return checks
 
 
 def check_alarms(clients: Clients, options: Options) -> list[Check]:
-    """CloudWatch alarms whose names start with the stack's name: any in ALARM fails."""
-    cloudwatch = clients("cloudwatch")
-    alarms: list[Mapping[str, Any]] = []
-    for page in cloudwatch.get_paginator("describe_alarms").paginate(
-        AlarmNamePrefix=options.stack, AlarmTypes=["MetricAlarm", "CompositeAlarm"]
-    ):
-        alarms += page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])
+    """CloudWatch alarms named `<stack>-*`: any in ALARM fails."""
+    alarms = controller_alarms(clients("cloudwatch"), options.stack)
     if not alarms:
         return [
-            Check(SKIP, "alarms", f"no CloudWatch alarm named {options.stack}*: the stack defines none yet")
+            Check(SKIP, "alarms", f"no CloudWatch alarm named {options.stack}-*: the stack defines none yet")
         ]
     firing = sorted(str(a["AlarmName"]) for a in alarms if a.get("StateValue") == "ALARM")
     if firing:
@@ -480,41 +450,17 @@ def check_alarms(clients: Clients, options: Options) -> list[Check]:
                 f"aws cloudwatch describe-alarms --alarm-names {' '.join(firing)} (StateReason says why)",
             )
         ]
-    return [Check(PASS, "alarms", f"none of {len(alarms)} alarms named {options.stack}* is in ALARM")]
+    return [Check(PASS, "alarms", f"none of {len(alarms)} alarms named {options.stack}-* is in ALARM")]
 
 
 def check_last_resync(clients: Clients, stack: Mapping[str, Any], options: Options) -> list[Check]:
     """The enroll function's newest `resync done` log line, within two resync periods."""
-    from sandbox.runtime import rate_seconds
-
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
-    function = outputs.get("EnrollFunctionName")
-    if not function:
-        return [Check(WARN, "resync", "last resync unknown: the stack has no EnrollFunctionName output")]
-    group = f"/aws/lambda/{function}"
-    try:
-        period = rate_seconds(parameters.get("ResyncRate") or "rate(1 hour)")
-    except ValueError:
-        period = 3600.0
     now = options.now or datetime.datetime.now(datetime.UTC)
-    since = now - datetime.timedelta(seconds=3 * period)
-    newest: dict[str, Any] | None = None
-    try:
-        pages = (
-            clients("logs")
-            .get_paginator("filter_log_events")
-            .paginate(
-                logGroupName=group, startTime=int(since.timestamp() * 1000), filterPattern='"resync done"'
-            )
-        )
-        for page in pages:
-            for event in page.get("events", []):
-                if newest is None or event["timestamp"] >= newest["timestamp"]:
-                    newest = event
-    except ClientError as error:
-        if _error_code(error) != "ResourceNotFoundException":
-            raise
+    resync = last_resync(clients, stack, now)
+    group, period = resync.group, resync.period
+    if group is None:
+        return [Check(WARN, "resync", "last resync unknown: the stack has no EnrollFunctionName output")]
+    if not resync.logged:
         return [
             Check(
                 WARN,
@@ -523,35 +469,23 @@ def check_last_resync(clients: Clients, stack: Mapping[str, Any], options: Optio
                 "the enroll function has not run yet, or its logs go elsewhere",
             )
         ]
-    if newest is None:
+    if resync.at is None:
         return [
             Check(
                 WARN,
                 "resync",
-                f"no `resync done` in {group} for {3 * period / 3600:g} h (ResyncRate "
-                f"{parameters.get('ResyncRate') or 'rate(1 hour)'})",
+                f"no `resync done` in {group} for {3 * period / 3600:g} h (ResyncRate {resync.rate})",
                 f"aws logs tail {group} --since {int(3 * period // 60)}m to see why the resync fails",
             )
         ]
-    when = datetime.datetime.fromtimestamp(newest["timestamp"] / 1000, datetime.UTC)
-    age = (now - when).total_seconds()
-    summary = _resync_summary(str(newest.get("message", "")))
-    at = f"last resync {when:%Y-%m-%d %H:%M:%S} UTC ({age / 60:.0f} min ago){summary}"
-    if age > 2 * period:
+    summary = resync.summary()
+    at = (
+        f"last resync {resync.at:%Y-%m-%d %H:%M:%S} UTC ({(resync.age(now) or 0) / 60:.0f} min ago)"
+        f"{f': {summary}' if summary else ''}"
+    )
+    if resync.late(now):
         return [Check(WARN, "resync", f"{at}: later ones are missing", f"aws logs tail {group} --since 3h")]
     return [Check(PASS, "resync", at)]
-
-
-def _resync_summary(message: str) -> str:
-    """`, N repositories, M errors` from the Powertools JSON line, if it is one."""
-    try:
-        record = json.loads(message[message.find("{") :])
-    except ValueError:
-        return ""
-    if not isinstance(record, dict):
-        return ""
-    parts = [f"{record[k]} {k}" for k in ("repositories", "stacks", "errors") if k in record]
-    return f": {', '.join(parts)}" if parts else ""
 
 
 # -- all of it ------------------------------------------------------------------------------------
@@ -567,7 +501,7 @@ def run(clients: Clients, options: Options) -> list[Check]:
 
     found = guarded("stack", read_stack)  # a WARN when the caller may not describe it
     stack = read.get("stack")
-    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in (stack or {}).get("Parameters", [])}
+    parameters = parameters_of(stack)
     if options.allowed_targets is not None:
         parameters["AllowedEcsTargets"] = options.allowed_targets
     checks = guarded("iam", lambda: check_deployer(clients, options, parameters))

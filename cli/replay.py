@@ -14,13 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cli import health
 from pipewarden.aws import AwsError, call
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_sqs import SQSClient
-
-QUEUES = ("FunctionFailureQueue", "RuleDeadLetterQueue")
 
 
 @dataclass
@@ -50,12 +49,8 @@ def target(message: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def queue_urls(sqs: SQSClient, stack: str) -> list[str]:
-    """The controller stack's two dead-letter queues (CloudFormation names them <stack>-<logical id>-...)."""
-    urls: list[str] = []
-    for logical in QUEUES:
-        found = call(sqs.list_queues, QueueNamePrefix=f"{stack}-{logical}").get("QueueUrls", [])
-        urls.extend(found[:1])
-    return urls
+    """The controller stack's two queues of invocations, found by the names CloudFormation gives them."""
+    return list(health.queue_urls(sqs, stack, queues=health.REPLAYED).values())
 
 
 def replay(

@@ -48,15 +48,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RULE_EVENT_TYPES = ("EventBridgeRule", "CloudWatchEvent")
 NOTIFICATIONS_QUEUE = "sandbox-notifications"
 START_PIPELINE = "codepipeline:StartPipelineExecution"
-_RATE_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
-
-
-def rate_seconds(expression: str) -> float:
-    """Seconds between runs of `rate(N unit)`; cron expressions are not run by the sandbox."""
-    inner = expression.strip().removeprefix("rate(").removesuffix(")").split()
-    if len(inner) != 2 or not inner[0].isdigit() or inner[1] not in _RATE_UNITS:
-        raise ValueError(f"unsupported schedule expression {expression!r}")
-    return int(inner[0]) * _RATE_UNITS[inner[1]]
 
 
 class Sandbox:

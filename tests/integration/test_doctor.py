@@ -13,6 +13,7 @@ import pytest
 
 from cli.doctor import FAIL, PASS, SKIP, WARN, Check, Options, check_cloudtrail, check_slack_secrets, run
 from cli.main import main as cli_main
+from pipewarden.resync import ResyncReport
 from sandbox.iam import catalog
 from sandbox.runtime import ACCOUNT, REGION, Sandbox
 
@@ -406,11 +407,12 @@ def resync_logged(sandbox: Sandbox, function: str, minutes_ago: float) -> None:
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="2026/01/01/[$LATEST]abc")
     at = int((time.time() - minutes_ago * 60) * 1000)
-    record = {"level": "INFO", "message": "resync done", "cause": "schedule", "repositories": 3, "stacks": 2}
+    summary = ResyncReport(repositories=3, stacks=2).summary()  # what functions/enroll/app.py logs
+    record = {"level": "INFO", "message": "resync done", "cause": "schedule", **summary}
     logs.put_log_events(
         logGroupName=group,
         logStreamName="2026/01/01/[$LATEST]abc",
-        logEvents=[{"timestamp": at, "message": json.dumps({**record, "errors": 0})}],
+        logEvents=[{"timestamp": at, "message": json.dumps(record)}],
     )
 
 

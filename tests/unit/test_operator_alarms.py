@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from cli.health import rate_seconds
 from pipewarden import alarms
 from sandbox import template as cfn_template
-from sandbox.runtime import rate_seconds
 
 TEMPLATE = cfn_template.load(Path(__file__).resolve().parents[2] / "template.yaml")
 STACK = "pipewarden"  # the sandbox resolver's AWS::StackName
