@@ -13,7 +13,6 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from pipewarden.blueprint import name_of as blueprint_name
 from pipewarden.contract import (
     BLUEPRINTS,
     COMPUTE_TYPES,
@@ -22,7 +21,6 @@ from pipewarden.contract import (
     NOTIFY_MODES,
     RETRY_MODES,
     ContractViolation,
-    PipelineSettings,
     parse_settings,
 )
 from pipewarden.decisions import CLAIM
@@ -146,103 +144,17 @@ def cmd_unenroll(args: argparse.Namespace) -> int:
     return 0
 
 
-def collect_status(args: argparse.Namespace) -> list[dict[str, Any]]:
-    prefix = args.tag_prefix
-    rows: dict[str, dict[str, Any]] = {}
-    tagging = _client(args, "resourcegroupstaggingapi")
-    for page in tagging.get_paginator("get_resources").paginate(
-        ResourceTypeFilters=["codecommit:repository"],
-        TagFilters=[{"Key": f"{prefix}:enabled"}],
-        ResourcesPerPage=100,
-    ):
-        for item in page["ResourceTagMappingList"]:
-            name = item["ResourceARN"].split(":", 5)[-1]
-            tags = {t["Key"]: t["Value"] for t in item["Tags"]}
-            rows[name] = {
-                "repository": name,
-                "enabled": tags.get(f"{prefix}:enabled", ""),
-                "blueprint": tags.get(f"{prefix}:blueprint") or DEFAULT_BLUEPRINT,
-                "stack_status": "-",
-            }
-    cfn = _client(args, "cloudformation")
-    for page in cfn.get_paginator("describe_stacks").paginate():
-        for stack in page["Stacks"]:
-            tags = {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
-            if tags.get(f"{prefix}:managed-by") != "pipewarden":
-                continue
-            name = tags.get(f"{prefix}:repository", stack["StackName"])
-            row = rows.setdefault(name, {"repository": name, "enabled": ""})
-            # What the stack was built from (the tag may ask for another until it converges).
-            # The pipeline's own name (PipelineName): it differs from the stack's once that has 20
-            # characters or more (naming.pipeline_name); a stack of an early blueprint has none.
-            parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
-            row.update(
-                stack_status=stack["StackStatus"],
-                pipeline=parameters.get("PipelineName") or stack["StackName"],
-                blueprint=blueprint_name(tags.get(f"{prefix}:blueprint")),
-            )
-    settings: dict[str, PipelineSettings] = {}
-    for page in tagging.get_paginator("get_resources").paginate(
-        ResourceTypeFilters=["codepipeline:pipeline"],
-        TagFilters=[{"Key": f"{prefix}:managed-by"}],
-        ResourcesPerPage=100,
-    ):
-        for item in page["ResourceTagMappingList"]:
-            tags = {t["Key"]: t["Value"] for t in item["Tags"]}
-            settings[item["ResourceARN"].split(":", 5)[-1]] = PipelineSettings.from_tags(tags, prefix)
-    pipelines = _client(args, "codepipeline")
-    for row in rows.values():
-        row.setdefault("pipeline", "")
-        found = settings.get(row["pipeline"])
-        row["retry"] = "" if found is None else _retry_column(found)
-        row["notify"] = "" if found is None else found.notify or "off"
-        row["keep_executions"] = None if found is None else found.keep_executions
-        row["last_execution"] = ""
-        if (
-            row["pipeline"]
-            and row["stack_status"].endswith("COMPLETE")
-            and "DELETE" not in row["stack_status"]
-        ):
-            try:
-                summaries = pipelines.list_pipeline_executions(pipelineName=row["pipeline"], maxResults=1)
-            except pipelines.exceptions.PipelineNotFoundException:
-                continue
-            runs = summaries.get("pipelineExecutionSummaries", [])
-            if runs:
-                row["last_execution"] = f"{runs[0]['status']} {runs[0]['pipelineExecutionId'][:8]}"
-    return sorted(rows.values(), key=lambda r: r["repository"])
-
-
-def _retry_column(settings: PipelineSettings) -> str:
-    if settings.retry_problem:
-        return "off (bad tag)"
-    if not settings.retries:
-        return "off"
-    return f"{settings.retry} x{settings.max_retries}"
-
-
 def cmd_status(args: argparse.Namespace) -> int:
-    rows = collect_status(args)
+    from cli.status import collect_status, print_table
+
+    rows = collect_status(lambda service: _client(args, service), args.tag_prefix)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
     if not rows:
         print(f"no repository carries {args.tag_prefix}:enabled and no pipewarden stack exists")
         return 0
-    columns = (
-        "repository",
-        "enabled",
-        "blueprint",
-        "stack_status",
-        "pipeline",
-        "last_execution",
-        "retry",
-        "notify",
-    )
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
-    for row in rows:
-        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+    print_table(rows)
     return 0
 
 
