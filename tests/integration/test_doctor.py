@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,41 +12,11 @@ import pytest
 
 from cli.doctor import FAIL, PASS, SKIP, WARN, Check, Options, check_cloudtrail, check_slack_secrets, run
 from cli.main import main as cli_main
-from pipewarden.resync import ResyncReport
 from sandbox.iam import catalog
 from sandbox.runtime import ACCOUNT, REGION, Sandbox
+from tests.integration.controller_like import EVERYTHING, deploy, deployer, remove_deployed, resync_logged
 
 pytestmark = pytest.mark.integration
-
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
-    ],
-}
-EVERYTHING = [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
-
-
-def deployer(sandbox: Sandbox, statements: list[dict[str, Any]]) -> dict[str, str]:
-    """A role (under a path, as teams keep theirs) with one inline policy, assumed: its credentials as
-    the environment gives them to the default credential chain."""
-    iam, name = sandbox.client("iam"), f"deployer-{uuid.uuid4().hex[:8]}"
-    arn = iam.create_role(RoleName=name, Path="/platform/", AssumeRolePolicyDocument=json.dumps(TRUST))[
-        "Role"
-    ]["Arn"]
-    iam.put_role_policy(
-        RoleName=name,
-        PolicyName="deploy",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
-    )
-    issued = sandbox.client("sts").assume_role(RoleArn=arn, RoleSessionName="ci")["Credentials"]
-    return {
-        "AWS_ACCESS_KEY_ID": issued["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": issued["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": issued["SessionToken"],
-        "role_arn": arn,
-        "session_arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{name}/ci",
-    }
 
 
 def doctor(
@@ -327,93 +296,11 @@ def test_the_allow_list_to_deploy(
 
 # -- once deployed --------------------------------------------------------------------------------
 
-# What doctor reads of the controller stack: its parameters and the outputs naming the queues and the
-# enroll function (the sandbox wires the controller without a CloudFormation stack of its own).
-CONTROLLER_LIKE = {
-    "Parameters": {
-        "AllowedEcsTargets": {"Type": "String", "Default": ""},
-        "ResyncRate": {"Type": "String", "Default": "rate(1 hour)"},
-        "Function": {"Type": "String"},
-    },
-    "Resources": {
-        name: {"Type": "AWS::SQS::Queue"}
-        for name in ("RuleDeadLetterQueue", "FunctionFailureQueue", "RetryDeadLetterQueue")
-    },
-    "Outputs": {
-        "RuleDeadLetterQueueUrl": {"Value": {"Ref": "RuleDeadLetterQueue"}},
-        "FunctionFailureQueueUrl": {"Value": {"Ref": "FunctionFailureQueue"}},
-        "RetryDeadLetterQueueUrl": {"Value": {"Ref": "RetryDeadLetterQueue"}},
-        "EnrollFunctionName": {"Value": {"Ref": "Function"}},
-    },
-}
-
-
-_DEPLOYED: list[str] = []
-
 
 @pytest.fixture(autouse=True)
 def _leave_no_stack(sandbox: Sandbox) -> Iterator[None]:
-    """Delete the stacks, alarms and log groups a test made: the sandbox is shared with every later test
-    (tests/sandbox/test_pagination.py counts the stacks there are)."""
     yield
-    cloudformation, cloudwatch, logs = (sandbox.client(s) for s in ("cloudformation", "cloudwatch", "logs"))
-    while _DEPLOYED:
-        stack = _DEPLOYED.pop()
-        cloudformation.delete_stack(StackName=stack)
-        alarms = cloudwatch.describe_alarms(AlarmNamePrefix=stack)["MetricAlarms"]
-        if alarms:
-            cloudwatch.delete_alarms(AlarmNames=[a["AlarmName"] for a in alarms])
-        for group in logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{stack}")["logGroups"]:
-            logs.delete_log_group(logGroupName=group["logGroupName"])
-        deadline = time.monotonic() + 30
-        while any(s["StackName"] == stack for s in cloudformation.describe_stacks()["Stacks"]):
-            assert time.monotonic() < deadline, f"{stack} is still there"
-            sandbox.wait_idle(5)
-            time.sleep(0.05)
-
-
-def deploy(sandbox: Sandbox, targets: str = "apps-*", role: str | None = None) -> tuple[str, dict[str, str]]:
-    """A controller-like stack (name, outputs) once its creation has ended."""
-    cloudformation = sandbox.client("cloudformation")
-    stack = f"doctor-{uuid.uuid4().hex[:8]}"
-    _DEPLOYED.append(stack)
-    cloudformation.create_stack(
-        StackName=stack,
-        TemplateBody=json.dumps(CONTROLLER_LIKE),
-        Parameters=[
-            {"ParameterKey": "AllowedEcsTargets", "ParameterValue": targets},
-            {"ParameterKey": "Function", "ParameterValue": f"{stack}-EnrollFunction-ABC"},
-        ],
-        **({"RoleARN": role} if role else {}),
-    )
-    deadline = time.monotonic() + 30
-    while (
-        "IN_PROGRESS"
-        in (found := cloudformation.describe_stacks(StackName=stack)["Stacks"][0])["StackStatus"]
-    ):
-        assert time.monotonic() < deadline, found
-        sandbox.wait_idle(5)
-        time.sleep(0.05)
-    return stack, {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
-
-
-def resync_logged(sandbox: Sandbox, function: str, minutes_ago: float) -> None:
-    """The enroll function's `resync done` line, as Powertools writes it to the function's log group.
-
-    The sandbox keeps its functions' logs in memory (sandbox/lambdas.py), not in CloudWatch Logs: the
-    line is written here as Lambda would write it on AWS.
-    """
-    logs, group = sandbox.client("logs"), f"/aws/lambda/{function}"
-    logs.create_log_group(logGroupName=group)
-    logs.create_log_stream(logGroupName=group, logStreamName="2026/01/01/[$LATEST]abc")
-    at = int((time.time() - minutes_ago * 60) * 1000)
-    summary = ResyncReport(repositories=3, stacks=2).summary()  # what functions/enroll/app.py logs
-    record = {"level": "INFO", "message": "resync done", "cause": "schedule", **summary}
-    logs.put_log_events(
-        logGroupName=group,
-        logStreamName="2026/01/01/[$LATEST]abc",
-        logEvents=[{"timestamp": at, "message": json.dumps(record)}],
-    )
+    remove_deployed(sandbox)
 
 
 def by_name(checks: list[Check]) -> dict[str, list[Check]]:
