@@ -233,3 +233,62 @@ def last_resync(clients: Clients, stack: Mapping[str, Any] | None, now: datetime
         return Resync(rate, period, group)
     at = datetime.datetime.fromtimestamp(newest["timestamp"] / 1000, datetime.UTC)
     return Resync(rate, period, group, at=at, counts=resync_counts(str(newest.get("message", ""))))
+
+
+# -- all of it ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Health:
+    """What could be read of the controller's health; `unknown` says what could not, and why."""
+
+    stack: str
+    region: str
+    stack_status: str | None = None  # None: no such stack, or not readable
+    alarms: list[Mapping[str, Any]] | None = None  # every alarm named <stack>-*; None: not read
+    queues: list[QueueDepth] | None = None  # None: not read
+    resync: Resync | None = None  # None: not read (or no stack to name the enroll function)
+    unknown: list[str] = field(default_factory=list)
+
+    def found(self) -> bool:
+        """Whether anything of the controller was found: its stack, a queue or an alarm."""
+        return self.stack_status is not None or bool(self.alarms) or bool(self.queues)
+
+    def firing(self) -> list[Mapping[str, Any]]:
+        return sorted((a for a in self.alarms or [] if a.get("StateValue") == "ALARM"), key=_alarm_name)
+
+    def queue_arn(self, logical: str) -> str:
+        return next((q.arn for q in self.queues or [] if q.queue == logical and q.arn), "<queue ARN>")
+
+
+def _alarm_name(alarm: Mapping[str, Any]) -> str:
+    return str(alarm.get("AlarmName", ""))
+
+
+def read_health(clients: Clients, stack_name: str, region: str, now: datetime.datetime) -> Health:
+    """Each part read on its own: one the caller may not read (or that fails) is named in `unknown`,
+    and the others are still read."""
+    health = Health(stack_name, region)
+    stack: dict[str, Any] | None = None
+    try:
+        stack = describe_stack(clients, stack_name)
+        health.stack_status = None if stack is None else str(stack["StackStatus"])
+    except (ClientError, BotoCoreError) as error:
+        health.unknown.append(f"stack: {unreadable(error)}")
+    try:
+        sqs = clients("sqs")
+        health.queues = queue_depths(sqs, queue_urls(sqs, stack_name, stack))
+    except (ClientError, BotoCoreError) as error:
+        health.unknown.append(f"queues: {unreadable(error)}")
+    try:
+        health.alarms = controller_alarms(clients("cloudwatch"), stack_name)
+    except (ClientError, BotoCoreError) as error:
+        health.unknown.append(f"alarms: {unreadable(error)}")
+    if stack is None:
+        health.unknown.append("last resync: no stack to name the enroll function (EnrollFunctionName output)")
+        return health
+    try:
+        health.resync = last_resync(clients, stack, now)
+    except (ClientError, BotoCoreError) as error:
+        health.unknown.append(f"last resync: {unreadable(error)}")
+    return health

@@ -145,17 +145,49 @@ def cmd_unenroll(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from cli.status import collect_status, print_table
+    import datetime
 
-    rows = collect_status(lambda service: _client(args, service), args.tag_prefix)
-    if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+    from cli.health import read_health
+    from cli.status import collect_status, health_json, print_health, print_table
+
+    def clients(service: str) -> Any:
+        return _client(args, service)
+
+    if args.json == "list":  # as it always was: the repositories only
+        print(json.dumps(collect_status(clients, args.tag_prefix), indent=2, default=str))
         return 0
+    now = datetime.datetime.now(datetime.UTC)
+    health = read_health(clients, args.stack_name, clients("cloudformation").meta.region_name, now)
+    if args.json == "object":
+        rows = collect_status(clients, args.tag_prefix)
+        print(json.dumps({"health": health_json(health, now), "repositories": rows}, indent=2, default=str))
+        return 0
+    print_health(health, now)
+    print()
+    rows = collect_status(clients, args.tag_prefix)
     if not rows:
         print(f"no repository carries {args.tag_prefix}:enabled and no pipewarden stack exists")
         return 0
     print_table(rows)
     return 0
+
+
+def add_status(sub: Any, common: argparse.ArgumentParser) -> None:
+    status = sub.add_parser(
+        "status",
+        parents=[common],
+        help="the controller's health (alarms, queues, last resync), then the enrolled repositories",
+    )
+    status.add_argument(
+        "--json",
+        nargs="?",
+        const="list",
+        choices=("list", "object"),
+        help="for scripts: `--json` (list) prints the repositories' rows as it always has; `--json "
+        'object` prints {"health": ..., "repositories": [...]} (README "Operating pipewarden")',
+    )
+    status.add_argument("--stack-name", default="pipewarden", help="controller stack (default: pipewarden)")
+    status.set_defaults(run=cmd_status)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -527,11 +559,7 @@ def parser() -> argparse.ArgumentParser:
     unenroll.add_argument("repository")
     unenroll.set_defaults(run=cmd_unenroll)
 
-    status = sub.add_parser(
-        "status", parents=[common], help="enrolled repositories, stacks and last executions"
-    )
-    status.add_argument("--json", action="store_true")
-    status.set_defaults(run=cmd_status)
+    add_status(sub, common)
 
     retries = sub.add_parser("retries", parents=[common], help="recent retry decisions for a pipeline")
     retries.add_argument("pipeline")

@@ -145,7 +145,7 @@ def tour(demo: Demo) -> None:
             demo.check(run["status"] == "Succeeded", f"first execution {run['status']}")
             ok, what = stop.shows(sb, {**run, "pipeline": pipeline})
             demo.check(ok, what)
-    demo.step("pipewarden status: one row per repository, with its blueprint")
+    demo.step("pipewarden status: the controller's health, then one row per repository, with its blueprint")
     cli_main(["status", "--endpoint-url", sb.url, "--region", REGION])
 
 

@@ -171,7 +171,8 @@ def test_enroll_with_a_blueprint_and_status_show_it(world: World, capsys: pytest
     assert row["last_execution"].startswith("Succeeded ")
     assert (row["retry"], row["notify"], row["keep_executions"]) == ("transient x2", "failures", 10)
     assert main(["status", *endpoint]) == 0
-    table = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("REPOSITORY")) :]  # after health
     assert table[0].split()[:3] == ["REPOSITORY", "ENABLED", "BLUEPRINT"]
     assert next(line for line in table if line.startswith(repo + " ")).split()[1:3] == ["true", "build-only"]
     # An ECS blueprint still needs its service: refused before any tag is written
