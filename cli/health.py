@@ -118,16 +118,17 @@ def queue_urls(
     return urls
 
 
+def waiting_in(sqs: Any, url: str) -> tuple[int, str]:
+    """(ApproximateNumberOfMessages, ARN) of a queue: what its alarm's metric counts."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "QueueArn"]
+    )["Attributes"]
+    return int(attributes.get("ApproximateNumberOfMessages", "0")), str(attributes.get("QueueArn", ""))
+
+
 def queue_depths(sqs: Any, urls: Mapping[str, str]) -> list[QueueDepth]:
-    """ApproximateNumberOfMessages of each queue (what its alarm's metric counts)."""
-    depths = []
-    for logical, url in urls.items():
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "QueueArn"]
-        )["Attributes"]
-        waiting = int(attributes.get("ApproximateNumberOfMessages", "0"))
-        depths.append(QueueDepth(logical, url, waiting, str(attributes.get("QueueArn", ""))))
-    return depths
+    """How many messages wait in each queue."""
+    return [QueueDepth(logical, url, *waiting_in(sqs, url)) for logical, url in urls.items()]
 
 
 # -- alarms ---------------------------------------------------------------------------------------

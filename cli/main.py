@@ -148,23 +148,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     import datetime
 
     from cli.health import read_health
+    from cli.progress import Progress
     from cli.status import collect_status, health_json, print_health, print_table
 
     def clients(service: str) -> Any:
         return _client(args, service)
 
+    def repositories() -> list[dict[str, Any]]:
+        with Progress("status") as progress:
+            return collect_status(clients, args.tag_prefix, progress.update)
+
     if args.json == "list":  # as it always was: the repositories only
-        print(json.dumps(collect_status(clients, args.tag_prefix), indent=2, default=str))
+        print(json.dumps(repositories(), indent=2, default=str))
         return 0
     now = datetime.datetime.now(datetime.UTC)
     health = read_health(clients, args.stack_name, clients("cloudformation").meta.region_name, now)
     if args.json == "object":
-        rows = collect_status(clients, args.tag_prefix)
+        rows = repositories()
         print(json.dumps({"health": health_json(health, now), "repositories": rows}, indent=2, default=str))
         return 0
     print_health(health, now)
     print()
-    rows = collect_status(clients, args.tag_prefix)
+    rows = repositories()
     if not rows:
         print(f"no repository carries {args.tag_prefix}:enabled and no pipewarden stack exists")
         return 0
@@ -332,6 +337,7 @@ def artifact_bucket(args: argparse.Namespace, pruner: Any) -> str:
 def cmd_prune(args: argparse.Namespace) -> int:
     import datetime
 
+    from cli.progress import Progress
     from pipewarden.aws import Clients
     from pipewarden.config import PruneConfig
     from pipewarden.emit import Emitter
@@ -342,7 +348,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     probe = Pruner(PruneConfig("", args.tag_prefix, grace), clients)
     config = PruneConfig(artifact_bucket(args, probe), args.tag_prefix, grace)
     emitter = None if args.dry_run else Emitter(lambda: clients.events, config.event_bus)
-    report = Pruner(config, clients, emitter, dry_run=args.dry_run).run(only=args.pipeline)
+    with Progress("prune") as progress:
+        pruner = Pruner(config, clients, emitter, dry_run=args.dry_run, progress=progress.update)
+        report = pruner.run(only=args.pipeline)
     verb = "would delete" if args.dry_run else "deleted"
     print(f"bucket {report.bucket}, scope {report.scope}, grace {args.grace_hours:g} h")
     print(f"  {'KEY PREFIX':<22} {'KEPT':>6} {'KEPT BYTES':>11} {verb.upper():>13} {'BYTES':>11}")
@@ -408,6 +416,8 @@ def add_script(sub: Any) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from cli.health import waiting_in
+    from cli.progress import Progress
     from cli.replay import queue_urls, replay
 
     sqs = _client(args, "sqs")
@@ -415,7 +425,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not urls:
         print(f"pipewarden: no dead-letter queue of stack {args.stack_name} found", file=sys.stderr)
         return 1
-    report = replay(sqs, _client(args, "lambda"), urls, stack=args.stack_name)
+    waiting = sum(waiting_in(sqs, url)[0] for url in urls)  # approximate, as SQS counts
+    with Progress("replay-dlq") as progress:
+
+        def handled(done: int) -> None:
+            progress.update(done, max(waiting, done), "events")
+
+        report = replay(sqs, _client(args, "lambda"), urls, stack=args.stack_name, progress=handled)
     for url in urls:
         print(f"queue {url}")
     print(

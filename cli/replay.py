@@ -10,7 +10,7 @@ has taken it; one that cannot be read is left in the queue and reported.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,12 +59,14 @@ def replay(
     urls: list[str],
     max_messages: int = 100_000,
     stack: str = "pipewarden",
+    progress: Callable[[int], None] = lambda handled: None,
 ) -> ReplayReport:
     """Invoke each dead-lettered event again, on the function it was meant for.
 
     Only the controller stack's own functions (CloudFormation names them `<stack>-<logical id>-...`):
     anyone who may send to the queue could otherwise have the operator invoke any function with any
-    event. Such a message is left in the queue and reported.
+    event. Such a message is left in the queue and reported. `progress` is told how many messages
+    were handled so far, before each one and at the end.
     """
     report = ReplayReport(queues=list(urls))
     for url in urls:
@@ -79,6 +81,7 @@ def replay(
             if not messages:
                 break
             for message in messages:
+                progress(report.replayed + report.failed + report.unreadable)
                 try:
                     arn, event = target(message)
                     if not arn.split(":function:", 1)[1].startswith(f"{stack}-"):
@@ -99,4 +102,5 @@ def replay(
                 except AwsError as error:
                     report.failed += 1  # stays in the queue: visible again after its timeout
                     report.errors.append(f"{message.get('MessageId')}: {error}")
+    progress(report.replayed + report.failed + report.unreadable)
     return report

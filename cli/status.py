@@ -24,8 +24,12 @@ COLUMNS = (
 )
 
 
-def collect_status(clients: Clients, prefix: str) -> list[dict[str, Any]]:
-    """One row per enrolled repository or pipewarden stack: its tags, stack, pipeline and last execution."""
+def collect_status(
+    clients: Clients, prefix: str, progress: Callable[[int, int, str], None] = lambda *_: None
+) -> list[dict[str, Any]]:
+    """One row per enrolled repository or pipewarden stack: its tags, stack, pipeline and last execution.
+
+    A call per pipeline reads its last execution: `progress(done, of, step)` is told before each."""
     rows: dict[str, dict[str, Any]] = {}
     tagging = clients("resourcegroupstaggingapi")
     for page in tagging.get_paginator("get_resources").paginate(
@@ -69,7 +73,8 @@ def collect_status(clients: Clients, prefix: str) -> list[dict[str, Any]]:
             tags = {t["Key"]: t["Value"] for t in item["Tags"]}
             settings[item["ResourceARN"].split(":", 5)[-1]] = PipelineSettings.from_tags(tags, prefix)
     pipelines = clients("codepipeline")
-    for row in rows.values():
+    for done, row in enumerate(rows.values()):
+        progress(done, len(rows), "last executions")
         row.setdefault("pipeline", "")
         found = settings.get(row["pipeline"])
         row["retry"] = "" if found is None else _retry_column(found)
@@ -88,6 +93,7 @@ def collect_status(clients: Clients, prefix: str) -> list[dict[str, Any]]:
             runs = summaries.get("pipelineExecutionSummaries", [])
             if runs:
                 row["last_execution"] = f"{runs[0]['status']} {runs[0]['pipelineExecutionId'][:8]}"
+    progress(len(rows), len(rows), "last executions")
     return sorted(rows.values(), key=lambda r: r["repository"])
 
 

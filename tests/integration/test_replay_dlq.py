@@ -117,3 +117,37 @@ def test_a_dead_letter_naming_a_function_of_another_stack_is_not_replayed(sandbo
     assert report.replayed == 0 and report.unreadable == 1
     assert "is not a function of stack pipewarden" in report.errors[0]
     sqs.purge_queue(QueueUrl=queue)  # the forged message is left invisible by the replay's receive
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_replay_shows_progress_as_plain_lines_or_on_a_terminal_as_a_bar(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], terminal: bool
+) -> None:
+    # Given a queue of three messages replay cannot read (they stay in the queue, reported)
+    sqs = sandbox.client("sqs")
+    url = sqs.create_queue(QueueName=f"progress-{'tty' if terminal else 'plain'}")["QueueUrl"]
+    for n in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": n}))
+    monkeypatch.setattr("cli.progress.EVERY", 0.0)
+    for name in ("TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        if terminal:
+            monkeypatch.setenv(name, "1")
+        else:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    try:
+        # When replay-dlq runs on it
+        code = cli_main(["replay-dlq", "--endpoint-url", sandbox.url, "--region", REGION, "--queue-url", url])
+    finally:
+        sqs.delete_queue(QueueUrl=url)
+    out, err = capsys.readouterr()
+    # Then stdout holds the report only, and stderr the progress: a bar on a terminal, lines elsewhere
+    assert code == 1 and "replayed 0, failed 0 (left in the queue), unreadable 3" in out
+    assert "replay-dlq" not in out
+    if terminal:
+        assert "\x1b[" in err and "replay-dlq: events" in err
+    else:
+        assert "\x1b" not in err
+        assert [line for line in err.splitlines() if line.startswith("replay-dlq: ")] == [
+            f"replay-dlq: events: {n} of 3" for n in range(4)
+        ]

@@ -22,6 +22,7 @@ NEVER = {
     "pytest",
     "hypothesis",
     "functions",
+    "rich",  # the command line's progress
 }
 
 

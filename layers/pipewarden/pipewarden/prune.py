@@ -82,6 +82,7 @@ class PruneReport:
     young: int = 0  # kept only because they are younger than the grace period
     protected: set[str] = field(default_factory=set)  # prefixes of pipelines that could not be read
     list_calls: int = 0
+    listed: int = 0  # versions and delete markers the listing gave
     delete_calls: int = 0
     duration: float = 0.0
 
@@ -118,6 +119,8 @@ class Pruner:
     now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)
     listed_keys: int = 1000
     pause: Callable[[float], None] = time.sleep
+    # (done, of (None: not known), step): how far a run is, for a command line that shows it
+    progress: Callable[[int, int | None, str], None] = lambda done, of, step: None
     _share_ends: float = float("inf")  # when the pipeline being read has used its share of the run
 
     # -- what the executions need ---------------------------------------------------------------
@@ -249,6 +252,7 @@ class Pruner:
         records: list[PipelineArtifacts] = []
         names = sorted(pipelines)
         for index, name in enumerate(names):
+            self.progress(index, len(names), "reading pipelines")
             # Each pipeline may use its share of the time left (at least SHARE_SECONDS), no more.
             share = max(SHARE_SECONDS, (self.time_left() - STOP_MARGIN_SECONDS) / (len(names) - index))
             self._share_ends = time.monotonic() + share
@@ -274,6 +278,7 @@ class Pruner:
                 continue
             if record is not None:
                 records.append(record)
+        self.progress(len(names), len(names), "reading pipelines")
         keep = keep_set(records)
         for record in records:
             report.prefixes.setdefault(record.prefix, Tally())
@@ -314,6 +319,8 @@ class Pruner:
             PaginationConfig={"PageSize": self.listed_keys},
         ):
             report.list_calls += 1
+            report.listed += len(page.get("Versions", [])) + len(page.get("DeleteMarkers", []))
+            self.progress(report.listed, None, "objects listed")
             for version in page.get("Versions", []):
                 yield StoredObject(
                     version["Key"],
