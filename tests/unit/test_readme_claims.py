@@ -1,4 +1,4 @@
-"""Every behaviour the README's retry and notification sections claim names the test that shows it.
+"""Every behaviour the README's retry, notification and operating sections claim names the test that shows it.
 
 Each paragraph and each table row of those sections cites at least one test
 (`tests/<path>.py::<name>` or a whole `tests/<path>.py`), and every cited test exists.
@@ -12,7 +12,15 @@ import pytest
 
 from tests.conftest import ROOT
 
-SECTIONS = ("### How retries decide", "### What gets told, and when")
+SECTIONS = (
+    "### How retries decide",
+    "### What gets told, and when",
+    "### pipewarden's own alarms",
+    "### The dashboard",
+    "### pipewarden doctor",
+    "### Health in pipewarden status",
+    "### Progress of long commands",
+)
 CITED = re.compile(r"tests/[\w/]+\.py(?:::\w+)?")
 
 
