@@ -196,3 +196,34 @@ def test_a_deploy_role_acts_only_on_its_applications_roles_and_functions() -> No
     controller_function = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:pipewarden-EnrollFunction-1A2B"
     assert not allowed(DEPLOY, "lambda:UpdateFunctionCode", controller_function)
     assert not allowed(DEVELOPER, "iam:CreateRole", app_role)
+
+
+@pytest.mark.parametrize(
+    "stack",
+    [
+        f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/pipewarden/1",
+        f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/pipewarden-shop/1",
+        f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/team-app/1",
+    ],
+    ids=["the-controller", "a-blueprint-stack", "a-stack-of-the-account"],
+)
+def test_a_pipeline_role_makes_change_sets_of_application_stacks_only(stack: str) -> None:
+    # A /pipewarden/ role is exempt on pipewarden-* stacks only for the lambda blueprint's change sets
+    # on pipewarden-app-*: the controller's stack (whose role may change IAM) and a pipeline's stack stay
+    # the platform team's, and no stack outside pipewarden is a pipeline role's to change.
+    for action in ("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet"):
+        assert not allowed(PIPELINE, action, stack)
+        assert not allowed(DEPLOY, action, stack)
+    assert allowed(PIPELINE, "cloudformation:CreateChangeSet", APP_STACK)
+    transform = "arn:aws:cloudformation:us-east-1:aws:transform/Serverless-2016-10-31"
+    assert allowed(PIPELINE, "cloudformation:CreateChangeSet", transform)
+    assert not allowed(
+        PIPELINE, "cloudformation:CreateChangeSet", "arn:aws:cloudformation:us-east-1:aws:transform/Include"
+    )
+
+
+def test_the_enroll_function_makes_no_change_sets() -> None:
+    # It writes blueprint stacks with CreateStack/UpdateStack; a change set would be a second way in.
+    controller = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/pipewarden/1"
+    assert not allowed(ENROLL, "cloudformation:CreateChangeSet", controller)
+    assert allowed(PLATFORM, "cloudformation:ExecuteChangeSet", controller)
