@@ -1,9 +1,12 @@
 """The lambda blueprint's boundaries hold each repository to its own application, whatever a role's policy.
 
 A stack updater may write any policy on a blueprint role (within the CloudFormation role's rights), so
-the boundary alone must keep one repository's pipeline and deploy role off another's application: both
-name the application and the repository by the role's own tags (`pipewarden:application`,
-`pipewarden:repository`, which the CloudFormation role sets). Evaluated as AWS does
+the boundary must keep one repository's pipeline and deploy role off another's application whatever the
+policy: both name the application and the repository by the role's own tags (`pipewarden:application`,
+`pipewarden:repository`). That rests on the tags being the CloudFormation role's to set: a role made or
+tagged with another repository's tags would reach that repository's application (the test below shows
+it), which is why the SCP keeps making and tagging `/pipewarden/` roles, and updating their stacks, to
+the CloudFormation role and the enroll function (README "What remains"). Evaluated as AWS does
 (`sandbox.iam.evaluate`): identity policy "everything", boundary as the controller's template resolves it.
 https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
 https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#policy-vars-infotouse
@@ -11,10 +14,13 @@ https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.ht
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sandbox.iam import policies
 from sandbox.iam.evaluate import Policy, Request, evaluate
+from tests.conftest import ROOT
 
 ACCOUNT = "123456789012"
 CONTROLLER = policies.controller({})
@@ -90,3 +96,15 @@ def test_a_pipeline_deploys_its_own_application_only() -> None:
     theirs = f"arn:aws:iam::{ACCOUNT}:role/pipewarden/app-deploy/billing/pipewarden-billing-DeployRole-1"
     assert allowed(PIPELINE, BLUEPRINT_BOUNDARY, "iam:PassRole", DEPLOY, **to_cfn)
     assert not allowed(PIPELINE, BLUEPRINT_BOUNDARY, "iam:PassRole", theirs, **to_cfn)
+
+
+def test_a_role_with_forged_tags_would_reach_the_other_application_so_only_cloudformation_tags_them() -> None:
+    # The boundary trusts the tags: a deploy role tagged with another application reaches it ...
+    forged = {"aws:PrincipalTag/pipewarden:application": THEIRS}
+    assert allowed(DEPLOY, DEPLOY_BOUNDARY, "lambda:UpdateFunctionCode", function(THEIRS), **forged)
+    # ... so no one but the CloudFormation role (and the platform team) may tag or make such a role
+    scp = json.loads((ROOT / "security/scp.json").read_text())
+    developer = f"arn:aws:iam::{ACCOUNT}:role/developer"
+    for action in ("iam:TagRole", "iam:CreateRole"):
+        request = Request(developer, action, DEPLOY, {"aws:PrincipalArn": developer})
+        assert not evaluate(request, [EVERYTHING], (), [EVERYTHING, Policy("scp", scp)]).allowed

@@ -227,3 +227,45 @@ def test_the_enroll_function_makes_no_change_sets() -> None:
     controller = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/pipewarden/1"
     assert not allowed(ENROLL, "cloudformation:CreateChangeSet", controller)
     assert allowed(PLATFORM, "cloudformation:ExecuteChangeSet", controller)
+
+
+SUPPLEMENT = json.loads((ROOT / "security/scp-supplement.json").read_text())
+
+
+def allowed_with_both(
+    principal: str, action: str, resource: str = "*", **context: str | tuple[str, ...]
+) -> bool:
+    request = Request(principal, action, resource, {"aws:PrincipalArn": principal, **context})
+    scps = [Policy("FullAWSAccess", FULL_ACCESS), Policy("pipewarden", SCP), Policy("supplement", SUPPLEMENT)]
+    return evaluate(request, [Policy("admin", FULL_ACCESS)], (), scps).allowed
+
+
+def test_the_readme_gives_the_supplement_and_it_fits() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert SUPPLEMENT in [json.loads(b) for b in re.findall(r"```json\n(.*?)```", readme, re.S)]
+    assert len(json.dumps(SUPPLEMENT, separators=(",", ":"))) <= 5120
+
+
+@pytest.mark.parametrize("key", ["PipeWarden:repository", "PIPEWARDEN:REPOSITORY", "Pipewarden:application"])
+def test_an_ownership_tag_in_another_case_is_reserved_too(key: str) -> None:
+    # IAM matches the key of aws:ResourceTag/<key> without regard to case ("Condition key names are not
+    # case-sensitive", reference_policies_elements_condition.html), so PipeWarden:repository on a
+    # listener would satisfy the boundary's ownership condition; the first SCP matches keys as written.
+    listener = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener/app/web/1/2"
+    assert allowed(DEVELOPER, "elasticloadbalancing:AddTags", listener, **{"aws:TagKeys": (key,)})
+    assert not allowed_with_both(
+        DEVELOPER, "elasticloadbalancing:AddTags", listener, **{"aws:TagKeys": (key,)}
+    )
+    assert allowed_with_both(PLATFORM, "elasticloadbalancing:AddTags", listener, **{"aws:TagKeys": (key,)})
+    assert allowed_with_both(
+        DEVELOPER, "elasticloadbalancing:AddTags", listener, **{"aws:TagKeys": ("team",)}
+    )
+
+
+def test_only_the_platform_team_refactors_pipewardens_stacks() -> None:
+    for stack in (APP_STACK, f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/pipewarden/1"):
+        for action in ("cloudformation:CreateStackRefactor", "cloudformation:ExecuteStackRefactor"):
+            assert not allowed_with_both(DEVELOPER, action, stack)
+            assert allowed_with_both(PLATFORM, action, stack)
+    team = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/team-app/1"
+    assert allowed_with_both(DEVELOPER, "cloudformation:CreateStackRefactor", team)
