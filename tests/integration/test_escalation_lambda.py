@@ -92,6 +92,8 @@ def test_a_hostile_application_template_cannot_reach_beyond_its_application(worl
         (function(Role=build_role), "iam:PassRole"),
         # a function named outside the application (another team's name)
         (function("victim-function", **BOUNDED), "lambda:CreateFunction"),
+        # reserved concurrency taken from the account's pool (one application could throttle the rest)
+        (function(ReservedConcurrentExecutions="900", **BOUNDED), "lambda:PutFunctionConcurrency"),
         # a resource type the deploy role was never given
         (HEADER + "  Intruder:\n    Type: AWS::IAM::User\n    Properties: {}\n", "iam:"),
     ]

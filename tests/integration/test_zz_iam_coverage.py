@@ -84,11 +84,16 @@ def test_the_service_control_policy_refuses_nothing_pipewarden_does(
     whole_run: list[Record], sandbox: Sandbox
 ) -> None:
     scp = json.loads((ROOT / "security/scp.json").read_text())
+    supplement = json.loads((ROOT / "security/scp-supplement.json").read_text())
     full_access = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
     }
-    scps = [Policy("FullAWSAccess", full_access), Policy("pipewarden", scp)]
+    scps = [
+        Policy("FullAWSAccess", full_access),
+        Policy("pipewarden", scp),
+        Policy("pipewarden-supplement", supplement),
+    ]
     everything = [Policy("allowed", full_access)]
     ours = {f.role_arn for f in sandbox.functions.values()}
     refused: set[str] = set()

@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipewarden import blueprint
-from pipewarden.config import ControllerConfig
 from pipewarden.contract import (
     BLUEPRINTS,
     DEFAULT_ALLOWED_BLUEPRINTS,
@@ -24,24 +23,7 @@ from pipewarden.reconcile import Action, Desired, decide, needs_application_stac
 from pipewarden.stacks import StackView
 from sandbox import template
 from tests.conftest import ROOT
-
-CONFIG = ControllerConfig(
-    tag_prefix="pipewarden",
-    allowed_targets=("apps-*",),
-    artifact_bucket="artifacts",
-    permissions_boundary_arn="arn:aws:iam::111111111111:policy/pipewarden/boundary",
-    cloudformation_role_arn="arn:aws:iam::111111111111:role/pipewarden-controller/cfn",
-    allowed_blueprints=BLUEPRINTS,
-    application_boundary_arn="arn:aws:iam::111111111111:policy/pipewarden/application-boundary",
-    application_deploy_boundary_arn="arn:aws:iam::111111111111:policy/pipewarden/application-deploy-boundary",
-)
-
-
-def tags(**extra: str) -> dict[str, str]:
-    return {
-        "pipewarden:enabled": "true",
-        **{f"pipewarden:{k.replace('_', '-')}": v for k, v in extra.items()},
-    }
+from tests.unit.test_blueprints import CONFIG, tags
 
 
 def test_lambda_comes_between_the_ecs_blueprints_and_build_only() -> None:

@@ -28,6 +28,8 @@ CONFIG = ControllerConfig(
     permissions_boundary_arn="arn:aws:iam::111111111111:policy/pipewarden/boundary",
     cloudformation_role_arn="arn:aws:iam::111111111111:role/pipewarden-controller/cfn",
     allowed_blueprints=BLUEPRINTS,
+    application_boundary_arn="arn:aws:iam::111111111111:policy/pipewarden/application-boundary",
+    application_deploy_boundary_arn="arn:aws:iam::111111111111:policy/pipewarden/application-deploy-boundary",
 )
 
 

@@ -106,10 +106,15 @@ def test_the_boundary_passes_each_kind_of_role_only_to_its_service_by_path() -> 
         "arn:aws:iam::123456789012:role/pipewarden-tasks/${aws:PrincipalTag/pipewarden:repository}/*",
         "arn:aws:iam::123456789012:role/pipewarden-tasks/@shared/*",
     ]
-    assert (
-        by_service["cloudformation.amazonaws.com"] == "arn:aws:iam::123456789012:role/pipewarden/app-deploy/*"
+    # a lambda pipeline passes only its own repository's deploy role, the deploy role only its own
+    # repository's application roles: by the principal's tag, so one repository's pipeline cannot deploy
+    # another's application with the other's role
+    assert by_service["cloudformation.amazonaws.com"] == (
+        "arn:aws:iam::123456789012:role/pipewarden/app-deploy/${aws:PrincipalTag/pipewarden:repository}/*"
     )
-    assert by_service["lambda.amazonaws.com"] == "arn:aws:iam::123456789012:role/pipewarden-apps/*"
+    assert by_service["lambda.amazonaws.com"] == (
+        "arn:aws:iam::123456789012:role/pipewarden-apps/${aws:PrincipalTag/pipewarden:repository}/*"
+    )
 
 
 def test_every_blueprint_role_has_the_boundary_and_the_path() -> None:

@@ -196,3 +196,76 @@ def test_a_deploy_role_acts_only_on_its_applications_roles_and_functions() -> No
     controller_function = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:pipewarden-EnrollFunction-1A2B"
     assert not allowed(DEPLOY, "lambda:UpdateFunctionCode", controller_function)
     assert not allowed(DEVELOPER, "iam:CreateRole", app_role)
+
+
+@pytest.mark.parametrize(
+    "stack",
+    [
+        f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/pipewarden/1",
+        f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/pipewarden-shop/1",
+        f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/team-app/1",
+    ],
+    ids=["the-controller", "a-blueprint-stack", "a-stack-of-the-account"],
+)
+def test_a_pipeline_role_makes_change_sets_of_application_stacks_only(stack: str) -> None:
+    # A /pipewarden/ role is exempt on pipewarden-* stacks only for the lambda blueprint's change sets
+    # on pipewarden-app-*: the controller's stack (whose role may change IAM) and a pipeline's stack stay
+    # the platform team's, and no stack outside pipewarden is a pipeline role's to change.
+    for action in ("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet"):
+        assert not allowed(PIPELINE, action, stack)
+        assert not allowed(DEPLOY, action, stack)
+    assert allowed(PIPELINE, "cloudformation:CreateChangeSet", APP_STACK)
+    transform = "arn:aws:cloudformation:us-east-1:aws:transform/Serverless-2016-10-31"
+    assert allowed(PIPELINE, "cloudformation:CreateChangeSet", transform)
+    assert not allowed(
+        PIPELINE, "cloudformation:CreateChangeSet", "arn:aws:cloudformation:us-east-1:aws:transform/Include"
+    )
+
+
+def test_the_enroll_function_makes_no_change_sets() -> None:
+    # It writes blueprint stacks with CreateStack/UpdateStack; a change set would be a second way in.
+    controller = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/pipewarden/1"
+    assert not allowed(ENROLL, "cloudformation:CreateChangeSet", controller)
+    assert allowed(PLATFORM, "cloudformation:ExecuteChangeSet", controller)
+
+
+SUPPLEMENT = json.loads((ROOT / "security/scp-supplement.json").read_text())
+
+
+def allowed_with_both(
+    principal: str, action: str, resource: str = "*", **context: str | tuple[str, ...]
+) -> bool:
+    request = Request(principal, action, resource, {"aws:PrincipalArn": principal, **context})
+    scps = [Policy("FullAWSAccess", FULL_ACCESS), Policy("pipewarden", SCP), Policy("supplement", SUPPLEMENT)]
+    return evaluate(request, [Policy("admin", FULL_ACCESS)], (), scps).allowed
+
+
+def test_the_readme_gives_the_supplement_and_it_fits() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert SUPPLEMENT in [json.loads(b) for b in re.findall(r"```json\n(.*?)```", readme, re.S)]
+    assert len(json.dumps(SUPPLEMENT, separators=(",", ":"))) <= 5120
+
+
+@pytest.mark.parametrize("key", ["PipeWarden:repository", "PIPEWARDEN:REPOSITORY", "Pipewarden:application"])
+def test_an_ownership_tag_in_another_case_is_reserved_too(key: str) -> None:
+    # IAM matches the key of aws:ResourceTag/<key> without regard to case ("Condition key names are not
+    # case-sensitive", reference_policies_elements_condition.html), so PipeWarden:repository on a
+    # listener would satisfy the boundary's ownership condition; the first SCP matches keys as written.
+    listener = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener/app/web/1/2"
+    assert allowed(DEVELOPER, "elasticloadbalancing:AddTags", listener, **{"aws:TagKeys": (key,)})
+    assert not allowed_with_both(
+        DEVELOPER, "elasticloadbalancing:AddTags", listener, **{"aws:TagKeys": (key,)}
+    )
+    assert allowed_with_both(PLATFORM, "elasticloadbalancing:AddTags", listener, **{"aws:TagKeys": (key,)})
+    assert allowed_with_both(
+        DEVELOPER, "elasticloadbalancing:AddTags", listener, **{"aws:TagKeys": ("team",)}
+    )
+
+
+def test_only_the_platform_team_refactors_pipewardens_stacks() -> None:
+    for stack in (APP_STACK, f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/pipewarden/1"):
+        for action in ("cloudformation:CreateStackRefactor", "cloudformation:ExecuteStackRefactor"):
+            assert not allowed_with_both(DEVELOPER, action, stack)
+            assert allowed_with_both(PLATFORM, action, stack)
+    team = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/team-app/1"
+    assert allowed_with_both(DEVELOPER, "cloudformation:CreateStackRefactor", team)
