@@ -8,7 +8,7 @@ when `evaluate()` is called: the demo and tests call it where CloudWatch's next 
 (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-eventbridge.html):
 `state` and `previousState` with `reason`, `reasonData` (JSON in a string), `timestamp` and `value`,
 and the alarm's `configuration`. Other alarms (metric math, AWS/Lambda, AWS/Events) are created in
-moto and stay INSUFFICIENT_DATA.
+moto and stay INSUFFICIENT_DATA (as every new alarm starts: sandbox/moto_ext/cloudwatch.py).
 """
 
 from __future__ import annotations
@@ -162,9 +162,15 @@ class AlarmEvaluator:
             for alarm in self.alarms.values():
                 url = sqs.get_queue_url(QueueName=alarm.queue)["QueueUrl"]
                 attributes = sqs.get_queue_attributes(
-                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+                    QueueUrl=url,
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"]
+                # The alarm's statistic is the Maximum over its period: a message hidden a moment (a
+                # replay that could not send it on, for its visibility timeout) was visible within the
+                # period, so it still counts until it is deleted.
+                value = float(attributes["ApproximateNumberOfMessages"]) + float(
+                    attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
                 )
-                value = float(attributes["Attributes"]["ApproximateNumberOfMessages"])
                 now = datetime.datetime.now(datetime.UTC)
                 state = alarm.judge(value, now)
                 if state["value"] == alarm.state["value"]:

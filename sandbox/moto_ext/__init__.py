@@ -44,6 +44,7 @@ INTERNALS = (
     "moto.cloudformation.responses.CloudFormationResponse.update_stack",
     "moto.cloudformation.utils.generate_stack_id",
     "moto.cloudtrail.models.Trail",
+    "moto.cloudwatch.models.Alarm",
     "moto.cloudtrail.models.Trail.put_event_selectors",
     "moto.codebuild.models.codebuild_backends",
     "moto.codecommit.exceptions.RepositoryDoesNotExistException",
@@ -156,6 +157,7 @@ def install() -> None:
     from sandbox.moto_ext import (
         cloudformation,
         cloudtrail,
+        cloudwatch,
         codebuild,
         codecommit,
         codedeploy,
@@ -176,6 +178,7 @@ def install() -> None:
         codebuild,
         cloudformation,
         cloudtrail,
+        cloudwatch,
         codedeploy,
         stack_pages,
         tagging,

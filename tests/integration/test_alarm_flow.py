@@ -134,6 +134,45 @@ def test_a_dead_lettered_retry_decision_names_the_move_back_command(sandbox: San
     assert [m["state"] for m in alarm_messages(sandbox, RETRY_DLQ, sns_before)] == ["ALARM", "OK"]
 
 
+def test_a_message_hidden_for_a_moment_keeps_its_alarm_raised_until_it_is_deleted(sandbox: Sandbox) -> None:
+    # CloudWatch alarms on the Maximum of ApproximateNumberOfMessagesVisible over the period: a message
+    # received and hidden for its visibility timeout (a replay that could not send it on) was visible
+    # within the period, so no "resolved" is told while it is still in the queue.
+    settled(sandbox)
+    sns_before = len(sandbox.sns_messages())
+    queue = sandbox.outputs["RetryDeadLetterQueueUrl"]
+    sqs = sandbox.client("sqs")
+    sqs.send_message(QueueUrl=queue, MessageBody="not json")
+    settled(sandbox)
+    [received] = sqs.receive_message(QueueUrl=queue, VisibilityTimeout=60)["Messages"]
+    settled(sandbox)
+    assert [m["state"] for m in alarm_messages(sandbox, RETRY_DLQ, sns_before)] == ["ALARM"]
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=received["ReceiptHandle"])
+    settled(sandbox)
+    assert [m["state"] for m in alarm_messages(sandbox, RETRY_DLQ, sns_before)] == ["ALARM", "OK"]
+
+
+def test_a_new_alarm_starts_insufficient_data_as_on_aws(sandbox: Sandbox) -> None:
+    # "INSUFFICIENT_DATA ... is the initial state of a new alarm" (CloudWatch): one nothing evaluates
+    # does not read as healthy
+    cloudwatch = sandbox.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="sandbox-new-alarm",
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=300,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    try:
+        [alarm] = cloudwatch.describe_alarms(AlarmNames=["sandbox-new-alarm"])["MetricAlarms"]
+        assert alarm["StateValue"] == "INSUFFICIENT_DATA"
+    finally:
+        cloudwatch.delete_alarms(AlarmNames=["sandbox-new-alarm"])
+
+
 def test_a_completed_resync_beats_the_heartbeat_the_resync_alarm_counts(sandbox: Sandbox) -> None:
     before_events, sns_before = len(sandbox.events), len(sandbox.sns_messages())
     sandbox.run_schedules("EnrollFunction")

@@ -376,6 +376,55 @@ def test_a_deployed_stack_with_waiting_dead_letters_firing_alarms_and_no_resync_
     assert resync.detail == f"last resync unknown: no log group /aws/lambda/{outputs['EnrollFunctionName']}"
 
 
+def test_a_controller_without_a_stack_still_fails_on_its_waiting_dead_letters_and_firing_alarms(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given queues and alarms by the names CloudFormation and the template give them, and no stack (a
+    # controller run without CloudFormation, as `pipewarden local` runs it, or a stack deleted)
+    stack = f"nostack{uuid.uuid4().hex[:6]}"
+    sqs, cloudwatch = sandbox.client("sqs"), sandbox.client("cloudwatch")
+    url = sqs.create_queue(QueueName=f"{stack}-FunctionFailureQueue-1A2B3C")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    alarm = f"{stack}-function-failures"
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Namespace="AWS/SQS",
+        Statistic="Maximum",
+        Period=300,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="test")
+    try:
+        # When doctor checks it
+        code, checks, _ = doctor(sandbox, monkeypatch, capsys, None, "--stack-name", stack)
+        # Then the stack is a SKIP, but the waiting event and the firing alarm fail, and doctor exits 1
+        assert [c["status"] for c in checks["stack"]] == [SKIP]
+        [queue] = checks["queue"]
+        assert queue["status"] == FAIL and queue["detail"].endswith("holds 1 message(s)")
+        assert (
+            queue["fix"]
+            == f"once the cause is fixed: pipewarden replay-dlq --stack-name {stack} --region {REGION}"
+        )
+        [alarms] = checks["alarms"]
+        assert alarms["status"] == FAIL and alarm in alarms["detail"]
+        assert code == 1
+    finally:
+        sqs.delete_queue(QueueUrl=url)
+        cloudwatch.delete_alarms(AlarmNames=[alarm])
+
+
+def test_an_account_without_the_controller_has_no_queue_or_alarm_lines(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before the first deploy there is nothing to find by name: no line about queues or alarms
+    _, checks, _ = doctor(sandbox, monkeypatch, capsys, None, "--stack-name", f"none{uuid.uuid4().hex[:6]}")
+    assert [c["status"] for c in checks["stack"]] == [SKIP]
+    assert "queue" not in checks and "alarms" not in checks
+
+
 def test_a_resync_long_ago_is_a_warning(sandbox: Sandbox) -> None:
     stack, outputs = deploy(sandbox)
     resync_logged(sandbox, outputs["EnrollFunctionName"], minutes_ago=150)  # ResyncRate: 1 hour

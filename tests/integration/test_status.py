@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -307,3 +310,24 @@ def test_a_part_the_caller_may_not_read_is_named_and_the_rest_is_shown(
         "caller",
         "may",
     ]
+
+
+def test_a_reader_that_goes_away_ends_status_quietly(sandbox: Sandbox) -> None:
+    # `pipewarden status | head -1`: once the reader has gone, what is left to print goes nowhere,
+    # with no traceback (Python raises BrokenPipeError on the write)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        done = subprocess.run(  # noqa: S603 (our own command line, no shell)
+            [sys.executable, "-m", "cli.main", "status", "--endpoint-url", sandbox.url, "--region", REGION],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1
