@@ -9,6 +9,7 @@ A check that may not read what it needs says so (WARN) and the others go on.
 from __future__ import annotations
 
 import datetime
+import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -450,7 +451,7 @@ def check_alarms(clients: Clients, options: Options, skip_when_none: bool = True
                 FAIL,
                 "alarms",
                 f"{len(firing)} of {len(alarms)} alarms in ALARM: {', '.join(firing)}",
-                f"aws cloudwatch describe-alarms --alarm-names {' '.join(firing)} (StateReason says why)",
+                f"aws cloudwatch describe-alarms --alarm-names {shlex.join(firing)} (StateReason says why)",
             )
         ]
     return [Check(PASS, "alarms", f"none of {len(alarms)} alarms named {options.stack}-* is in ALARM")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,7 +149,7 @@ def alarm_fix(name: str, stack: str, queue_arn: str = "<queue ARN>") -> str:
     """What to do about one of the stack's alarms: its watch's fix (pipewarden.alarms), else read it."""
     watch = WATCHES.get(name.removeprefix(f"{stack}-"))
     if watch is None:
-        return f"aws cloudwatch describe-alarms --alarm-names {name} (StateReason says why)"
+        return f"aws cloudwatch describe-alarms --alarm-names {shlex.quote(name)} (StateReason says why)"
     return watch.fix.format(stack=stack, queue_arn=queue_arn)
 
 

